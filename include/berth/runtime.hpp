@@ -1,0 +1,67 @@
+// The lifecycle API: one interface for every kind of workload.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "berth/error.hpp"
+#include "berth/spec.hpp"
+#include "berth/status.hpp"
+#include "berth/streams.hpp"
+
+namespace berth {
+
+struct WorkloadHandle {
+  std::string id;
+  std::string name;
+};
+
+struct ListOptions {
+  bool all = true;  // false: only workloads with live processes
+};
+
+// Every call is synchronous and thread-safe. `ref` is a name, a full id or a unique id prefix.
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+
+  virtual Result<WorkloadHandle> create(const WorkloadSpec& spec) = 0;
+  virtual Result<void> start(std::string_view ref) = 0;
+  // Stop signal, then SIGKILL to every process of the workload after grace. Idempotent.
+  virtual Result<ExitInfo> stop(std::string_view ref,
+                                std::optional<std::chrono::milliseconds> grace = {}) = 0;
+  virtual Result<void> kill(std::string_view ref, int signal) = 0;
+  // Refuses a workload with live processes unless force. Idempotent on what is left.
+  virtual Result<TeardownReport> remove(std::string_view ref, bool force = false) = 0;
+  virtual Result<WorkloadStatus> status(std::string_view ref) = 0;
+  virtual Result<WorkloadInfo> inspect(std::string_view ref) = 0;
+  // Waits for the workload to exit; timeout error if it is still running after `timeout`.
+  virtual Result<ExitInfo> wait(std::string_view ref, std::chrono::milliseconds timeout,
+                                std::stop_token stop = {}) = 0;
+  virtual Result<std::unique_ptr<LogReader>> logs(std::string_view ref,
+                                                  const LogOptions& options) = 0;
+  virtual Result<ExecResult> exec(std::string_view ref, const std::vector<std::string>& argv,
+                                  const ExecOptions& options = {}) = 0;
+  virtual Result<ResourceStats> stats(std::string_view ref) = 0;
+  virtual Result<std::uint16_t> resolve_host_port(std::string_view ref,
+                                                  std::uint16_t container_port) = 0;
+  virtual Result<std::string> resolve_address(std::string_view ref, std::uint16_t port,
+                                              std::string_view network = {}) = 0;
+  virtual Result<std::vector<WorkloadInfo>> list(const ListOptions& options = {}) = 0;
+  virtual Result<std::unique_ptr<EventReader>> watch(std::uint64_t since_seq = 0) = 0;
+};
+
+struct RuntimeOptions {
+  std::string root;       // empty: $BERTH_ROOT, then /var/lib/berth
+  std::string shim_path;  // empty: found next to the binary, in the build tree or installed
+};
+
+Result<std::unique_ptr<Runtime>> open_runtime(const RuntimeOptions& options = {});
+
+std::string_view version();
+
+}  // namespace berth

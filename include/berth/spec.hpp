@@ -1,0 +1,112 @@
+// What a workload is: one spec type for every kind (process, container, wasm).
+// A field a kind cannot honour is an invalid_spec error at create, never silently ignored.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace berth {
+
+enum class WorkloadKind { process, container, wasm };
+
+struct Resources {
+  std::optional<std::int64_t> memory_bytes;       // hard limit; OOM kill above it
+  std::optional<std::int64_t> memory_swap_bytes;  // memory + swap
+  std::optional<double> cpus;                     // cores, e.g. 0.5 -> quota 50ms per 100ms
+  std::optional<std::int64_t> cpu_shares;         // relative weight (v1 shares, mapped to v2 weight)
+  std::optional<std::int64_t> pids_limit;
+};
+
+// Optional new namespaces for a process workload (containers always get their own).
+struct Namespaces {
+  bool pid = false;
+  bool ipc = false;
+  bool uts = false;
+  bool mount = false;
+  bool net = false;
+  bool any() const { return pid || ipc || uts || mount || net; }
+};
+
+struct PortMapping {
+  std::string host_ip;                // empty: all addresses
+  std::optional<std::uint16_t> host_port;  // empty: ephemeral
+  std::uint16_t container_port = 0;
+  std::string protocol = "tcp";
+};
+
+struct Mount {
+  std::string type = "bind";  // bind | volume | tmpfs
+  std::string source;
+  std::string target;
+  bool read_only = false;
+  std::vector<std::string> options;
+};
+
+struct HealthCheck {
+  std::string type;                  // exec | http | tcp
+  std::vector<std::string> command;  // exec
+  std::string target;                // http URL path or tcp port
+  std::chrono::milliseconds interval{30000};
+  std::chrono::milliseconds timeout{30000};
+  int retries = 3;
+  std::chrono::milliseconds start_period{0};
+};
+
+struct RestartPolicy {
+  std::string name = "no";  // no | always | unless-stopped | on-failure
+  int max_retries = 0;      // on-failure:N
+  bool operator==(const RestartPolicy&) const = default;
+};
+
+struct WasmSettings {
+  std::string engine;  // aot | interp
+  std::optional<std::int64_t> memory_limit_bytes;
+  std::optional<std::chrono::milliseconds> execution_time_limit;
+  std::optional<std::uint64_t> fuel;
+  std::vector<std::string> preopened_dirs;  // HOST[:GUEST]
+  std::vector<std::string> allowed_peers;
+  std::optional<std::int64_t> kv_max_entries;
+  std::optional<std::int64_t> kv_max_value_bytes;
+  std::optional<int> pool_size;
+  bool empty() const {
+    return engine.empty() && !memory_limit_bytes && !execution_time_limit && !fuel &&
+           preopened_dirs.empty() && allowed_peers.empty() && !kv_max_entries &&
+           !kv_max_value_bytes && !pool_size;
+  }
+};
+
+struct WorkloadSpec {
+  std::string name;  // empty: generated from the id
+  WorkloadKind kind = WorkloadKind::process;
+  std::string image;   // container
+  std::string rootfs;  // container
+  std::string module;  // wasm
+  std::vector<std::string> args;  // argv (process: args[0] is the program)
+  std::vector<std::string> env;   // K=V; the workload's environment is exactly this
+  std::string working_dir;
+  std::string user;  // uid[:gid]
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  Resources resources;
+  Namespaces namespaces;
+  std::vector<PortMapping> ports;
+  std::vector<Mount> mounts;
+  std::string network;  // process: "" or "host" (host netns) or "none" (own netns)
+  std::vector<std::string> aliases;
+  std::optional<HealthCheck> health_check;
+  RestartPolicy restart_policy;
+  int stop_signal = 15;
+  std::chrono::milliseconds stop_grace{10000};
+  std::optional<std::chrono::milliseconds> time_to_live;
+  bool auto_remove = false;  // remove once it exits (--rm)
+  WasmSettings wasm;
+};
+
+std::string_view to_string(WorkloadKind kind);
+std::optional<WorkloadKind> parse_workload_kind(std::string_view text);
+
+}  // namespace berth

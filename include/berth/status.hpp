@@ -1,0 +1,116 @@
+// Where a workload is in its lifecycle, and what it consumes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "berth/spec.hpp"
+
+namespace berth {
+
+using Clock = std::chrono::system_clock;
+using TimePoint = Clock::time_point;
+
+enum class WorkloadState {
+  created,
+  starting,
+  running,
+  healthy,
+  unhealthy,
+  stopping,
+  exited,
+  oom_killed,
+  failed,
+};
+
+std::string_view to_string(WorkloadState state);
+std::optional<WorkloadState> parse_workload_state(std::string_view text);
+// running, healthy, unhealthy, starting and stopping all have live processes.
+bool is_active(WorkloadState state);
+
+struct HealthResult {
+  TimePoint time;
+  int exit_code = 0;
+  std::string output;
+};
+
+struct WorkloadStatus {
+  std::string id;
+  std::string name;
+  WorkloadKind kind = WorkloadKind::process;
+  WorkloadState state = WorkloadState::created;
+  std::optional<int> pid;
+  std::optional<int> exit_code;    // set once exited
+  std::optional<int> exit_signal;  // the signal that ended it, if any
+  bool oom_killed = false;
+  std::string reason;  // why it failed, or how it ended
+  TimePoint created_at;
+  std::optional<TimePoint> started_at;
+  std::optional<TimePoint> finished_at;
+  int restart_count = 0;
+  std::vector<HealthResult> health;
+};
+
+// What a workload holds; one entry of list().
+struct WorkloadInfo {
+  WorkloadStatus status;
+  WorkloadSpec spec;
+};
+
+struct ResourceStats {
+  TimePoint timestamp;
+  std::uint64_t cpu_usage_ns = 0;  // cumulative
+  double cpu_percent = 0;          // over the sampling window; 100 = one core busy
+  std::uint64_t memory_bytes = 0;
+  std::optional<std::uint64_t> memory_limit_bytes;
+  std::uint64_t pids = 0;
+  std::optional<std::uint64_t> pids_limit;
+  // Only for a workload with its own network namespace; host counters would mislead.
+  std::optional<std::uint64_t> net_rx_bytes;
+  std::optional<std::uint64_t> net_tx_bytes;
+  std::uint64_t io_read_bytes = 0;
+  std::uint64_t io_write_bytes = 0;
+};
+
+// What remove() released, so callers can see nothing was left behind.
+struct TeardownReport {
+  std::string id;
+  std::string name;
+  std::vector<int> killed_pids;
+  std::vector<std::string> cgroups;
+  std::vector<std::string> mounts;
+  std::vector<std::string> network;
+  std::vector<std::string> files;
+};
+
+struct ExitInfo {
+  std::optional<int> exit_code;
+  std::optional<int> exit_signal;
+  bool oom_killed = false;
+  WorkloadState state = WorkloadState::exited;
+  std::string reason;
+  // What a shell would report: the code, or 128 + signal.
+  int shell_code() const {
+    if (exit_code) return *exit_code;
+    if (exit_signal) return 128 + *exit_signal;
+    return 255;
+  }
+};
+
+struct ExecOptions {
+  std::vector<std::string> env;  // added to the workload's environment
+  std::string working_dir;
+  std::string user;
+  std::chrono::milliseconds timeout{30000};
+};
+
+struct ExecResult {
+  int exit_code = 0;  // 128 + signal when killed
+  std::string stdout_data;
+  std::string stderr_data;
+};
+
+}  // namespace berth

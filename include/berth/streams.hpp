@@ -1,0 +1,65 @@
+// Long streams are pull-based readers with timeouts and stop_token cancellation.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+
+#include "berth/error.hpp"
+#include "berth/status.hpp"
+
+namespace berth {
+
+enum class LogStream { stdout_stream, stderr_stream };
+std::string_view to_string(LogStream stream);
+
+struct LogChunk {
+  LogStream stream = LogStream::stdout_stream;
+  TimePoint time;
+  std::string bytes;
+  bool partial = false;  // the line went on in the next chunk
+};
+
+struct LogOptions {
+  bool follow = false;
+  std::optional<std::size_t> tail;  // last N lines
+  std::optional<TimePoint> since;
+  std::optional<TimePoint> until;
+  bool include_stdout = true;
+  bool include_stderr = true;
+};
+
+// next() returns a chunk, std::nullopt at the end of the stream (not following and all read,
+// or following and the workload has exited and all was read), or an error: timeout when
+// nothing came in time (call again), unavailable when the stop_token was triggered.
+class LogReader {
+ public:
+  virtual ~LogReader() = default;
+  virtual Result<std::optional<LogChunk>> next(std::chrono::milliseconds timeout,
+                                               std::stop_token stop = {}) = 0;
+};
+
+struct Event {
+  std::uint64_t seq = 0;  // strictly increasing, never reused
+  TimePoint time;
+  std::string workload_id;
+  std::string workload_name;
+  std::string type;  // create, start, stop, kill, exit, oom, die, remove, ...
+  std::map<std::string, std::string> attributes;
+};
+
+// Replays events with seq > since, then follows. A reader that reconnects with the last seq it
+// saw resumes without gaps or duplicates. next() is as LogReader::next, except a following
+// reader never ends on its own.
+class EventReader {
+ public:
+  virtual ~EventReader() = default;
+  virtual Result<std::optional<Event>> next(std::chrono::milliseconds timeout,
+                                            std::stop_token stop = {}) = 0;
+};
+
+}  // namespace berth

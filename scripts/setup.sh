@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package berth needs to build, test and benchmark.
+# Idempotent: packages already present are left as they are.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: must run as root (it calls apt-get)" >&2
+  exit 1
+fi
+
+packages=(
+  # toolchain
+  g++ cmake ninja-build pkg-config
+  # libraries
+  libfmt-dev nlohmann-json3-dev libsqlite3-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev
+  # tools the tests and the demo call
+  procps iproute2 util-linux coreutils python3 tini
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup.sh: all packages present"
+fi

@@ -1,0 +1,71 @@
+// One cgroup interface over cgroup v1 (one hierarchy per controller) and v2 (unified),
+// chosen at run time by what is mounted at /sys/fs/cgroup.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "berth/error.hpp"
+#include "berth/spec.hpp"
+
+namespace berth::linux {
+
+enum class CgroupVersion { v1, v2 };
+
+struct CgroupStats {
+  std::uint64_t cpu_usage_ns = 0;
+  std::uint64_t memory_bytes = 0;
+  std::optional<std::uint64_t> memory_limit_bytes;
+  std::uint64_t pids = 0;
+  std::optional<std::uint64_t> pids_limit;
+  std::uint64_t io_read_bytes = 0;
+  std::uint64_t io_write_bytes = 0;
+  std::uint64_t oom_kills = 0;
+};
+
+// A cgroup named `relative_path` (e.g. "berth/<id>") under the mount root (default
+// /sys/fs/cgroup). v1: one directory per controller we use (memory, cpu, cpuacct, pids, freezer,
+// blkio, where mounted); v2: one directory with the controllers enabled in the parents.
+class Cgroup {
+ public:
+  virtual ~Cgroup() = default;
+
+  virtual CgroupVersion version() const = 0;
+  // Every directory this cgroup has on the host (one per v1 hierarchy, one for v2).
+  virtual std::vector<std::string> paths() const = 0;
+
+  // Applies limits; an unsupported limit on this host is an invalid_spec error naming it.
+  virtual Result<void> apply(const Resources& resources) = 0;
+  // Moves `pid` (0: the calling process) into every hierarchy of this cgroup. Async-signal-safe
+  // enough to call between fork and exec: no allocation, only open/write/close.
+  virtual Result<void> add_process(pid_t pid) = 0;
+  virtual Result<std::vector<pid_t>> processes() const = 0;
+  // Sends SIGKILL to every process, repeating until the cgroup is empty (freezer on v1,
+  // cgroup.kill on v2 when present). Returns the pids it killed.
+  virtual Result<std::vector<pid_t>> kill_all() = 0;
+  virtual Result<CgroupStats> stats() const = 0;
+  // Removes every directory (parents named by the caller's prefix are left alone unless empty).
+  // Idempotent: missing directories are fine. Returns the directories it removed.
+  virtual Result<std::vector<std::string>> remove() = 0;
+};
+
+struct CgroupHost {
+  CgroupVersion version;
+  std::string mount_root;  // /sys/fs/cgroup
+};
+
+// Detects the cgroup layout of this host. `mount_root` overrides /sys/fs/cgroup for tests.
+Result<CgroupHost> detect_cgroup_host(const std::string& mount_root = "/sys/fs/cgroup");
+
+// Creates (or opens, when it exists) the cgroup `relative_path`, creating parents as needed.
+Result<std::unique_ptr<Cgroup>> create_cgroup(const CgroupHost& host,
+                                              const std::string& relative_path);
+// Opens an existing cgroup without creating anything; directories that are gone are skipped.
+std::unique_ptr<Cgroup> open_cgroup(const CgroupHost& host, const std::string& relative_path);
+
+}  // namespace berth::linux

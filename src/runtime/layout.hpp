@@ -1,0 +1,29 @@
+// Where a workload's things live on the host. One place, so the runtime, the shim and the
+// teardown agree on every path.
+#pragma once
+
+#include <string>
+
+namespace berth {
+
+struct StateLayout {
+  std::string root;  // /var/lib/berth
+
+  std::string workloads_dir() const { return root + "/workloads"; }
+  std::string workload_dir(const std::string& id) const { return workloads_dir() + "/" + id; }
+  // JSON lines written by the shim (see state/log_file.hpp).
+  std::string log_path(const std::string& id) const { return workload_dir(id) + "/log.jsonl"; }
+  // Written (atomically) by the shim once the exit is recorded; waiters watch for it.
+  std::string exit_path(const std::string& id) const { return workload_dir(id) + "/exit.json"; }
+  // The shim's own diagnostics after it has reported to its caller.
+  std::string shim_log_path(const std::string& id) const {
+    return workload_dir(id) + "/shim.log";
+  }
+  // Relative to each cgroup mount root.
+  static std::string cgroup_path(const std::string& id) { return "berth/" + id; }
+};
+
+// $BERTH_ROOT, then /var/lib/berth, unless `explicit_root` is given.
+std::string resolve_state_root(const std::string& explicit_root);
+
+}  // namespace berth

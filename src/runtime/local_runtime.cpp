@@ -1,0 +1,376 @@
+#include "runtime/local_runtime.hpp"
+
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/fd.hpp"
+#include "common/fs.hpp"
+#include "linux/process.hpp"
+#include "runtime/exit_record.hpp"
+#include "runtime/ids.hpp"
+#include "runtime/json.hpp"
+#include "runtime/shim_launcher.hpp"
+#include "runtime/spec_validation.hpp"
+#include "state/log_file.hpp"
+
+namespace berth {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::vector<WorkloadState> active_states{WorkloadState::starting, WorkloadState::running,
+                                               WorkloadState::healthy, WorkloadState::unhealthy,
+                                               WorkloadState::stopping};
+
+constexpr auto shim_report_timeout = 30s;
+// How long stop/remove wait for the shim to record an exit after SIGKILL.
+constexpr auto kill_settle_timeout = 10s;
+
+}  // namespace
+
+std::string resolve_state_root(const std::string& explicit_root) {
+  if (!explicit_root.empty()) return explicit_root;
+  if (const char* env = std::getenv("BERTH_ROOT"); env && *env) return env;
+  return "/var/lib/berth";
+}
+
+WorkloadStatus status_of(const state::WorkloadRecord& r) {
+  WorkloadStatus s;
+  s.id = r.id;
+  s.name = r.name;
+  s.kind = r.kind;
+  s.state = r.state;
+  s.pid = r.pid;
+  s.exit_code = r.exit_code;
+  s.exit_signal = r.exit_signal;
+  s.oom_killed = r.oom_killed;
+  s.reason = r.reason;
+  s.created_at = r.created_at;
+  s.started_at = r.started_at;
+  s.finished_at = r.finished_at;
+  s.restart_count = r.restart_count;
+  return s;
+}
+
+ExitInfo exit_info_of(const state::WorkloadRecord& r) {
+  return ExitInfo{r.exit_code, r.exit_signal, r.oom_killed, r.state, r.reason};
+}
+
+Result<std::unique_ptr<Runtime>> open_runtime(const RuntimeOptions& options) {
+  auto runtime = LocalRuntime::open(options);
+  if (!runtime) return std::unexpected(runtime.error());
+  return std::unique_ptr<Runtime>(std::move(*runtime));
+}
+
+std::string_view version() { return BERTH_VERSION; }
+
+Result<std::unique_ptr<LocalRuntime>> LocalRuntime::open(const RuntimeOptions& options) {
+  StateLayout layout{resolve_state_root(options.root)};
+  if (auto r = make_dirs(layout.root, 0711); !r) return std::unexpected(r.error());
+  if (auto r = make_dirs(layout.workloads_dir(), 0700); !r) return std::unexpected(r.error());
+  auto shim = find_shim(options.shim_path);
+  if (!shim) return std::unexpected(shim.error());
+  auto host = linux::detect_cgroup_host();
+  if (!host) return std::unexpected(host.error());
+  auto store = state::Store::open(layout.root);
+  if (!store) return std::unexpected(store.error());
+  return std::unique_ptr<LocalRuntime>(
+      new LocalRuntime(std::move(layout), std::move(*shim), std::move(*host), std::move(*store)));
+}
+
+Result<WorkloadSpec> LocalRuntime::spec_of(const state::WorkloadRecord& record) const {
+  auto spec = spec_from_json(nlohmann::json::parse(record.spec_json, nullptr, false));
+  if (!spec) return std::unexpected(spec.error().with_context("stored spec of " + record.name));
+  return spec;
+}
+
+Result<state::WorkloadRecord> LocalRuntime::reconcile(state::WorkloadRecord record) {
+  if (!is_active(record.state)) return record;
+  if (record.shim_pid && record.shim_start_time &&
+      linux::process_matches(*record.shim_pid, *record.shim_start_time))
+    return record;
+  // The shim is gone. Its exit record says how the workload ended, if it got that far.
+  state::WorkloadUpdate update;
+  update.expected_states = active_states;
+  update.pid = std::optional<int>();
+  std::map<std::string, std::string> attributes;
+  if (auto exit = read_exit_record(layout_.exit_path(record.id))) {
+    update.state = exit->exit.state;
+    update.exit_code = exit->exit.exit_code;
+    update.exit_signal = exit->exit.exit_signal;
+    update.oom_killed = exit->exit.oom_killed;
+    update.reason = exit->exit.reason;
+    update.finished_at = exit->finished_at;
+    attributes["reason"] = exit->exit.reason;
+    if (exit->exit.exit_code) attributes["exit_code"] = std::to_string(*exit->exit.exit_code);
+    if (exit->exit.exit_signal) attributes["signal"] = std::to_string(*exit->exit.exit_signal);
+  } else {
+    update.state = WorkloadState::failed;
+    update.reason = fmt::format("shim (pid {}) exited without recording how the workload ended",
+                                record.shim_pid.value_or(0));
+    update.finished_at = Clock::now();
+    attributes["reason"] = *update.reason;
+  }
+  auto applied = store_->update(record.id, update, state::NewEvent{"exit", attributes});
+  if (!applied) return std::unexpected(applied.error());
+  return store_->get(record.id);
+}
+
+Result<state::WorkloadRecord> LocalRuntime::find_current(std::string_view ref) {
+  auto record = store_->find(std::string(ref));
+  if (!record) return std::unexpected(record.error());
+  return reconcile(std::move(*record));
+}
+
+Result<WorkloadHandle> LocalRuntime::create(const WorkloadSpec& input) {
+  if (auto r = validate_spec(input); !r) return std::unexpected(r.error());
+  auto id = new_workload_id();
+  if (!id) return std::unexpected(id.error());
+  WorkloadSpec spec = input;
+  if (spec.name.empty()) spec.name = id->substr(0, 12);
+  std::string dir = layout_.workload_dir(*id);
+  if (::mkdir(dir.c_str(), 0700) != 0) return std::unexpected(errno_error("mkdir", dir, errno));
+
+  state::WorkloadRecord record;
+  record.id = *id;
+  record.name = spec.name;
+  record.kind = spec.kind;
+  record.spec_json = to_json(spec).dump();
+  record.state = WorkloadState::created;
+  record.created_at = Clock::now();
+  if (auto r = store_->insert(record, state::NewEvent{"create", {{"kind", std::string(to_string(spec.kind))}}}); !r) {
+    (void)remove_tree(dir);  // nothing half-made stays behind
+    return std::unexpected(r.error());
+  }
+  return WorkloadHandle{record.id, record.name};
+}
+
+Result<void> LocalRuntime::start(std::string_view ref) {
+  auto record = find_current(ref);
+  if (!record) return std::unexpected(record.error());
+  if (is_active(record->state))
+    return fail(ErrorCode::conflict, fmt::format("workload {} is already running", record->name));
+  auto pid = launch_shim(shim_path_, layout_.root, record->id, shim_report_timeout);
+  if (!pid) return std::unexpected(pid.error());
+  return {};
+}
+
+Result<void> LocalRuntime::signal_workload(const state::WorkloadRecord& record, int signal) {
+  if (!record.shim_pid || !record.shim_start_time ||
+      !linux::process_matches(*record.shim_pid, *record.shim_start_time))
+    return fail(ErrorCode::conflict, fmt::format("workload {} is not running", record.name));
+  sigval value{};
+  value.sival_int = signal;
+  if (::sigqueue(*record.shim_pid, SIGRTMIN, value) != 0)
+    return std::unexpected(
+        errno_error("signal", fmt::format("shim of {} (pid {})", record.name, *record.shim_pid), errno));
+  return {};
+}
+
+Result<bool> LocalRuntime::wait_for_exit(const std::string& id, std::chrono::milliseconds timeout,
+                                         std::stop_token stop) {
+  std::string dir = layout_.workload_dir(id);
+  std::string exit_path = layout_.exit_path(id);
+  UniqueFd inotify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (!inotify) return std::unexpected(errno_error("inotify_init", dir, errno));
+  if (::inotify_add_watch(inotify.get(), dir.c_str(), IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF) < 0)
+    return std::unexpected(errno_error("watch", dir, errno));
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (path_exists(exit_path)) return true;
+    if (!path_exists(dir)) return fail(ErrorCode::not_found, fmt::format("workload {} was removed", id));
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    if (stop.stop_requested()) return fail(ErrorCode::unavailable, "wait cancelled");
+    pollfd pfd{inotify.get(), POLLIN, 0};
+    ::poll(&pfd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 50)));
+    char buf[4096];
+    while (::read(inotify.get(), buf, sizeof buf) > 0) {
+    }
+  }
+}
+
+Result<ExitInfo> LocalRuntime::stop(std::string_view ref,
+                                    std::optional<std::chrono::milliseconds> grace) {
+  auto record = find_current(ref);
+  if (!record) return std::unexpected(record.error());
+  if (!is_active(record->state)) return exit_info_of(*record);
+  auto spec = spec_of(*record);
+  if (!spec) return std::unexpected(spec.error());
+  auto grace_period = grace.value_or(spec->stop_grace);
+
+  state::WorkloadUpdate update;
+  update.expected_states = {WorkloadState::starting, WorkloadState::running,
+                            WorkloadState::healthy, WorkloadState::unhealthy};
+  update.state = WorkloadState::stopping;
+  (void)store_->update(record->id, update,
+                       state::NewEvent{"stop", {{"grace_ms", std::to_string(grace_period.count())},
+                                                {"signal", std::to_string(spec->stop_signal)}}});
+  bool exited = false;
+  if (grace_period.count() > 0 && signal_workload(*record, spec->stop_signal)) {
+    auto r = wait_for_exit(record->id, grace_period, {});
+    if (!r) return std::unexpected(r.error());
+    exited = *r;
+  }
+  if (!exited) {
+    // Past the grace period: every process of the workload gets SIGKILL.
+    auto cgroup = linux::open_cgroup(cgroup_host_, StateLayout::cgroup_path(record->id));
+    if (auto killed = cgroup->kill_all(); !killed)
+      return std::unexpected(killed.error().with_context("stop " + record->name));
+    auto r = wait_for_exit(record->id, kill_settle_timeout, {});
+    if (!r) return std::unexpected(r.error());
+  }
+  auto current = find_current(record->id);
+  if (!current) return std::unexpected(current.error());
+  return exit_info_of(*current);
+}
+
+Result<void> LocalRuntime::kill(std::string_view ref, int signal) {
+  if (signal < 1 || signal >= NSIG)
+    return fail(ErrorCode::invalid_spec, fmt::format("signal: {} is not a signal number", signal));
+  auto record = find_current(ref);
+  if (!record) return std::unexpected(record.error());
+  if (!is_active(record->state))
+    return fail(ErrorCode::conflict, fmt::format("workload {} is not running", record->name));
+  if (auto r = signal_workload(*record, signal); !r) return r;
+  state::WorkloadUpdate note;  // no change, only the event
+  note.expected_states = active_states;
+  (void)store_->update(record->id, note,
+                       state::NewEvent{"kill", {{"signal", std::to_string(signal)}}});
+  return {};
+}
+
+Result<TeardownReport> LocalRuntime::remove(std::string_view ref, bool force) {
+  auto record = find_current(ref);
+  if (!record) return std::unexpected(record.error());
+  if (is_active(record->state) && !force)
+    return fail(ErrorCode::conflict,
+                fmt::format("workload {} is running: stop it first, or remove with force",
+                            record->name));
+  TeardownReport report{record->id, record->name};
+  auto cgroup = linux::open_cgroup(cgroup_host_, StateLayout::cgroup_path(record->id));
+  if (auto killed = cgroup->kill_all())
+    report.killed_pids.assign(killed->begin(), killed->end());
+  else
+    return std::unexpected(killed.error().with_context("remove " + record->name));
+  if (is_active(record->state)) {
+    // Let the shim record the exit before its files go, so its last write lands.
+    (void)wait_for_exit(record->id, kill_settle_timeout, {});
+  }
+  if (auto dirs = cgroup->remove())
+    report.cgroups = *dirs;
+  else
+    return std::unexpected(dirs.error().with_context("remove " + record->name));
+  std::string dir = layout_.workload_dir(record->id);
+  if (path_exists(dir)) {
+    if (auto r = remove_tree(dir); !r) return std::unexpected(r.error().with_context("remove " + record->name));
+    report.files.push_back(dir);
+  }
+  if (auto r = store_->erase(record->id, state::NewEvent{"remove", {}}); !r)
+    return std::unexpected(r.error());
+  return report;
+}
+
+Result<WorkloadStatus> LocalRuntime::status(std::string_view ref) {
+  auto record = find_current(ref);
+  if (!record) return std::unexpected(record.error());
+  return status_of(*record);
+}
+
+Result<WorkloadInfo> LocalRuntime::inspect(std::string_view ref) {
+  auto record = find_current(ref);
+  if (!record) return std::unexpected(record.error());
+  auto spec = spec_of(*record);
+  if (!spec) return std::unexpected(spec.error());
+  return WorkloadInfo{status_of(*record), std::move(*spec)};
+}
+
+Result<ExitInfo> LocalRuntime::wait(std::string_view ref, std::chrono::milliseconds timeout,
+                                    std::stop_token stop) {
+  auto record = find_current(ref);
+  if (!record) return std::unexpected(record.error());
+  std::string id = record->id;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (!is_active(record->state) && record->state != WorkloadState::created)
+      return exit_info_of(*record);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return fail(ErrorCode::timeout, fmt::format("workload {} still running after {} ms",
+                                                  record->name, timeout.count()));
+    // The exit record wakes us at once; the period bounds how long a dead shim goes unseen.
+    auto woke = wait_for_exit(id, std::min<std::chrono::milliseconds>(left, 250ms), stop);
+    if (!woke && woke.error().code == ErrorCode::unavailable) return std::unexpected(woke.error());
+    record = find_current(id);
+    if (!record) return std::unexpected(record.error());
+  }
+}
+
+Result<std::unique_ptr<LogReader>> LocalRuntime::logs(std::string_view ref,
+                                                      const LogOptions& options) {
+  auto record = find_current(ref);
+  if (!record) return std::unexpected(record.error());
+  std::string id = record->id;
+  // The reader calls back into this runtime while following: it must not outlive it.
+  return state::open_log_reader(layout_.log_path(id), options, [this, id] {
+    auto current = find_current(id);
+    return !current || !is_active(current->state);
+  });
+}
+
+Result<std::uint16_t> LocalRuntime::resolve_host_port(std::string_view ref,
+                                                      std::uint16_t container_port) {
+  auto info = inspect(ref);
+  if (!info) return std::unexpected(info.error());
+  // A host process in the host network binds host ports itself; publishing comes with networks.
+  if (info->spec.kind == WorkloadKind::process && !info->spec.namespaces.net &&
+      info->spec.network != "none")
+    return container_port;
+  return fail(ErrorCode::not_found,
+              fmt::format("workload {} publishes no port {} (it has its own network namespace)",
+                          info->status.name, container_port));
+}
+
+Result<std::string> LocalRuntime::resolve_address(std::string_view ref, std::uint16_t port,
+                                                  std::string_view network) {
+  auto info = inspect(ref);
+  if (!info) return std::unexpected(info.error());
+  if (!network.empty() && network != "host")
+    return fail(ErrorCode::not_found, fmt::format("workload {} is not on network \"{}\"",
+                                                  info->status.name, network));
+  if (info->spec.namespaces.net || info->spec.network == "none")
+    return fail(ErrorCode::not_found,
+                fmt::format("workload {} has only a private loopback network", info->status.name));
+  return fmt::format("127.0.0.1:{}", port);
+}
+
+Result<std::vector<WorkloadInfo>> LocalRuntime::list(const ListOptions& options) {
+  auto records = store_->all();
+  if (!records) return std::unexpected(records.error());
+  std::vector<WorkloadInfo> out;
+  for (auto& r : *records) {
+    auto current = reconcile(r);
+    if (!current) {
+      if (current.error().code == ErrorCode::not_found) continue;  // removed meanwhile
+      return std::unexpected(current.error());
+    }
+    if (!options.all && !is_active(current->state)) continue;
+    auto spec = spec_of(*current);
+    if (!spec) return std::unexpected(spec.error());
+    out.push_back(WorkloadInfo{status_of(*current), std::move(*spec)});
+  }
+  return out;
+}
+
+}  // namespace berth

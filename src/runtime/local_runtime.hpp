@@ -1,0 +1,69 @@
+// The Runtime on this host: specs and states in the store, one shim per running workload,
+// limits in cgroups. Kinds plug in below it; today the process kind is built.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "berth/runtime.hpp"
+#include "linux/cgroup.hpp"
+#include "runtime/layout.hpp"
+#include "state/store.hpp"
+
+namespace berth {
+
+class LocalRuntime final : public Runtime {
+ public:
+  static Result<std::unique_ptr<LocalRuntime>> open(const RuntimeOptions& options);
+
+  Result<WorkloadHandle> create(const WorkloadSpec& spec) override;
+  Result<void> start(std::string_view ref) override;
+  Result<ExitInfo> stop(std::string_view ref,
+                        std::optional<std::chrono::milliseconds> grace) override;
+  Result<void> kill(std::string_view ref, int signal) override;
+  Result<TeardownReport> remove(std::string_view ref, bool force) override;
+  Result<WorkloadStatus> status(std::string_view ref) override;
+  Result<WorkloadInfo> inspect(std::string_view ref) override;
+  Result<ExitInfo> wait(std::string_view ref, std::chrono::milliseconds timeout,
+                        std::stop_token stop) override;
+  Result<std::unique_ptr<LogReader>> logs(std::string_view ref,
+                                          const LogOptions& options) override;
+  Result<ExecResult> exec(std::string_view ref, const std::vector<std::string>& argv,
+                          const ExecOptions& options) override;
+  Result<ResourceStats> stats(std::string_view ref) override;
+  Result<std::uint16_t> resolve_host_port(std::string_view ref,
+                                          std::uint16_t container_port) override;
+  Result<std::string> resolve_address(std::string_view ref, std::uint16_t port,
+                                      std::string_view network) override;
+  Result<std::vector<WorkloadInfo>> list(const ListOptions& options) override;
+  Result<std::unique_ptr<EventReader>> watch(std::uint64_t since_seq) override;
+
+ private:
+  LocalRuntime(StateLayout layout, std::string shim_path, linux::CgroupHost cgroup_host,
+               std::unique_ptr<state::Store> store)
+      : layout_(std::move(layout)),
+        shim_path_(std::move(shim_path)),
+        cgroup_host_(std::move(cgroup_host)),
+        store_(std::move(store)) {}
+
+  // Finds the workload and brings its row up to date with reality: a running row whose shim
+  // is gone becomes exited (from the shim's exit record) or failed.
+  Result<state::WorkloadRecord> find_current(std::string_view ref);
+  Result<state::WorkloadRecord> reconcile(state::WorkloadRecord record);
+  Result<WorkloadSpec> spec_of(const state::WorkloadRecord& record) const;
+  // Asks the shim to pass `signal` to the workload's main process.
+  Result<void> signal_workload(const state::WorkloadRecord& record, int signal);
+  // Waits for the exit record of `id` to appear; false on timeout.
+  Result<bool> wait_for_exit(const std::string& id, std::chrono::milliseconds timeout,
+                             std::stop_token stop);
+
+  StateLayout layout_;
+  std::string shim_path_;
+  linux::CgroupHost cgroup_host_;
+  std::unique_ptr<state::Store> store_;
+};
+
+WorkloadStatus status_of(const state::WorkloadRecord& record);
+ExitInfo exit_info_of(const state::WorkloadRecord& record);
+
+}  // namespace berth

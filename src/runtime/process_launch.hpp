@@ -1,0 +1,42 @@
+// How a process workload's child is set up between clone and exec. The plan is built in the
+// shim before clone; the child only follows it (no allocation), and reports a failure as one
+// line on the error pipe before exiting 127 (or 126 when the program is not executable).
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "berth/error.hpp"
+#include "berth/spec.hpp"
+#include "linux/cgroup.hpp"
+#include "linux/process.hpp"
+
+namespace berth {
+
+struct ProcessLaunchPlan {
+  linux::ExecArgs exec;
+  unsigned long clone_flags = 0;
+  std::string hostname;
+  std::string working_dir;  // "/" unless the spec says otherwise
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  linux::Cgroup* cgroup = nullptr;
+};
+
+Result<ProcessLaunchPlan> plan_process_launch(const WorkloadSpec& spec, linux::Cgroup* cgroup);
+
+struct ChildStdio {
+  int stdin_fd;
+  int stdout_fd;
+  int stderr_fd;
+  int error_fd;  // close-on-exec: EOF on the other end means exec succeeded
+};
+
+// Clones the workload child per plan (new namespaces from plan.clone_flags), returning its pid
+// and a pidfd for it. The child never returns.
+Result<std::pair<pid_t, int>> spawn_process_workload(const ProcessLaunchPlan& plan,
+                                                      const ChildStdio& stdio);
+
+}  // namespace berth

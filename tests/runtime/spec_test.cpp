@@ -1,0 +1,121 @@
+// Bad specs are refused at create with one error naming the field, and leave nothing behind.
+#include "runtime/json.hpp"
+#include "support/runtime_fixture.hpp"
+
+namespace berth::testing {
+namespace {
+
+class Specs : public RuntimeTest {
+ protected:
+  void expect_refused(const WorkloadSpec& spec, ErrorCode code, const std::string& field) {
+    auto h = runtime_->create(spec);
+    ASSERT_FALSE(h) << "accepted a spec with a bad " << field;
+    EXPECT_EQ(h.error().code, code) << h.error().message;
+    EXPECT_NE(h.error().message.find(field), std::string::npos) << h.error().message;
+    auto all = runtime_->list({.all = true});
+    ASSERT_TRUE(all);
+    EXPECT_TRUE(all->empty());
+  }
+};
+
+TEST_F(Specs, InvalidFieldsAreNamed) {
+  auto base = process_spec({"true"});
+  auto s = base;
+  s.args.clear();
+  expect_refused(s, ErrorCode::invalid_spec, "args");
+  s = base;
+  s.name = "bad name!";
+  expect_refused(s, ErrorCode::invalid_spec, "name");
+  s = base;
+  s.env = {"NOEQUALS"};
+  expect_refused(s, ErrorCode::invalid_spec, "env[0]");
+  s = base;
+  s.resources.memory_bytes = 12;
+  expect_refused(s, ErrorCode::invalid_spec, "resources.memory");
+  s = base;
+  s.resources.cpus = -1;
+  expect_refused(s, ErrorCode::invalid_spec, "resources.cpus");
+  s = base;
+  s.resources.pids_limit = 0;
+  expect_refused(s, ErrorCode::invalid_spec, "resources.pids_limit");
+  s = base;
+  s.working_dir = "relative";
+  expect_refused(s, ErrorCode::invalid_spec, "working_dir");
+}
+
+TEST_F(Specs, FieldsAProcessCannotHonourAreRefused) {
+  auto base = process_spec({"true"});
+  auto s = base;
+  s.image = "busybox";
+  expect_refused(s, ErrorCode::invalid_spec, "image");
+  s = base;
+  s.module = "x.wasm";
+  expect_refused(s, ErrorCode::invalid_spec, "module");
+  s = base;
+  s.wasm.fuel = 10;
+  expect_refused(s, ErrorCode::invalid_spec, "wasm");
+  s = base;
+  s.mounts.push_back({});
+  expect_refused(s, ErrorCode::invalid_spec, "mounts");
+  s = base;
+  s.ports.push_back({});
+  expect_refused(s, ErrorCode::invalid_spec, "ports");
+  s = base;
+  s.health_check = HealthCheck{};
+  expect_refused(s, ErrorCode::invalid_spec, "health_check");
+  s = base;
+  s.restart_policy.name = "always";
+  expect_refused(s, ErrorCode::invalid_spec, "restart_policy");
+  s = base;
+  s.network = "bridge0";
+  expect_refused(s, ErrorCode::invalid_spec, "network");
+}
+
+TEST_F(Specs, KindsWithoutABackendAreUnavailable) {
+  auto s = process_spec({});
+  s.kind = WorkloadKind::container;
+  s.image = "busybox";
+  expect_refused(s, ErrorCode::unavailable, "container");
+  s.kind = WorkloadKind::wasm;
+  s.image.clear();
+  s.module = "x.wasm";
+  expect_refused(s, ErrorCode::unavailable, "wasm");
+}
+
+TEST_F(Specs, DuplicateNamesConflict) {
+  ASSERT_TRUE(runtime_->create(process_spec({"true"}, "same")));
+  auto again = runtime_->create(process_spec({"true"}, "same"));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::conflict);
+  EXPECT_NE(again.error().message.find("same"), std::string::npos);
+  auto all = runtime_->list({.all = true});
+  EXPECT_EQ(all->size(), 1u);
+}
+
+TEST(SpecJson, RoundTripsAndRejectsUnknownFields) {
+  WorkloadSpec s;
+  s.name = "web";
+  s.args = {"a", "b"};
+  s.env = {"A=1"};
+  s.labels = {{"k", "v"}};
+  s.resources.memory_bytes = 1 << 20;
+  s.resources.cpus = 1.5;
+  s.namespaces.pid = true;
+  s.time_to_live = std::chrono::milliseconds(1500);
+  auto back = spec_from_json(to_json(s));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(to_json(*back), to_json(s));
+  auto j = to_json(s);
+  j["resources"]["memroy_bytes"] = 5;
+  auto bad = spec_from_json(j);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("resources.memroy_bytes"), std::string::npos);
+  j = to_json(s);
+  j["args"] = 5;
+  bad = spec_from_json(j);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("args"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace berth::testing
