@@ -9,7 +9,7 @@ berth=$PWD/build/berth
 root=$(mktemp -d /tmp/berth-demo-XXXXXX)
 b() { "$berth" --root "$root" "$@"; }
 cleanup() {
-  b rm -f web hog cell >/dev/null 2>&1 || true
+  b rm -f hello web hog cell >/dev/null 2>&1 || true
   rm -rf "$root"
 }
 trap cleanup EXIT
@@ -33,8 +33,9 @@ show ps -a
 show logs --tail 3 web
 show stats --no-stream
 show exec cell -- sh -c 'echo "in the cell: pid $$ of $(ls /proc | grep -c "^[0-9]") processes, host $(hostname)"'
-show inspect --format json hog 2>/dev/null | grep -E '"(state|oom_killed|reason)"' || show inspect hog | grep -E '"(state|oom_killed|reason)"'
+step inspect hog "   # only the lines that tell how it ended"
+b inspect hog | grep -E '"(state|oom_killed|reason|exit_signal)"'
 show stop -t 1 web
-show rm -f web hog cell
+show rm -f hello web hog cell
 show ps -a
 show events --no-follow

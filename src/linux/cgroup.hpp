@@ -45,6 +45,8 @@ class Cgroup {
   // enough to call between fork and exec: no allocation, only open/write/close.
   virtual Result<void> add_process(pid_t pid) = 0;
   virtual Result<std::vector<pid_t>> processes() const = 0;
+  // A directory fd for clone3's CLONE_INTO_CGROUP (v2), owned by this object; -1 on v1.
+  virtual int clone_into_fd() const { return -1; }
   // Sends SIGKILL to every process, repeating until the cgroup is empty (freezer on v1,
   // cgroup.kill on v2 when present). Returns the pids it killed.
   virtual Result<std::vector<pid_t>> kill_all() = 0;

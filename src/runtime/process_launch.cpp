@@ -66,7 +66,7 @@ namespace {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
   if (::setsid() < 0) child_fail(stdio.error_fd, "setsid", errno);
-  if (plan.cgroup) {
+  if (plan.cgroup && plan.cgroup->clone_into_fd() < 0) {
     if (auto r = plan.cgroup->add_process(0); !r) child_fail(stdio.error_fd, "join cgroup", EIO);
   }
   const char* stage = "";
@@ -104,6 +104,10 @@ Result<std::pair<pid_t, int>> spawn_process_workload(const ProcessLaunchPlan& pl
   args.flags = CLONE_PIDFD | plan.clone_flags;
   args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
+  if (int fd = plan.cgroup ? plan.cgroup->clone_into_fd() : -1; fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<std::uint64_t>(fd);
+  }
   long pid = ::syscall(SYS_clone3, &args, sizeof args);
   if (pid < 0) return std::unexpected(errno_error("clone", "workload", errno));
   if (pid == 0) run_child(plan, stdio);
