@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fmt/format.h>
 #include <functional>
 #include <string>
@@ -99,6 +100,28 @@ int main(int argc, char** argv) {
   });
   for (auto* v : {&create_ms, &start_ms, &wait_ms, &remove_ms}) std::sort(v->begin(), v->end());
 
+  // The shim's memory while it watches a running workload: RSS (shared libraries included)
+  // and the anonymous part that each extra workload really costs.
+  long shim_rss_kib = -1, shim_anon_kib = -1;
+  {
+    berth::WorkloadSpec sleeper;
+    sleeper.args = {"/bin/sleep", "30"};
+    auto h = (*runtime)->create(sleeper);
+    if (!h || !(*runtime)->start(h->id)) die("could not start a sleeper");
+    auto st = (*runtime)->status(h->id);
+    std::string stat = berth::read_file(fmt::format("/proc/{}/stat", st->pid.value_or(0))).value_or("");
+    auto fields = stat.substr(stat.rfind(')') + 4);
+    int shim = std::atoi(fields.c_str());
+    std::string status = berth::read_file(fmt::format("/proc/{}/status", shim)).value_or("");
+    auto field = [&](const char* key) {
+      auto at = status.find(key);
+      return at == std::string::npos ? -1L : std::atol(status.c_str() + at + std::strlen(key));
+    };
+    shim_rss_kib = field("VmRSS:");
+    shim_anon_kib = field("RssAnon:");
+    (void)(*runtime)->remove(h->id, true);
+  }
+
   std::string root_flag = "--root=" + root;
   char* cli_argv[] = {const_cast<char*>(BERTH_CLI_PATH), root_flag.data(),
                       const_cast<char*>("run"), const_cast<char*>("--rm"),
@@ -120,5 +143,7 @@ int main(int argc, char** argv) {
   fmt::print("library phases, p50 (ms): create {:.3f}, start {:.3f}, wait {:.3f}; then remove {:.3f}\n",
              create_ms[create_ms.size() / 2], start_ms[start_ms.size() / 2],
              wait_ms[wait_ms.size() / 2], remove_ms[remove_ms.size() / 2]);
+  fmt::print("berth-shim memory while watching a workload: RSS {} KiB, of which anonymous {} KiB\n",
+             shim_rss_kib, shim_anon_kib);
   return 0;
 }

@@ -247,3 +247,30 @@ TEST_F(Lifecycle, ADeadShimIsReconciled) {
 
 }  // namespace
 }  // namespace berth::testing
+
+namespace berth::testing {
+namespace {
+
+// The shim stays small: it is one process per workload.
+TEST_F(Lifecycle, TheShimsMemoryStaysSmall) {
+  auto h = run(process_spec({"sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done; sleep 30"},
+                            "chatty"));
+  auto status = runtime_->status("chatty");
+  ASSERT_TRUE(status && status->pid);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::ifstream stat("/proc/" + std::to_string(*status->pid) + "/stat");
+  std::string content((std::istreambuf_iterator<char>(stat)), {});
+  auto after = content.substr(content.rfind(')') + 2);
+  int shim = std::stoi(after.substr(after.find(' ') + 1));
+  std::ifstream proc_status("/proc/" + std::to_string(shim) + "/status");
+  std::string line;
+  long rss_kib = -1;
+  while (std::getline(proc_status, line))
+    if (line.starts_with("VmRSS:")) rss_kib = std::stol(line.substr(6));
+  ASSERT_GT(rss_kib, 0);
+  std::cout << "berth-shim RSS: " << rss_kib << " KiB\n";
+  EXPECT_LT(rss_kib, 8 * 1024);
+}
+
+}  // namespace
+}  // namespace berth::testing
