@@ -210,6 +210,8 @@ CommandResult cmd_run(Context& ctx, const std::vector<std::string>& args) {
   if (!*p) return 0;
   auto spec = spec_from_flags(**p);
   if (!spec) return std::unexpected(spec.error());
+  auto json = wants_json(**p);
+  if (!json) return std::unexpected(json.error());
   bool detach = (*p)->has("detach");
   // Detached: the shim removes it on exit. Attached: we remove it once we saw the exit.
   spec->auto_remove = detach && (*p)->has("rm");
@@ -222,7 +224,8 @@ CommandResult cmd_run(Context& ctx, const std::vector<std::string>& args) {
     return std::unexpected(started.error());
   }
   if (detach) {
-    fmt::print("{}\n", handle->id);
+    if (*json) fmt::print("{}\n", dump_json({{"id", handle->id}, {"name", handle->name}}, 2));
+    else fmt::print("{}\n", handle->id);
     return 0;
   }
   auto code = attach_until_exit(**runtime, handle->id);
@@ -236,51 +239,72 @@ CommandResult cmd_create(Context& ctx, const std::vector<std::string>& args) {
   if (!*p) return 0;
   auto spec = spec_from_flags(**p);
   if (!spec) return std::unexpected(spec.error());
+  auto json = wants_json(**p);
+  if (!json) return std::unexpected(json.error());
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
   auto handle = (*runtime)->create(*spec);
   if (!handle) return std::unexpected(handle.error());
-  fmt::print("{}\n", handle->id);
+  if (*json) fmt::print("{}\n", dump_json({{"id", handle->id}, {"name", handle->name}}, 2));
+  else fmt::print("{}\n", handle->id);
   return 0;
 }
 
 namespace {
 
-// Runs `fn` on each named workload; prints each name done; the first error ends the command
-// with that error after the others were tried (as docker does).
+// What a per-workload command prints for one workload: a line, or its JSON form.
+struct Done {
+  std::string line;
+  nlohmann::json json;
+};
+
+// Runs `fn` on each named workload and prints what each did (a JSON array with --format
+// json). The first error ends the command with that error after the others were tried, as
+// docker does; later errors are printed as they come.
 template <typename F>
-CommandResult for_each_workload(const std::vector<std::string>& names, std::string_view command, F fn) {
-  if (names.empty())
+CommandResult for_each_workload(const ParsedArgs& p, std::string_view command, F fn) {
+  if (p.positionals.empty())
     return fail(ErrorCode::invalid_spec, fmt::format("{}: name at least one workload", command));
+  auto json = wants_json(p);
+  if (!json) return std::unexpected(json.error());
   std::optional<Error> first;
-  for (auto& name : names) {
-    auto r = fn(name);
+  nlohmann::json all = nlohmann::json::array();
+  for (auto& name : p.positionals) {
+    Result<Done> r = fn(name);
     if (!r) {
-      if (first) fmt::print(stderr, "berth: {}\n", first->message);
-      first = r.error();
+      if (first) fmt::print(stderr, "berth: {}\n", r.error().message);
+      else first = r.error();
+      continue;
     }
+    if (*json) all.push_back(r->json);
+    else fmt::print("{}\n", r->line);
   }
+  if (*json) fmt::print("{}\n", dump_json(all, 2));
   if (first) return std::unexpected(*first);
   return 0;
 }
 
+const FlagSpec help_flag{"help", 'h'};
+const FlagSpec format_flag{"format", 0, true};
+
 }  // namespace
 
 CommandResult cmd_start(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command(args, {{"help", 'h'}}, "start", "NAME...");
+  auto p = parse_command(args, {help_flag, format_flag}, "start", "NAME...");
   if (!p) return std::unexpected(p.error());
   if (!*p) return 0;
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
-  return for_each_workload((*p)->positionals, "start", [&](const std::string& name) -> Result<void> {
-    if (auto r = (*runtime)->start(name); !r) return r;
-    fmt::print("{}\n", name);
-    return {};
+  return for_each_workload(**p, "start", [&](const std::string& name) -> Result<Done> {
+    if (auto r = (*runtime)->start(name); !r) return std::unexpected(r.error());
+    auto status = (*runtime)->status(name);
+    if (!status) return std::unexpected(status.error());
+    return Done{name, to_json(*status)};
   });
 }
 
 CommandResult cmd_stop(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command(args, {{"help", 'h'}, {"time", 't', true}}, "stop", "[-t SECONDS] NAME...");
+  auto p = parse_command(args, {help_flag, {"time", 't', true}, format_flag}, "stop", "[-t SECONDS] NAME...");
   if (!p) return std::unexpected(p.error());
   if (!*p) return 0;
   std::optional<std::chrono::milliseconds> grace;
@@ -291,59 +315,54 @@ CommandResult cmd_stop(Context& ctx, const std::vector<std::string>& args) {
   }
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
-  return for_each_workload((*p)->positionals, "stop", [&](const std::string& name) -> Result<void> {
-    if (auto r = (*runtime)->stop(name, grace); !r) return std::unexpected(r.error());
-    fmt::print("{}\n", name);
-    return {};
+  return for_each_workload(**p, "stop", [&](const std::string& name) -> Result<Done> {
+    auto exit = (*runtime)->stop(name, grace);
+    if (!exit) return std::unexpected(exit.error());
+    auto j = to_json(*exit);
+    j["name"] = name;
+    return Done{name, j};
   });
 }
 
 CommandResult cmd_kill(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command(args, {{"help", 'h'}, {"signal", 's', true}}, "kill", "[-s SIGNAL] NAME...");
+  auto p = parse_command(args, {help_flag, {"signal", 's', true}, format_flag}, "kill", "[-s SIGNAL] NAME...");
   if (!p) return std::unexpected(p.error());
   if (!*p) return 0;
   auto sig = parse_signal((*p)->last("signal").value_or("KILL"));
   if (!sig) return std::unexpected(sig.error());
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
-  return for_each_workload((*p)->positionals, "kill", [&](const std::string& name) -> Result<void> {
-    if (auto r = (*runtime)->kill(name, *sig); !r) return r;
-    fmt::print("{}\n", name);
-    return {};
+  return for_each_workload(**p, "kill", [&](const std::string& name) -> Result<Done> {
+    if (auto r = (*runtime)->kill(name, *sig); !r) return std::unexpected(r.error());
+    return Done{name, {{"name", name}, {"signal", *sig}}};
   });
 }
 
 CommandResult cmd_rm(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command(args, {{"help", 'h'}, {"force", 'f'}, {"format", 0, true}}, "rm", "[-f] NAME...");
+  auto p = parse_command(args, {help_flag, {"force", 'f'}, format_flag}, "rm", "[-f] NAME...");
   if (!p) return std::unexpected(p.error());
   if (!*p) return 0;
-  auto json = wants_json(**p);
-  if (!json) return std::unexpected(json.error());
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
-  nlohmann::json reports = nlohmann::json::array();
-  auto result = for_each_workload((*p)->positionals, "rm", [&](const std::string& name) -> Result<void> {
+  return for_each_workload(**p, "rm", [&](const std::string& name) -> Result<Done> {
     auto report = (*runtime)->remove(name, (*p)->has("force"));
     if (!report) return std::unexpected(report.error());
-    if (*json) reports.push_back(to_json(*report));
-    else fmt::print("{}\n", name);
-    return {};
+    return Done{name, to_json(*report)};
   });
-  if (*json) fmt::print("{}\n", dump_json(reports, 2));
-  return result;
 }
 
 CommandResult cmd_wait(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command(args, {{"help", 'h'}}, "wait", "NAME...");
+  auto p = parse_command(args, {help_flag, format_flag}, "wait", "NAME...");
   if (!p) return std::unexpected(p.error());
   if (!*p) return 0;
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
-  return for_each_workload((*p)->positionals, "wait", [&](const std::string& name) -> Result<void> {
+  return for_each_workload(**p, "wait", [&](const std::string& name) -> Result<Done> {
     auto exit = (*runtime)->wait(name, std::chrono::hours(24 * 365));
     if (!exit) return std::unexpected(exit.error());
-    fmt::print("{}\n", exit->shell_code());
-    return {};
+    auto j = to_json(*exit);
+    j["name"] = name;
+    return Done{std::to_string(exit->shell_code()), j};
   });
 }
 

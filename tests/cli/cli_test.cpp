@@ -162,3 +162,25 @@ TEST_F(Cli, StopKillWaitExec) {
 
 }  // namespace
 }  // namespace berth::testing
+
+namespace berth::testing {
+namespace {
+
+TEST_F(Cli, FormatJsonOnEveryCommandThatPrints) {
+  auto run = cli({"run", "-d", "--format", "json", "--name", "fj", "--", "sleep", "30"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(nlohmann::json::parse(run.out)["name"], "fj");
+  auto stop = cli({"stop", "-t", "0", "--format", "json", "fj"});
+  ASSERT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_EQ(nlohmann::json::parse(stop.out)[0]["exit_signal"], 9);
+  auto wait = cli({"wait", "--format", "json", "fj"});
+  EXPECT_EQ(nlohmann::json::parse(wait.out)[0]["state"], "exited");
+  auto rm = cli({"rm", "--format", "json", "fj"});
+  ASSERT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_FALSE(nlohmann::json::parse(rm.out)[0]["cgroups"].empty());
+  expect_one_line_error(cli({"run", "--format", "yaml", "--", "true"}), "yaml");
+  EXPECT_EQ(workload_count(), 0u);
+}
+
+}  // namespace
+}  // namespace berth::testing
