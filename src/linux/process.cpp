@@ -107,4 +107,14 @@ void write_all_noalloc(int fd, const char* data, std::size_t size) {
   }
 }
 
+void fail_child(int error_fd, const char* stage, int err) {
+  // strerror is not async-signal-safe in theory; the child is the only thread of a fresh
+  // fork and exits right after, so the usual fork caveats do not bite.
+  const char* text = std::strerror(err);
+  write_all_noalloc(error_fd, stage, std::strlen(stage));
+  write_all_noalloc(error_fd, ": ", 2);
+  write_all_noalloc(error_fd, text, std::strlen(text));
+  ::_exit(err == EACCES || err == ENOEXEC ? 126 : 127);
+}
+
 }  // namespace berth::linux

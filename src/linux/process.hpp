@@ -46,4 +46,9 @@ void mark_fds_cloexec_from(int lowest);
 // Writes all of `data` (a short message in a child after fork); ignores errors.
 void write_all_noalloc(int fd, const char* data, std::size_t size);
 
+// For a child between fork and exec: writes "STAGE: strerror(err)" to `error_fd` (the
+// close-on-exec pipe its parent reads) and exits 126 when the program exists but cannot run,
+// 127 otherwise, as shells do.
+[[noreturn]] void fail_child(int error_fd, const char* stage, int err);
+
 }  // namespace berth::linux

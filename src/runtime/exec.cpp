@@ -21,14 +21,6 @@ namespace berth {
 
 namespace {
 
-[[noreturn]] void exec_child_fail(int error_fd, const char* stage, int err) {
-  const char* text = std::strerror(err);
-  linux::write_all_noalloc(error_fd, stage, std::strlen(stage));
-  linux::write_all_noalloc(error_fd, ": ", 2);
-  linux::write_all_noalloc(error_fd, text, std::strlen(text));
-  ::_exit(err == ENOENT ? 127 : 126);
-}
-
 // The forked child: join, then exec. Runs in a fork of a possibly multi-threaded caller, so it
 // allocates nothing.
 [[noreturn]] void run_exec_child(const ProcessLaunchPlan& plan,
@@ -40,16 +32,16 @@ namespace {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int sig = 1; sig < NSIG; ++sig)
     if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-  if (plan.cgroup && !plan.cgroup->add_process(0)) exec_child_fail(error_fd, "join cgroup", EIO);
+  if (plan.cgroup && !plan.cgroup->add_process(0)) linux::fail_child(error_fd, "join cgroup", EIO);
   bool joined_pid_namespace = false;
   for (auto& ns : namespaces) {
-    if (::setns(ns.fd.get(), ns.type) != 0) exec_child_fail(error_fd, "join namespace", errno);
+    if (::setns(ns.fd.get(), ns.type) != 0) linux::fail_child(error_fd, "join namespace", errno);
     if (ns.type == CLONE_NEWPID) joined_pid_namespace = true;
   }
   if (joined_pid_namespace) {
     // setns(pid) applies to children only: the command runs in a child that we mirror.
     pid_t inner = ::fork();
-    if (inner < 0) exec_child_fail(error_fd, "fork", errno);
+    if (inner < 0) linux::fail_child(error_fd, "fork", errno);
     if (inner > 0) {
       ::close(error_fd);
       int status = 0;
@@ -60,18 +52,18 @@ namespace {
   }
   int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0)
-    exec_child_fail(error_fd, "set up stdio", errno);
+    linux::fail_child(error_fd, "set up stdio", errno);
   if (plan.gid) {
-    if (::setgroups(0, nullptr) != 0) exec_child_fail(error_fd, "setgroups", errno);
-    if (::setresgid(*plan.gid, *plan.gid, *plan.gid) != 0) exec_child_fail(error_fd, "setgid", errno);
+    if (::setgroups(0, nullptr) != 0) linux::fail_child(error_fd, "setgroups", errno);
+    if (::setresgid(*plan.gid, *plan.gid, *plan.gid) != 0) linux::fail_child(error_fd, "setgid", errno);
   }
   if (plan.uid && ::setresuid(*plan.uid, *plan.uid, *plan.uid) != 0)
-    exec_child_fail(error_fd, "setuid", errno);
+    linux::fail_child(error_fd, "setuid", errno);
   if (::chdir(plan.working_dir.c_str()) != 0)
-    exec_child_fail(error_fd, "chdir to working directory", errno);
+    linux::fail_child(error_fd, "chdir to working directory", errno);
   linux::mark_fds_cloexec_from(3);
   linux::exec_with_path_search(plan.exec);
-  exec_child_fail(error_fd, plan.exec.file(), errno);
+  linux::fail_child(error_fd, plan.exec.file(), errno);
 }
 
 std::vector<std::string> merge_env(const std::vector<std::string>& base,

@@ -47,16 +47,6 @@ Result<ProcessLaunchPlan> plan_process_launch(const WorkloadSpec& spec, linux::C
 
 namespace {
 
-[[noreturn]] void child_fail(int error_fd, const char* stage, int err) {
-  // "stage: strerror" — strerror may not be async-signal-safe in theory, but this child is the
-  // only thread of a fresh clone, so the usual fork caveats do not bite.
-  const char* text = std::strerror(err);
-  linux::write_all_noalloc(error_fd, stage, std::strlen(stage));
-  linux::write_all_noalloc(error_fd, ": ", 2);
-  linux::write_all_noalloc(error_fd, text, std::strlen(text));
-  ::_exit(err == EACCES || err == ENOEXEC ? 126 : 127);
-}
-
 [[noreturn]] void run_child(const ProcessLaunchPlan& plan, const ChildStdio& stdio) {
   // Signals: the shim blocks some and ignores SIGPIPE; the workload starts with defaults.
   for (int sig = 1; sig < NSIG; ++sig)
@@ -65,33 +55,33 @@ namespace {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
-  if (::setsid() < 0) child_fail(stdio.error_fd, "setsid", errno);
+  if (::setsid() < 0) linux::fail_child(stdio.error_fd, "setsid", errno);
   if (plan.cgroup && plan.cgroup->clone_into_fd() < 0) {
-    if (auto r = plan.cgroup->add_process(0); !r) child_fail(stdio.error_fd, "join cgroup", EIO);
+    if (auto r = plan.cgroup->add_process(0); !r) linux::fail_child(stdio.error_fd, "join cgroup", EIO);
   }
   const char* stage = "";
   if (int err = linux::setup_new_namespaces_in_child(plan.clone_flags, plan.hostname.c_str(),
                                                      &stage))
-    child_fail(stdio.error_fd, stage, err);
+    linux::fail_child(stdio.error_fd, stage, err);
 
   if (::dup2(stdio.stdin_fd, 0) < 0 || ::dup2(stdio.stdout_fd, 1) < 0 ||
       ::dup2(stdio.stderr_fd, 2) < 0)
-    child_fail(stdio.error_fd, "set up stdio", errno);
+    linux::fail_child(stdio.error_fd, "set up stdio", errno);
 
   if (plan.gid) {
-    if (::setgroups(0, nullptr) != 0) child_fail(stdio.error_fd, "setgroups", errno);
+    if (::setgroups(0, nullptr) != 0) linux::fail_child(stdio.error_fd, "setgroups", errno);
     if (::setresgid(*plan.gid, *plan.gid, *plan.gid) != 0)
-      child_fail(stdio.error_fd, "setgid", errno);
+      linux::fail_child(stdio.error_fd, "setgid", errno);
   }
   if (plan.uid && ::setresuid(*plan.uid, *plan.uid, *plan.uid) != 0)
-    child_fail(stdio.error_fd, "setuid", errno);
+    linux::fail_child(stdio.error_fd, "setuid", errno);
   if (::chdir(plan.working_dir.c_str()) != 0)
-    child_fail(stdio.error_fd, "chdir to working directory", errno);
+    linux::fail_child(stdio.error_fd, "chdir to working directory", errno);
 
   // Only 0, 1 and 2 survive exec: no fd of the shim or its caller leaks into the workload.
   linux::mark_fds_cloexec_from(3);
   linux::exec_with_path_search(plan.exec);
-  child_fail(stdio.error_fd, plan.exec.file(), errno);
+  linux::fail_child(stdio.error_fd, plan.exec.file(), errno);
 }
 
 }  // namespace

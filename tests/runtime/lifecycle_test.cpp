@@ -146,26 +146,14 @@ TEST_F(Lifecycle, EnvironmentIsExactlyTheSpecs) {
   spec.env = {"ONLY=this"};
   run(spec);
   ASSERT_TRUE(runtime_->wait("env", 5s));
-  auto logs = runtime_->logs("env", {});
-  ASSERT_TRUE(logs);
-  std::string out;
-  while (auto c = (*logs)->next(1s)) {
-    if (!*c) break;
-    out += (**c).bytes;
-  }
+  std::string out = all_output("env");
   EXPECT_EQ(out, "ONLY=this\n");
 }
 
 TEST_F(Lifecycle, OnlyStdioFdsReachTheWorkload) {
   run(process_spec({"sh", "-c", "ls /proc/self/fd"}, "fds"));
   ASSERT_TRUE(runtime_->wait("fds", 5s));
-  auto logs = runtime_->logs("fds", {});
-  ASSERT_TRUE(logs);
-  std::string out;
-  while (auto c = (*logs)->next(1s)) {
-    if (!*c) break;
-    out += (**c).bytes;
-  }
+  std::string out = all_output("fds");
   // 0, 1, 2 and the fd ls opened to list the directory.
   EXPECT_EQ(out, "0\n1\n2\n3\n");
 }
@@ -177,12 +165,7 @@ TEST_F(Lifecycle, WorkingDirAndUser) {
   run(spec);
   auto exit = runtime_->wait("who", 5s);
   ASSERT_TRUE(exit);
-  auto logs = runtime_->logs("who", {});
-  std::string out;
-  while (auto c = (*logs)->next(1s)) {
-    if (!*c) break;
-    out += (**c).bytes;
-  }
+  std::string out = all_output("who");
   EXPECT_EQ(out, "/tmp\n65534\n65533\n");
 }
 
@@ -212,12 +195,7 @@ TEST_F(Lifecycle, NamespacesIsolateTheProcess) {
   auto exit = runtime_->wait("cell", 5s);
   ASSERT_TRUE(exit);
   EXPECT_EQ(exit->exit_code, 0) << exit->reason;
-  auto logs = runtime_->logs("cell", {});
-  std::string out;
-  while (auto c = (*logs)->next(1s)) {
-    if (!*c) break;
-    out += (**c).bytes;
-  }
+  std::string out = all_output("cell");
   // pid 1 in its pid namespace, its own hostname, and a netns with only loopback (2 header
   // lines + lo).
   EXPECT_EQ(out, "1\ncell\n3\n");
@@ -228,10 +206,7 @@ TEST_F(Lifecycle, ADeadShimIsReconciled) {
   auto status = runtime_->status("orphan");
   ASSERT_TRUE(status && status->pid);
   // Find the shim (the workload's parent) and kill it without warning.
-  std::ifstream stat("/proc/" + std::to_string(*status->pid) + "/stat");
-  std::string content((std::istreambuf_iterator<char>(stat)), {});
-  auto after = content.substr(content.rfind(')') + 2);
-  int ppid = std::stoi(after.substr(after.find(' ') + 1));
+  int ppid = parent_pid_of(*status->pid);
   ASSERT_GT(ppid, 1);
   ASSERT_EQ(::kill(ppid, SIGKILL), 0);
   EXPECT_TRUE(eventually([&] {
@@ -258,10 +233,7 @@ TEST_F(Lifecycle, TheShimsMemoryStaysSmall) {
   auto status = runtime_->status("chatty");
   ASSERT_TRUE(status && status->pid);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  std::ifstream stat("/proc/" + std::to_string(*status->pid) + "/stat");
-  std::string content((std::istreambuf_iterator<char>(stat)), {});
-  auto after = content.substr(content.rfind(')') + 2);
-  int shim = std::stoi(after.substr(after.find(' ') + 1));
+  int shim = parent_pid_of(*status->pid);
   std::ifstream proc_status("/proc/" + std::to_string(shim) + "/status");
   std::string line;
   long rss_kib = -1;

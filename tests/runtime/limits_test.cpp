@@ -8,19 +8,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class Limits : public RuntimeTest {
- protected:
-  std::string all_output(const std::string& ref) {
-    auto logs = runtime_->logs(ref, {});
-    std::string out;
-    if (!logs) return out;
-    while (auto c = (*logs)->next(1s)) {
-      if (!*c) break;
-      out += (**c).bytes;
-    }
-    return out;
-  }
-};
+class Limits : public RuntimeTest {};
 
 TEST_F(Limits, AMemoryHogIsOomKilledAndReportedAsSuch) {
   auto spec = process_spec({"tail", "/dev/zero"}, "hog");  // tail buffers an endless line

@@ -91,6 +91,26 @@ class RuntimeTest : public ::testing::Test {
     return predicate();
   }
 
+  // Everything the workload wrote, both streams in order (not following).
+  std::string all_output(const std::string& ref) {
+    auto logs = runtime_->logs(ref, {});
+    std::string out;
+    if (!logs) return out;
+    while (auto c = (*logs)->next(std::chrono::seconds(1))) {
+      if (!*c) break;
+      out += (**c).bytes;
+    }
+    return out;
+  }
+
+  // The parent of `pid` (for a workload's main process: its shim).
+  static int parent_pid_of(int pid) {
+    auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    if (!stat) return -1;
+    auto after = stat->substr(stat->rfind(')') + 2);
+    return std::stoi(after.substr(after.find(' ') + 1));
+  }
+
   std::string root_;
   std::unique_ptr<Runtime> runtime_;
 };
