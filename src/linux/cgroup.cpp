@@ -310,7 +310,7 @@ class CgroupV1 final : public CgroupBase {
       s.memory_bytes = usage > inactive ? usage - inactive : usage;
       auto limit = read_u64(*dir + "/memory.limit_in_bytes");
       if (limit && *limit < (1ULL << 62)) s.memory_limit_bytes = limit;
-      s.oom_kills = read_keyed(*dir + "/memory.oom_control", "oom_kill").value_or(0);
+      s.oom_kills = oom_kills();
     }
     if (auto dir = dir_of("pids")) {
       s.pids = read_u64(*dir + "/pids.current").value_or(0);
@@ -333,6 +333,11 @@ class CgroupV1 final : public CgroupBase {
       }
     }
     return s;
+  }
+
+  std::uint64_t oom_kills() const override {
+    auto dir = dir_of("memory");
+    return dir ? read_keyed(*dir + "/memory.oom_control", "oom_kill").value_or(0) : 0;
   }
 
  private:
@@ -467,7 +472,7 @@ class CgroupV2 final : public CgroupBase {
     s.memory_limit_bytes = read_u64(dir + "/memory.max");
     s.pids = read_u64(dir + "/pids.current").value_or(0);
     s.pids_limit = read_u64(dir + "/pids.max");
-    s.oom_kills = read_keyed(dir + "/memory.events", "oom_kill").value_or(0);
+    s.oom_kills = oom_kills();
     if (auto text = read_file(dir + "/io.stat")) {
       std::istringstream in(*text);
       std::string word;
@@ -477,6 +482,11 @@ class CgroupV2 final : public CgroupBase {
       }
     }
     return s;
+  }
+
+  std::uint64_t oom_kills() const override {
+    if (dirs_.empty()) return 0;
+    return read_keyed(dirs_[0] + "/memory.events", "oom_kill").value_or(0);
   }
 
  private:

@@ -51,6 +51,9 @@ class Cgroup {
   // cgroup.kill on v2 when present). Returns the pids it killed.
   virtual Result<std::vector<pid_t>> kill_all() = 0;
   virtual Result<CgroupStats> stats() const = 0;
+  // How many times the kernel's OOM killer struck in this cgroup (one file read: the shim
+  // reads it on every start and exit).
+  virtual std::uint64_t oom_kills() const = 0;
   // Removes every directory (parents named by the caller's prefix are left alone unless empty).
   // Idempotent: missing directories are fine. Returns the directories it removed.
   virtual Result<std::vector<std::string>> remove() = 0;

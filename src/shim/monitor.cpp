@@ -126,7 +126,7 @@ class Monitor {
     if (!cgroup) return std::unexpected(cgroup.error());
     cgroup_ = std::move(*cgroup);
     if (auto r = cgroup_->apply(spec_.resources); !r) return fail_and_release(r.error());
-    if (auto s = cgroup_->stats()) oom_kills_before_ = s->oom_kills;
+    oom_kills_before_ = cgroup_->oom_kills();
 
     auto plan = plan_process_launch(spec_, cgroup_.get());
     if (!plan) return fail_and_release(plan.error());
@@ -307,8 +307,7 @@ class Monitor {
 
   void record_exit() {
     if (exit_.state != WorkloadState::failed) {
-      if (auto s = cgroup_->stats(); s && s->oom_kills > oom_kills_before_ &&
-                                     exit_.exit_signal == SIGKILL) {
+      if (exit_.exit_signal == SIGKILL && cgroup_->oom_kills() > oom_kills_before_) {
         exit_.oom_killed = true;
         exit_.state = WorkloadState::oom_killed;
         exit_.reason = "killed by the kernel: out of memory";
