@@ -1,3 +1,4 @@
+// Host detection, the create/open entry points and the helpers both cgroup versions share.
 #include "linux/cgroup.hpp"
 
 #include <fcntl.h>
@@ -8,553 +9,364 @@
 
 #include <linux/magic.h>
 
-#include <cerrno>
 #include <algorithm>
-#include <chrono>
-#include <functional>
+#include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fmt/format.h>
-#include <sstream>
+#include <fmt/ranges.h>
 #include <thread>
 
+#include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "linux/cgroup_common.hpp"
 
 namespace berth::linux {
 
-namespace {
+namespace cgroup_detail {
 
 using namespace std::chrono_literals;
 
-// How long kill_all keeps killing before it gives up on an emptying cgroup.
-constexpr auto kill_deadline = 5s;
+namespace {
 
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-// mkdir -p that tolerates a concurrent rmdir of an empty parent (another workload's teardown).
-Result<void> make_cgroup_dir(const std::string& path) {
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    if (::mkdir(path.c_str(), 0755) == 0 || errno == EEXIST) return {};
-    if (errno != ENOENT) return std::unexpected(errno_error("mkdir", path, errno));
-    auto parent = path.substr(0, path.rfind('/'));
-    if (auto r = make_cgroup_dir(parent); !r) return r;
-  }
-  return fail(ErrorCode::internal, fmt::format("mkdir {}: parent keeps disappearing", path));
-}
-
-std::optional<std::uint64_t> read_u64(const std::string& path) {
-  auto text = read_file(path);
-  if (!text) return std::nullopt;
-  auto t = trim(*text);
-  if (t.empty() || t == "max") return std::nullopt;
-  return std::strtoull(t.c_str(), nullptr, 10);
-}
-
-// "key value" lines (memory.stat, cpu.stat, memory.events, memory.oom_control).
-std::optional<std::uint64_t> read_keyed(const std::string& path, std::string_view key) {
-  auto text = read_file(path);
-  if (!text) return std::nullopt;
-  std::istringstream lines(*text);
-  std::string k;
-  std::uint64_t v;
-  while (lines >> k >> v)
-    if (k == key) return v;
-  return std::nullopt;
-}
-
-std::vector<pid_t> parse_pids(const std::string& text) {
-  std::vector<pid_t> pids;
-  std::istringstream in(text);
-  pid_t pid;
-  while (in >> pid) pids.push_back(pid);
-  return pids;
-}
-
-// Formats `pid` into `buf` without allocating; returns the length.
+// Formats `pid` into `buf` (at least 12 bytes) without allocating; returns the length.
 std::size_t format_pid(pid_t pid, char* buf) {
-  char tmp[16];
+  char tmp[12];
   std::size_t n = 0;
-  unsigned v = static_cast<unsigned>(pid < 0 ? 0 : pid);
+  auto v = static_cast<unsigned>(pid);
   do {
     tmp[n++] = static_cast<char>('0' + v % 10);
     v /= 10;
-  } while (v);
+  } while (v != 0);
   for (std::size_t i = 0; i < n; ++i) buf[i] = tmp[n - 1 - i];
   return n;
 }
 
-// Removes `dir`, retrying while the kernel still counts exiting tasks; missing is fine.
-Result<bool> remove_cgroup_dir(const std::string& dir) {
-  for (int attempt = 0;; ++attempt) {
-    if (::rmdir(dir.c_str()) == 0) return true;
-    if (errno == ENOENT) return false;
-    if (errno != EBUSY || attempt >= 50) return std::unexpected(errno_error("rmdir", dir, errno));
-    std::this_thread::sleep_for(20ms);
-  }
+// A pid listed in cgroup.procs that can still run: not gone and not a zombie. Zombies leave
+// cgroup.procs at exit on current kernels; older ones list them until their parent reaps them,
+// and the caller of kill_all is not necessarily that parent.
+bool alive(pid_t pid) {
+  auto stat = read_control(fmt::format("/proc/{}/stat", pid));
+  if (!stat) return false;
+  auto paren = stat->rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat->size()) return true;
+  char state = (*stat)[paren + 2];
+  return state != 'Z' && state != 'X';
 }
 
-// Removes the empty parents of `dir` up to (not including) `mount_root`.
-void remove_empty_parents(std::string dir, const std::string& mount_root) {
-  for (;;) {
-    auto slash = dir.rfind('/');
-    if (slash == std::string::npos) return;
-    dir = dir.substr(0, slash);
-    if (dir.size() <= mount_root.size()) return;
-    if (::rmdir(dir.c_str()) != 0) return;  // not empty (EBUSY), gone, or not ours: stop
-  }
+Result<std::vector<pid_t>> live_procs(const std::string& dir) {
+  auto pids = read_procs(dir);
+  if (!pids) return pids;
+  std::erase_if(*pids, [](pid_t pid) { return !alive(pid); });
+  return pids;
 }
 
-class CgroupBase : public Cgroup {
- public:
-  Result<void> add_process(pid_t pid) override {
-    char buf[16];
-    std::size_t n = format_pid(pid, buf);
-    // Moving ourselves through v1's "tasks" file skips the global threadgroup lock (and its
-    // synchronize_rcu, ~10 ms) that a cgroup.procs write takes. It moves only the calling
-    // thread: fine for the single-threaded child this is called in.
-    const auto& files = pid == 0 && version() == CgroupVersion::v1 ? tasks_files_ : procs_files_;
-    for (auto& path : files) {
-      int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd < 0) return fail(ErrorCode::internal, "join cgroup");
-      ssize_t w = ::write(fd, buf, n);
-      ::close(fd);
-      if (w != static_cast<ssize_t>(n)) return fail(ErrorCode::internal, "join cgroup");
-    }
-    return {};
-  }
-
-  std::vector<std::string> paths() const override { return dirs_; }
-
-  Result<std::vector<std::string>> remove() override {
-    std::vector<std::string> removed;
-    for (std::size_t i = 0; i < dirs_.size(); ++i) {
-      auto r = remove_cgroup_dir(dirs_[i]);
-      if (!r) return std::unexpected(r.error());
-      if (*r) removed.push_back(dirs_[i]);
-      remove_empty_parents(dirs_[i], roots_[i]);
-    }
-    return removed;
-  }
-
- protected:
-  // Sets up the directories (roots_[i]/relative) and the cgroup.procs paths, computed once so
-  // add_process allocates nothing.
-  void set_dirs(std::vector<std::string> roots, const std::string& relative) {
-    roots_ = std::move(roots);
-    for (auto& root : roots_) {
-      dirs_.push_back(root + "/" + relative);
-      procs_files_.push_back(dirs_.back() + "/cgroup.procs");
-      tasks_files_.push_back(dirs_.back() + "/tasks");
-    }
-  }
-
-  Result<void> write(const std::string& dir, const char* file, std::string_view value,
-                     std::string_view field) {
-    std::string path = dir + "/" + file;
-    if (auto r = write_file(path, value); !r)
-      return fail(r.error().code == ErrorCode::not_found ? ErrorCode::invalid_spec : r.error().code,
-                  fmt::format("{}: cannot set {} to {}: {}", field, path, value, r.error().message));
-    return {};
-  }
-
-  Result<std::vector<pid_t>> read_procs(const std::string& dir) const {
-    auto text = read_file(dir + "/cgroup.procs");
-    if (!text) {
-      if (text.error().code == ErrorCode::not_found) return std::vector<pid_t>{};
-      return std::unexpected(text.error());
-    }
-    return parse_pids(*text);
-  }
-
-  // Kills what is in `dir` (frozen first by the caller when it can), until empty or deadline.
-  Result<std::vector<pid_t>> kill_loop(const std::string& dir,
-                                       const std::function<void(bool)>& freeze) {
-    std::vector<pid_t> killed;
-    auto deadline = std::chrono::steady_clock::now() + kill_deadline;
-    for (;;) {
-      auto pids = read_procs(dir);
-      if (!pids) return std::unexpected(pids.error());
-      if (pids->empty()) return killed;
-      if (std::chrono::steady_clock::now() > deadline)
-        return fail(ErrorCode::timeout,
-                    fmt::format("cgroup {} still has {} processes after SIGKILL", dir, pids->size()));
-      freeze(true);
-      if (auto again = read_procs(dir)) pids = std::move(again);
-      for (pid_t pid : *pids)
-        if (::kill(pid, SIGKILL) == 0 &&
-            std::find(killed.begin(), killed.end(), pid) == killed.end())
-          killed.push_back(pid);
-      freeze(false);
-      std::this_thread::sleep_for(5ms);
-    }
-  }
-
-  std::vector<std::string> roots_, dirs_, procs_files_, tasks_files_;
-};
-
-// cgroup v1: one directory per controller hierarchy.
-class CgroupV1 final : public CgroupBase {
- public:
-  CgroupV1(const std::string& mount_root, const std::string& relative) {
-    std::vector<std::string> roots;
-    for (auto controller : {"memory", "cpu", "cpuacct", "pids", "freezer", "blkio"}) {
-      std::string root = mount_root + "/" + controller;
-      // cpu and cpuacct may be one hierarchy mounted twice (cpu,cpuacct): use it once.
-      struct stat st;
-      if (::stat((root + "/cgroup.procs").c_str(), &st) != 0) continue;
-      bool duplicate = false;
-      for (auto& seen : roots) {
-        struct stat other;
-        if (::stat(seen.c_str(), &other) == 0) {
-          struct stat mine;
-          if (::stat(root.c_str(), &mine) == 0 && mine.st_dev == other.st_dev) duplicate = true;
-        }
-      }
-      if (duplicate) continue;
-      roots.push_back(root);
-      controllers_.push_back(controller);
-    }
-    set_dirs(std::move(roots), relative);
-  }
-
-  CgroupVersion version() const override { return CgroupVersion::v1; }
-
-  Result<void> create_dirs() {
-    for (auto& dir : dirs_)
-      if (auto r = make_cgroup_dir(dir); !r) return r;
-    return {};
-  }
-
-  // Keeps only the directories that exist (open without create).
-  void keep_existing() {
-    std::vector<std::string> roots, dirs, procs, tasks;
-    std::vector<std::string> controllers;
-    for (std::size_t i = 0; i < dirs_.size(); ++i) {
-      if (!path_exists(dirs_[i])) continue;
-      roots.push_back(roots_[i]);
-      dirs.push_back(dirs_[i]);
-      procs.push_back(procs_files_[i]);
-      tasks.push_back(tasks_files_[i]);
-      controllers.push_back(controllers_[i]);
-    }
-    roots_ = std::move(roots);
-    dirs_ = std::move(dirs);
-    procs_files_ = std::move(procs);
-    tasks_files_ = std::move(tasks);
-    controllers_ = std::move(controllers);
-  }
-
-  Result<void> apply(const Resources& r) override {
-    if (r.memory_bytes) {
-      auto dir = dir_of("memory");
-      if (!dir) return unavailable("resources.memory", "memory");
-      if (auto w = write(*dir, "memory.limit_in_bytes", std::to_string(*r.memory_bytes), "resources.memory"); !w) return w;
-      if (r.memory_swap_bytes) {
-        if (!path_exists(*dir + "/memory.memsw.limit_in_bytes"))
-          return fail(ErrorCode::invalid_spec, "resources.memory_swap: this kernel has no swap accounting (memory.memsw)");
-        if (auto w = write(*dir, "memory.memsw.limit_in_bytes", std::to_string(*r.memory_swap_bytes),
-                           "resources.memory_swap"); !w)
-          return w;
-      }
-    }
-    if (r.cpus) {
-      auto dir = dir_of("cpu");
-      if (!dir) return unavailable("resources.cpus", "cpu");
-      auto quota = static_cast<std::int64_t>(*r.cpus * 100000.0);
-      if (auto w = write(*dir, "cpu.cfs_period_us", "100000", "resources.cpus"); !w) return w;
-      if (auto w = write(*dir, "cpu.cfs_quota_us", std::to_string(std::max<std::int64_t>(quota, 1000)), "resources.cpus"); !w) return w;
-    }
-    if (r.cpu_shares) {
-      auto dir = dir_of("cpu");
-      if (!dir) return unavailable("resources.cpu_shares", "cpu");
-      if (auto w = write(*dir, "cpu.shares", std::to_string(*r.cpu_shares), "resources.cpu_shares"); !w) return w;
-    }
-    if (r.pids_limit) {
-      auto dir = dir_of("pids");
-      if (!dir) return unavailable("resources.pids_limit", "pids");
-      if (auto w = write(*dir, "pids.max", std::to_string(*r.pids_limit), "resources.pids_limit"); !w) return w;
-    }
-    return {};
-  }
-
-  Result<std::vector<pid_t>> processes() const override {
-    if (dirs_.empty()) return std::vector<pid_t>{};
-    return read_procs(procs_dir());
-  }
-
-  Result<std::vector<pid_t>> kill_all() override {
-    if (dirs_.empty()) return std::vector<pid_t>{};
-    auto freezer = dir_of("freezer");
-    return kill_loop(procs_dir(), [&](bool freeze) {
-      if (!freezer) return;
-      std::string state = *freezer + "/freezer.state";
-      (void)write_file(state, freeze ? "FROZEN" : "THAWED");
-      if (!freeze) return;
-      // Frozen means no task can fork between our read of cgroup.procs and the kills.
-      for (int i = 0; i < 100; ++i) {
-        auto s = read_file(state);
-        if (!s || trim(*s) == "FROZEN") break;
-        std::this_thread::sleep_for(1ms);
-      }
-    });
-  }
-
-  Result<CgroupStats> stats() const override {
-    CgroupStats s;
-    if (auto dir = dir_of("cpuacct")) s.cpu_usage_ns = read_u64(*dir + "/cpuacct.usage").value_or(0);
-    if (auto dir = dir_of("memory")) {
-      std::uint64_t usage = read_u64(*dir + "/memory.usage_in_bytes").value_or(0);
-      std::uint64_t inactive = read_keyed(*dir + "/memory.stat", "total_inactive_file").value_or(0);
-      s.memory_bytes = usage > inactive ? usage - inactive : usage;
-      auto limit = read_u64(*dir + "/memory.limit_in_bytes");
-      if (limit && *limit < (1ULL << 62)) s.memory_limit_bytes = limit;
-      s.oom_kills = oom_kills();
-    }
-    if (auto dir = dir_of("pids")) {
-      s.pids = read_u64(*dir + "/pids.current").value_or(0);
-      s.pids_limit = read_u64(*dir + "/pids.max");
-    }
-    if (auto dir = dir_of("blkio")) {
-      if (auto text = read_file(*dir + "/blkio.throttle.io_service_bytes")) {
-        std::istringstream lines(*text);
-        std::string device, op;
-        std::uint64_t v;
-        while (lines >> device) {
-          if (device == "Total") {
-            lines >> v;
-            continue;
-          }
-          if (!(lines >> op >> v)) break;
-          if (op == "Read") s.io_read_bytes += v;
-          if (op == "Write") s.io_write_bytes += v;
-        }
-      }
-    }
-    return s;
-  }
-
-  std::uint64_t oom_kills() const override {
-    auto dir = dir_of("memory");
-    return dir ? read_keyed(*dir + "/memory.oom_control", "oom_kill").value_or(0) : 0;
-  }
-
- private:
-  std::optional<std::string> dir_of(std::string_view controller) const {
-    for (std::size_t i = 0; i < controllers_.size(); ++i)
-      if (controllers_[i] == controller) return dirs_[i];
-    // co-mounted cpu,cpuacct: the one directory serves both
-    if (controller == "cpuacct" || controller == "cpu")
-      for (std::size_t i = 0; i < dirs_.size(); ++i)
-        if (path_exists(dirs_[i] + (controller == "cpu" ? "/cpu.shares" : "/cpuacct.usage")))
-          return dirs_[i];
-    return std::nullopt;
-  }
-
-  std::string procs_dir() const {
-    for (auto c : {"pids", "freezer", "memory"})
-      if (auto d = dir_of(c)) return *d;
-    return dirs_.front();
-  }
-
-  std::unexpected<Error> unavailable(std::string_view field, std::string_view controller) const {
-    return fail(ErrorCode::invalid_spec,
-                fmt::format("{}: the {} cgroup controller is not available on this host", field, controller));
-  }
-
-  std::vector<std::string> controllers_;
-};
-
-// cgroup v2: one directory; controllers enabled in every ancestor's subtree_control.
-class CgroupV2 final : public CgroupBase {
- public:
-  CgroupV2(const std::string& mount_root, const std::string& relative)
-      : mount_root_(mount_root) {
-    set_dirs({mount_root}, relative);
-  }
-
-  CgroupVersion version() const override { return CgroupVersion::v2; }
-
-  Result<void> create_dirs() {
-    // Enable what we need from the root down to the parent, then create the leaf.
-    std::string relative = dirs_[0].substr(mount_root_.size() + 1);
-    std::string current = mount_root_;
-    std::size_t pos = 0;
-    for (;;) {
-      enable_controllers(current);
-      auto slash = relative.find('/', pos);
-      std::string next = mount_root_ + "/" + relative.substr(0, slash);
-      if (auto r = make_cgroup_dir(next); !r) return r;
-      if (slash == std::string::npos) break;
-      current = next;
-      pos = slash + 1;
-    }
-    return {};
-  }
-
-  void keep_existing() {
-    if (!path_exists(dirs_[0])) {
-      roots_.clear();
-      dirs_.clear();
-      procs_files_.clear();
-      tasks_files_.clear();
-    }
-  }
-
-  // clone3(CLONE_INTO_CGROUP) starts the child in the cgroup: no migration at all.
-  int clone_into_fd() const override {
-    if (dirs_.empty()) return -1;
-    if (clone_fd_ < 0) clone_fd_ = ::open(dirs_[0].c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    return clone_fd_;
-  }
-
-  ~CgroupV2() override {
-    if (clone_fd_ >= 0) ::close(clone_fd_);
-  }
-
-  Result<void> apply(const Resources& r) override {
-    const std::string& dir = dirs_[0];
-    if (r.memory_bytes) {
-      if (!has("memory")) return unavailable("resources.memory", "memory");
-      if (auto w = write(dir, "memory.max", std::to_string(*r.memory_bytes), "resources.memory"); !w) return w;
-      if (r.memory_swap_bytes) {
-        std::string swap = *r.memory_swap_bytes < 0 ? "max" : std::to_string(*r.memory_swap_bytes - *r.memory_bytes);
-        if (auto w = write(dir, "memory.swap.max", swap, "resources.memory_swap"); !w) return w;
-      }
-    }
-    if (r.cpus) {
-      if (!has("cpu")) return unavailable("resources.cpus", "cpu");
-      auto quota = std::max<std::int64_t>(static_cast<std::int64_t>(*r.cpus * 100000.0), 1000);
-      if (auto w = write(dir, "cpu.max", fmt::format("{} 100000", quota), "resources.cpus"); !w) return w;
-    }
-    if (r.cpu_shares) {
-      if (!has("cpu")) return unavailable("resources.cpu_shares", "cpu");
-      auto weight = 1 + ((*r.cpu_shares - 2) * 9999) / 262142;
-      if (auto w = write(dir, "cpu.weight", std::to_string(weight), "resources.cpu_shares"); !w) return w;
-    }
-    if (r.pids_limit) {
-      if (!has("pids")) return unavailable("resources.pids_limit", "pids");
-      if (auto w = write(dir, "pids.max", std::to_string(*r.pids_limit), "resources.pids_limit"); !w) return w;
-    }
-    return {};
-  }
-
-  Result<std::vector<pid_t>> processes() const override {
-    if (dirs_.empty()) return std::vector<pid_t>{};
-    return read_procs(dirs_[0]);
-  }
-
-  Result<std::vector<pid_t>> kill_all() override {
-    if (dirs_.empty()) return std::vector<pid_t>{};
-    const std::string dir = dirs_[0];
-    std::vector<pid_t> before;
-    if (auto p = read_procs(dir)) before = *p;
-    if (path_exists(dir + "/cgroup.kill")) {
-      // The kernel kills every task, including ones forking right now.
-      if (auto w = write_file(dir + "/cgroup.kill", "1"); !w) return std::unexpected(w.error());
-    }
-    auto killed = kill_loop(dir, [&](bool freeze) {
-      if (path_exists(dir + "/cgroup.freeze")) (void)write_file(dir + "/cgroup.freeze", freeze ? "1" : "0");
-    });
-    if (!killed) return killed;
-    for (pid_t p : before)
-      if (std::find(killed->begin(), killed->end(), p) == killed->end()) killed->push_back(p);
-    return killed;
-  }
-
-  Result<CgroupStats> stats() const override {
-    CgroupStats s;
-    if (dirs_.empty()) return s;
-    const std::string& dir = dirs_[0];
-    s.cpu_usage_ns = read_keyed(dir + "/cpu.stat", "usage_usec").value_or(0) * 1000;
-    s.memory_bytes = read_u64(dir + "/memory.current").value_or(0);
-    s.memory_limit_bytes = read_u64(dir + "/memory.max");
-    s.pids = read_u64(dir + "/pids.current").value_or(0);
-    s.pids_limit = read_u64(dir + "/pids.max");
-    s.oom_kills = oom_kills();
-    if (auto text = read_file(dir + "/io.stat")) {
-      std::istringstream in(*text);
-      std::string word;
-      while (in >> word) {
-        if (word.starts_with("rbytes=")) s.io_read_bytes += std::strtoull(word.c_str() + 7, nullptr, 10);
-        if (word.starts_with("wbytes=")) s.io_write_bytes += std::strtoull(word.c_str() + 7, nullptr, 10);
-      }
-    }
-    return s;
-  }
-
-  std::uint64_t oom_kills() const override {
-    if (dirs_.empty()) return 0;
-    return read_keyed(dirs_[0] + "/memory.events", "oom_kill").value_or(0);
-  }
-
- private:
-  void enable_controllers(const std::string& dir) {
-    auto available = read_file(dir + "/cgroup.controllers");
-    if (!available) return;
-    std::istringstream in(*available);
-    std::string controller;
-    while (in >> controller)
-      if (controller == "memory" || controller == "cpu" || controller == "pids" || controller == "io")
-        (void)write_file(dir + "/cgroup.subtree_control", "+" + controller);
-  }
-
-  bool has(std::string_view controller) const {
-    auto text = read_file(dirs_[0].substr(0, dirs_[0].rfind('/')) + "/cgroup.subtree_control");
-    if (!text) return false;
-    std::istringstream in(*text);
-    std::string c;
-    while (in >> c)
-      if (c == controller) return true;
-    return false;
-  }
-
-  std::unexpected<Error> unavailable(std::string_view field, std::string_view controller) const {
-    return fail(ErrorCode::invalid_spec,
-                fmt::format("{}: the {} cgroup controller is not available on this host", field, controller));
-  }
-
-  std::string mount_root_;
-  mutable int clone_fd_ = -1;
-};
+// Sleeps a little longer each round: fast when tasks exit at once, cheap when they do not.
+void backoff(std::chrono::milliseconds& delay) {
+  std::this_thread::sleep_for(delay);
+  delay = std::min(delay * 2, std::chrono::milliseconds(20));
+}
 
 }  // namespace
 
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  return s;
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+CgroupDir make_cgroup_dir(const std::string& root, const std::string& relative) {
+  CgroupDir dir;
+  dir.root = root;
+  dir.path = root + "/" + relative;
+  dir.procs_file = dir.path + "/cgroup.procs";
+  dir.tasks_file = dir.path + "/tasks";
+  return dir;
+}
+
+bool valid_relative_path(std::string_view relative) {
+  if (relative.empty()) return false;
+  std::size_t start = 0;
+  for (;;) {
+    auto slash = relative.find('/', start);
+    auto part = relative.substr(start, slash == std::string_view::npos ? std::string_view::npos
+                                                                       : slash - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (slash == std::string_view::npos) return true;
+    start = slash + 1;
+  }
+}
+
+std::string normalize_root(std::string root) {
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  return root;
+}
+
+Result<void> validate_resources(const Resources& r) {
+  auto invalid = [](std::string message) { return fail(ErrorCode::invalid_spec, std::move(message)); };
+  if (r.memory_bytes && *r.memory_bytes < 4096)
+    return invalid(fmt::format("resources.memory: {} bytes is below the minimum of 4096", *r.memory_bytes));
+  if (r.memory_swap_bytes) {
+    if (!r.memory_bytes) return invalid("resources.memory_swap: needs a memory limit as well");
+    if (*r.memory_swap_bytes != -1 && *r.memory_swap_bytes < *r.memory_bytes)
+      return invalid(fmt::format("resources.memory_swap: {} is below the memory limit {} (use -1 for unlimited swap)",
+                                 *r.memory_swap_bytes, *r.memory_bytes));
+  }
+  if (r.cpus && !(*r.cpus > 0 && *r.cpus <= 1024))
+    return invalid(fmt::format("resources.cpus: {} is not in (0, 1024]", *r.cpus));
+  if (r.cpu_shares && (*r.cpu_shares < 2 || *r.cpu_shares > 262144))
+    return invalid(fmt::format("resources.cpu_shares: {} is not in [2, 262144]", *r.cpu_shares));
+  if (r.pids_limit && *r.pids_limit < 1)
+    return invalid(fmt::format("resources.pids_limit: {} must be at least 1", *r.pids_limit));
+  return {};
+}
+
+Result<void> make_path(const std::string& root, const std::string& relative,
+                       const std::function<void(const std::string&)>& prepare_parent) {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    struct stat st;
+    if (::stat(root.c_str(), &st) != 0) return std::unexpected(errno_error("stat", root, errno));
+    std::string dir = root;
+    bool parent_vanished = false;
+    std::size_t start = 0;
+    while (start <= relative.size()) {
+      auto slash = relative.find('/', start);
+      if (slash == std::string::npos) slash = relative.size();
+      if (prepare_parent) prepare_parent(dir);
+      dir = root + "/" + relative.substr(0, slash);
+      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+        if (errno != ENOENT) return std::unexpected(errno_error("mkdir", dir, errno));
+        parent_vanished = true;
+        break;
+      }
+      start = slash + 1;
+    }
+    if (!parent_vanished) return {};
+  }
+  return fail(ErrorCode::internal,
+              fmt::format("mkdir {}/{}: a parent directory keeps disappearing", root, relative));
+}
+
+Result<void> write_control(const std::string& path, std::string_view value, std::string_view field) {
+  auto failed = [&](const char* what, int err) {
+    auto error = errno_error(what, path, err);
+    // No such control file: this kernel or hierarchy cannot apply the setting.
+    if (err == ENOENT) error.code = ErrorCode::invalid_spec;
+    return std::unexpected(error.with_context(field));
+  };
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return failed("open", errno);
+  // cgroupfs takes a value in one write(); a short write would be a kernel bug, not a retry.
+  ssize_t n;
+  do n = ::write(fd.get(), value.data(), value.size());
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return failed("write", errno);
+  if (static_cast<std::size_t>(n) != value.size())
+    return fail(ErrorCode::internal, fmt::format("{}: write {}: short write", field, path));
+  return {};
+}
+
+std::optional<std::string> read_control(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) return std::nullopt;
+  return std::move(*text);
+}
+
+std::optional<std::uint64_t> read_u64(const std::string& path) {
+  auto text = read_control(path);
+  if (!text) return std::nullopt;
+  return parse_u64(trim(*text));
+}
+
+std::optional<std::uint64_t> read_keyed(const std::string& path, std::string_view key) {
+  auto text = read_control(path);
+  if (!text) return std::nullopt;
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    auto eol = rest.find('\n');
+    auto line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+    auto space = line.find(' ');
+    if (space != std::string_view::npos && line.substr(0, space) == key)
+      return parse_u64(trim(line.substr(space + 1)));
+  }
+  return std::nullopt;
+}
+
+bool has_word(const std::string& text, std::string_view word) {
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    auto start = rest.find_first_not_of(" \t\n");
+    if (start == std::string_view::npos) return false;
+    rest.remove_prefix(start);
+    auto end = rest.find_first_of(" \t\n");
+    if (rest.substr(0, end) == word) return true;
+    if (end == std::string_view::npos) return false;
+    rest.remove_prefix(end);
+  }
+  return false;
+}
+
+Result<std::vector<pid_t>> read_procs(const std::string& dir) {
+  std::string path = dir + "/cgroup.procs";
+  auto text = read_file(path);
+  if (!text) {
+    if (text.error().code == ErrorCode::not_found) return std::vector<pid_t>{};
+    return std::unexpected(text.error());
+  }
+  std::vector<pid_t> pids;
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    auto eol = rest.find('\n');
+    auto line = trim(rest.substr(0, eol));
+    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+    if (line.empty()) continue;
+    auto pid = parse_u64(line);
+    if (!pid) return fail(ErrorCode::internal, fmt::format("read {}: \"{}\" is not a pid", path, line));
+    pids.push_back(static_cast<pid_t>(*pid));
+  }
+  return pids;
+}
+
+Result<void> write_pid(const std::string& file, pid_t pid, bool detailed_errors) {
+  // Messages of at most 15 characters stay in std::string's inline buffer: no allocation.
+  if (pid < 0) return fail(ErrorCode::invalid_spec, "negative pid");
+  char buf[12];
+  std::size_t n = format_pid(pid, buf);
+  int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (!detailed_errors) return fail(code_for_errno(errno), "join cgroup");
+    return std::unexpected(errno_error("open", file, errno));
+  }
+  ssize_t written = ::write(fd, buf, n);
+  int err = errno;
+  ::close(fd);
+  if (written == static_cast<ssize_t>(n)) return {};
+  if (written >= 0) err = EIO;
+  errno = err;
+  if (!detailed_errors) return fail(code_for_errno(err), "join cgroup");
+  return std::unexpected(errno_error(fmt::format("write {} to", pid), file, err));
+}
+
+Result<std::vector<pid_t>> kill_until_empty(const std::string& procs_dir,
+                                            const std::function<void(bool)>& freeze) {
+  std::vector<pid_t> killed;
+  auto deadline = std::chrono::steady_clock::now() + kill_deadline;
+  auto delay = 1ms;
+  for (;;) {
+    auto left = live_procs(procs_dir);
+    if (!left) return std::unexpected(left.error());
+    if (left->empty()) return killed;
+    if (std::chrono::steady_clock::now() >= deadline)
+      return fail(ErrorCode::timeout,
+                  fmt::format("cgroup {} still has {} processes {}s after SIGKILL (pids {})", procs_dir,
+                              left->size(), kill_deadline.count(), fmt::join(*left, ", ")));
+    freeze(true);
+    // Read again while frozen: whatever forked since the first read is in this list.
+    auto pids = read_procs(procs_dir);
+    if (pids) {
+      for (pid_t pid : *pids)
+        if (::kill(pid, SIGKILL) == 0 && std::find(killed.begin(), killed.end(), pid) == killed.end())
+          killed.push_back(pid);
+    }
+    freeze(false);
+    if (!pids) return std::unexpected(pids.error());
+    backoff(delay);
+  }
+}
+
+Result<void> wait_until_empty(const std::string& procs_dir) {
+  auto deadline = std::chrono::steady_clock::now() + kill_deadline;
+  auto delay = 1ms;
+  for (;;) {
+    auto left = live_procs(procs_dir);
+    if (!left) return std::unexpected(left.error());
+    if (left->empty()) return {};
+    if (std::chrono::steady_clock::now() >= deadline)
+      return fail(ErrorCode::timeout,
+                  fmt::format("cgroup {} still has {} processes {}s after cgroup.kill (pids {})",
+                              procs_dir, left->size(), kill_deadline.count(), fmt::join(*left, ", ")));
+    backoff(delay);
+  }
+}
+
+Result<std::vector<std::string>> remove_dirs(std::span<const CgroupDir> dirs) {
+  std::vector<std::string> removed;
+  std::optional<Error> first_error;
+  for (auto& dir : dirs) {
+    // A killed task leaves its cgroup a moment after SIGKILL: EBUSY until then.
+    bool gone = false;
+    for (int attempt = 0;; ++attempt) {
+      if (::rmdir(dir.path.c_str()) == 0) {
+        removed.push_back(dir.path);
+        gone = true;
+        break;
+      }
+      if (errno == ENOENT) {
+        gone = true;
+        break;
+      }
+      if (errno != EBUSY || attempt >= 50) {
+        if (!first_error) first_error = errno_error("rmdir", dir.path, errno);
+        break;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    if (!gone) continue;
+    // Empty parents (e.g. /sys/fs/cgroup/memory/berth) would otherwise be left behind. A parent
+    // still holding another cgroup answers EBUSY or ENOTEMPTY; one already gone, ENOENT: stop.
+    std::string parent = dir.path;
+    for (;;) {
+      auto slash = parent.rfind('/');
+      if (slash == std::string::npos || slash <= dir.root.size()) break;
+      parent.resize(slash);
+      if (::rmdir(parent.c_str()) != 0) break;
+    }
+  }
+  if (first_error) return std::unexpected(*first_error);
+  return removed;
+}
+
+std::unexpected<Error> controller_unavailable(std::string_view field, std::string_view controller) {
+  return fail(ErrorCode::invalid_spec,
+              fmt::format("{}: the {} cgroup controller is not available on this host", field, controller));
+}
+
+}  // namespace cgroup_detail
+
 Result<CgroupHost> detect_cgroup_host(const std::string& mount_root) {
+  std::string root = cgroup_detail::normalize_root(mount_root);
   struct statfs fs;
-  if (::statfs(mount_root.c_str(), &fs) != 0)
-    return std::unexpected(errno_error("statfs", mount_root, errno));
-  if (fs.f_type == CGROUP2_SUPER_MAGIC) return CgroupHost{CgroupVersion::v2, mount_root};
-  return CgroupHost{CgroupVersion::v1, mount_root};
+  if (::statfs(root.c_str(), &fs) != 0) return std::unexpected(errno_error("statfs", root, errno));
+  // Pure v2 mounts cgroup2 at the root; hybrid (v1 controllers plus a controller-less
+  // unified/) and legacy mount a tmpfs there with one v1 hierarchy per controller.
+  if (fs.f_type == CGROUP2_SUPER_MAGIC) return CgroupHost{CgroupVersion::v2, root};
+  return CgroupHost{CgroupVersion::v1, root};
 }
 
 Result<std::unique_ptr<Cgroup>> create_cgroup(const CgroupHost& host,
                                               const std::string& relative_path) {
-  if (host.version == CgroupVersion::v2) {
-    auto cgroup = std::make_unique<CgroupV2>(host.mount_root, relative_path);
-    if (auto r = cgroup->create_dirs(); !r) return std::unexpected(r.error());
-    return std::unique_ptr<Cgroup>(std::move(cgroup));
-  }
-  auto cgroup = std::make_unique<CgroupV1>(host.mount_root, relative_path);
-  if (cgroup->paths().empty())
-    return fail(ErrorCode::unavailable, fmt::format("no cgroup v1 controllers under {}", host.mount_root));
-  if (auto r = cgroup->create_dirs(); !r) {
-    (void)cgroup->remove();
-    return std::unexpected(r.error());
-  }
-  return std::unique_ptr<Cgroup>(std::move(cgroup));
+  if (!cgroup_detail::valid_relative_path(relative_path))
+    return fail(ErrorCode::invalid_spec,
+                fmt::format("cgroup path \"{}\": must be relative, without empty, . or .. parts", relative_path));
+  std::string root = cgroup_detail::normalize_root(host.mount_root);
+  if (host.version == CgroupVersion::v2) return cgroup_detail::create_v2(root, relative_path);
+  return cgroup_detail::create_v1(root, relative_path);
 }
 
 std::unique_ptr<Cgroup> open_cgroup(const CgroupHost& host, const std::string& relative_path) {
-  if (host.version == CgroupVersion::v2) {
-    auto cgroup = std::make_unique<CgroupV2>(host.mount_root, relative_path);
-    cgroup->keep_existing();
-    return cgroup;
-  }
-  auto cgroup = std::make_unique<CgroupV1>(host.mount_root, relative_path);
-  cgroup->keep_existing();
-  return cgroup;
+  std::string root = cgroup_detail::normalize_root(host.mount_root);
+  // An invalid path names no cgroup we could have made: open it as one that is gone.
+  std::string relative = cgroup_detail::valid_relative_path(relative_path) ? relative_path : "";
+  if (host.version == CgroupVersion::v2) return cgroup_detail::open_v2(root, relative);
+  return cgroup_detail::open_v1(root, relative);
 }
 
 }  // namespace berth::linux

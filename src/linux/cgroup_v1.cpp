@@ -1,0 +1,291 @@
+// cgroup v1: one hierarchy per controller (or per co-mounted group, e.g. cpu,cpuacct), each
+// with its own directory for the cgroup.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include <linux/magic.h>
+
+#include <cmath>
+#include <fmt/format.h>
+#include <thread>
+
+#include "common/fs.hpp"
+#include "linux/cgroup_common.hpp"
+
+namespace berth::linux::cgroup_detail {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+enum Controller : unsigned {
+  memory = 1u << 0,
+  cpu = 1u << 1,
+  cpuacct = 1u << 2,
+  pids = 1u << 3,
+  freezer = 1u << 4,
+  blkio = 1u << 5,
+};
+
+struct ControllerName {
+  const char* name;
+  Controller bit;
+};
+constexpr ControllerName controller_names[] = {
+    {"memory", memory}, {"cpu", cpu},         {"cpuacct", cpuacct},
+    {"pids", pids},     {"freezer", freezer}, {"blkio", blkio},
+};
+
+// v1 reports "no limit" as the page counter's maximum (0x7ffffffffffff000 on 64-bit pages).
+constexpr std::uint64_t v1_unlimited_floor = 1ULL << 62;
+
+struct Hierarchy {
+  std::string root;  // e.g. /sys/fs/cgroup/memory
+  unsigned controllers = 0;
+};
+
+// The v1 hierarchies under `mount_root` that hold controllers we use. A controller counts when
+// `mount_root`/<name> is a v1 cgroup mount. Co-mounted controllers (cpu,cpuacct mounted once,
+// with cpu and cpuacct as symlinks to it) share one superblock: one hierarchy serves both.
+std::vector<Hierarchy> find_hierarchies(const std::string& mount_root) {
+  std::vector<std::pair<Hierarchy, dev_t>> found;
+  for (auto [name, bit] : controller_names) {
+    std::string root = mount_root + "/" + name;
+    struct statfs fs;
+    struct stat st;
+    if (::statfs(root.c_str(), &fs) != 0 || fs.f_type != CGROUP_SUPER_MAGIC) continue;
+    if (::stat(root.c_str(), &st) != 0) continue;
+    auto same = std::find_if(found.begin(), found.end(), [&](auto& h) { return h.second == st.st_dev; });
+    if (same != found.end()) {
+      same->first.controllers |= bit;
+      continue;
+    }
+    found.push_back({Hierarchy{root, bit}, st.st_dev});
+  }
+  std::vector<Hierarchy> hierarchies;
+  for (auto& [h, dev] : found) hierarchies.push_back(std::move(h));
+  return hierarchies;
+}
+
+class CgroupV1 final : public Cgroup {
+ public:
+  CgroupV1(const std::vector<Hierarchy>& hierarchies, const std::string& relative)
+      : relative_(relative) {
+    for (auto& h : hierarchies) {
+      dirs_.push_back(make_cgroup_dir(h.root, relative));
+      controllers_.push_back(h.controllers);
+    }
+  }
+
+  Result<void> create_dirs() {
+    for (auto& dir : dirs_) {
+      if (auto made = make_path(dir.root, relative_); !made) {
+        (void)remove_dirs(dirs_);  // none half-made left behind
+        return made;
+      }
+    }
+    return {};
+  }
+
+  // Drops the hierarchies where the cgroup does not exist (open without create).
+  void keep_existing() {
+    for (std::size_t i = dirs_.size(); i-- > 0;) {
+      if (relative_.empty() || !path_exists(dirs_[i].path)) {
+        dirs_.erase(dirs_.begin() + static_cast<std::ptrdiff_t>(i));
+        controllers_.erase(controllers_.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+    }
+  }
+
+  CgroupVersion version() const override { return CgroupVersion::v1; }
+
+  std::vector<std::string> paths() const override {
+    std::vector<std::string> out;
+    for (auto& dir : dirs_) out.push_back(dir.path);
+    return out;
+  }
+
+  Result<void> apply(const Resources& r) override {
+    if (auto valid = validate_resources(r); !valid) return valid;
+    if (r.memory_bytes) {
+      auto* dir = dir_of(memory);
+      if (!dir) return controller_unavailable("resources.memory", "memory");
+      if (auto set = set_memory(dir->path, *r.memory_bytes, r.memory_swap_bytes); !set) return set;
+    }
+    if (r.cpus || r.cpu_shares) {
+      auto* dir = dir_of(cpu);
+      if (!dir) return controller_unavailable(r.cpus ? "resources.cpus" : "resources.cpu_shares", "cpu");
+      if (r.cpus) {
+        // CFS bandwidth: `cpus` cores' worth of runtime per 100 ms period (1 ms at least,
+        // the kernel's minimum quota).
+        auto quota = std::max<long long>(std::llround(*r.cpus * 100000.0), 1000);
+        if (auto w = write_control(dir->path + "/cpu.cfs_period_us", "100000", "resources.cpus"); !w) return w;
+        if (auto w = write_control(dir->path + "/cpu.cfs_quota_us", std::to_string(quota), "resources.cpus"); !w)
+          return w;
+      }
+      if (r.cpu_shares) {
+        if (auto w = write_control(dir->path + "/cpu.shares", std::to_string(*r.cpu_shares), "resources.cpu_shares");
+            !w)
+          return w;
+      }
+    }
+    if (r.pids_limit) {
+      auto* dir = dir_of(pids);
+      if (!dir) return controller_unavailable("resources.pids_limit", "pids");
+      if (auto w = write_control(dir->path + "/pids.max", std::to_string(*r.pids_limit), "resources.pids_limit"); !w)
+        return w;
+    }
+    return {};
+  }
+
+  Result<void> add_process(pid_t pid) override {
+    // Moving the calling process in through "tasks" with "0" skips the global threadgroup
+    // rwsem (and its RCU grace period, ~10 ms) that a cgroup.procs write takes. It moves only
+    // the calling thread: right for the single-threaded child between fork and exec, the one
+    // caller of add_process(0). No allocation on any path (see write_pid).
+    for (auto& dir : dirs_) {
+      const std::string& file = pid == 0 ? dir.tasks_file : dir.procs_file;
+      if (auto joined = write_pid(file, pid, pid != 0); !joined) return joined;
+    }
+    return {};
+  }
+
+  Result<std::vector<pid_t>> processes() const override {
+    auto* dir = procs_dir();
+    if (!dir) return std::vector<pid_t>{};
+    return read_procs(dir->path);
+  }
+
+  Result<std::vector<pid_t>> kill_all() override {
+    auto* dir = procs_dir();
+    if (!dir) return std::vector<pid_t>{};
+    const CgroupDir* freezer_dir = dir_of(freezer);
+    return kill_until_empty(dir->path, [&](bool freeze) {
+      if (freezer_dir) set_frozen(freezer_dir->path, freeze);
+    });
+  }
+
+  Result<CgroupStats> stats() const override {
+    CgroupStats s;
+    if (auto* dir = dir_of(cpuacct)) s.cpu_usage_ns = read_u64(dir->path + "/cpuacct.usage").value_or(0);
+    if (auto* dir = dir_of(memory)) {
+      // Like docker: usage without the inactive page cache the kernel reclaims first.
+      std::uint64_t usage = read_u64(dir->path + "/memory.usage_in_bytes").value_or(0);
+      std::uint64_t inactive = read_keyed(dir->path + "/memory.stat", "total_inactive_file").value_or(0);
+      s.memory_bytes = usage > inactive ? usage - inactive : usage;
+      auto limit = read_u64(dir->path + "/memory.limit_in_bytes");
+      if (limit && *limit < v1_unlimited_floor) s.memory_limit_bytes = limit;
+      s.oom_kills = oom_kills();
+    }
+    if (auto* dir = dir_of(pids)) {
+      s.pids = read_u64(dir->path + "/pids.current").value_or(0);
+      s.pids_limit = read_u64(dir->path + "/pids.max");  // "max": nullopt
+    }
+    if (auto* dir = dir_of(blkio)) add_io(dir->path + "/blkio.throttle.io_service_bytes", s);
+    return s;
+  }
+
+  std::uint64_t oom_kills() const override {
+    auto* dir = dir_of(memory);
+    return dir ? read_keyed(dir->path + "/memory.oom_control", "oom_kill").value_or(0) : 0;
+  }
+
+  Result<std::vector<std::string>> remove() override { return remove_dirs(dirs_); }
+
+ private:
+  const CgroupDir* dir_of(unsigned controller) const {
+    for (std::size_t i = 0; i < dirs_.size(); ++i)
+      if (controllers_[i] & controller) return &dirs_[i];
+    return nullptr;
+  }
+
+  // Every hierarchy holds the same processes; any one with the cgroup answers.
+  const CgroupDir* procs_dir() const {
+    for (unsigned c : {pids, freezer, memory})
+      if (auto* dir = dir_of(c)) return dir;
+    return dirs_.empty() ? nullptr : &dirs_.front();
+  }
+
+  // The kernel keeps memory.limit_in_bytes <= memory.memsw.limit_in_bytes at every step. When
+  // memory goes up (or swap becomes unlimited) memsw must go up first; when it goes down,
+  // memory must go down first.
+  static Result<void> set_memory(const std::string& dir, std::int64_t memory_bytes,
+                                 std::optional<std::int64_t> swap_bytes) {
+    auto set_memory_limit = [&] {
+      return write_control(dir + "/memory.limit_in_bytes", std::to_string(memory_bytes), "resources.memory");
+    };
+    std::string memsw = dir + "/memory.memsw.limit_in_bytes";
+    if (!swap_bytes || (*swap_bytes == -1 && !path_exists(memsw))) return set_memory_limit();
+    if (!path_exists(memsw))
+      return fail(ErrorCode::invalid_spec,
+                  fmt::format("resources.memory_swap: this host has no swap accounting ({} is missing)", memsw));
+    auto set_swap_limit = [&] { return write_control(memsw, std::to_string(*swap_bytes), "resources.memory_swap"); };
+    auto current = read_u64(dir + "/memory.limit_in_bytes");
+    bool swap_first = *swap_bytes == -1 || (current && *current < static_cast<std::uint64_t>(memory_bytes));
+    if (swap_first) {
+      if (auto w = set_swap_limit(); !w) return w;
+      return set_memory_limit();
+    }
+    if (auto w = set_memory_limit(); !w) return w;
+    return set_swap_limit();
+  }
+
+  // Freezes (and waits until the kernel reports FROZEN, so no task forks between our read of
+  // cgroup.procs and the kills) or thaws. Best effort: SIGKILL works on an unfrozen cgroup too.
+  static void set_frozen(const std::string& dir, bool frozen) {
+    std::string state = dir + "/freezer.state";
+    if (!write_control(state, frozen ? "FROZEN" : "THAWED", "freezer")) return;
+    if (!frozen) return;
+    auto until = std::chrono::steady_clock::now() + 500ms;
+    while (std::chrono::steady_clock::now() < until) {
+      auto text = read_control(state);
+      if (!text || text->starts_with("FROZEN")) return;
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+
+  // blkio.throttle.io_service_bytes: "<major:minor> Read|Write|Sync|Async|Discard|Total <n>"
+  // lines, then "Total <n>". Absent or empty: zero.
+  static void add_io(const std::string& path, CgroupStats& s) {
+    auto text = read_control(path);
+    if (!text) return;
+    std::string_view rest = *text;
+    while (!rest.empty()) {
+      auto eol = rest.find('\n');
+      auto line = rest.substr(0, eol);
+      rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+      auto first = line.find(' ');
+      if (first == std::string_view::npos) continue;
+      auto second = line.find(' ', first + 1);
+      if (second == std::string_view::npos) continue;  // the closing "Total <n>"
+      auto op = line.substr(first + 1, second - first - 1);
+      std::uint64_t value = parse_u64(trim(line.substr(second + 1))).value_or(0);
+      if (op == "Read") s.io_read_bytes += value;
+      if (op == "Write") s.io_write_bytes += value;
+    }
+  }
+
+  std::string relative_;
+  std::vector<CgroupDir> dirs_;
+  std::vector<unsigned> controllers_;  // bits of Controller, per entry of dirs_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Cgroup>> create_v1(const std::string& mount_root, const std::string& relative) {
+  auto hierarchies = find_hierarchies(mount_root);
+  if (hierarchies.empty())
+    return fail(ErrorCode::unavailable, fmt::format("no cgroup v1 controller is mounted under {}", mount_root));
+  auto cgroup = std::make_unique<CgroupV1>(hierarchies, relative);
+  if (auto made = cgroup->create_dirs(); !made) return std::unexpected(made.error());
+  return cgroup;
+}
+
+std::unique_ptr<Cgroup> open_v1(const std::string& mount_root, const std::string& relative) {
+  auto cgroup = std::make_unique<CgroupV1>(find_hierarchies(mount_root), relative);
+  cgroup->keep_existing();
+  return cgroup;
+}
+
+}  // namespace berth::linux::cgroup_detail
