@@ -2,21 +2,40 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+#include <cmath>
+
 namespace berth::cli {
 
-Result<ParsedArgs> parse_args(const std::vector<std::string>& args, const std::vector<FlagSpec>& flags,
-                              const std::string& command, int positionals_before_argv) {
+namespace {
+
+const FlagSpec* find_long(const std::vector<FlagSpec>& flags, std::string_view name) {
+  for (auto& f : flags)
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+const FlagSpec* find_short(const std::vector<FlagSpec>& flags, char c) {
+  for (auto& f : flags)
+    if (f.short_name != 0 && f.short_name == c) return &f;
+  return nullptr;
+}
+
+std::unexpected<Error> unknown_flag(std::string_view shown, std::string_view command) {
+  return fail(ErrorCode::invalid_spec, fmt::format("unknown flag \"{}\" for \"{}\"", shown, command));
+}
+
+std::unexpected<Error> needs_value(std::string_view shown, std::string_view command) {
+  return fail(ErrorCode::invalid_spec,
+              fmt::format("flag \"{}\" for \"{}\" needs a value", shown, command));
+}
+
+}  // namespace
+
+Result<ParsedArgs> parse_args(const std::vector<std::string>& args,
+                              const std::vector<FlagSpec>& flags, std::string_view command,
+                              int positionals_before_argv) {
   ParsedArgs out;
-  auto find_long = [&](std::string_view name) -> const FlagSpec* {
-    for (auto& f : flags)
-      if (f.name == name) return &f;
-    return nullptr;
-  };
-  auto find_short = [&](char c) -> const FlagSpec* {
-    for (auto& f : flags)
-      if (f.short_name && f.short_name == c) return &f;
-    return nullptr;
-  };
   bool rest_is_argv = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -28,45 +47,54 @@ Result<ParsedArgs> parse_args(const std::vector<std::string>& args, const std::v
       rest_is_argv = true;
       continue;
     }
-    if (arg.size() > 1 && arg[0] == '-') {
-      const FlagSpec* spec = nullptr;
-      std::optional<std::string> inline_value;
-      std::string shown = arg;
-      if (arg[1] == '-') {
-        std::string name = arg.substr(2);
-        if (auto eq = name.find('='); eq != std::string::npos) {
-          inline_value = name.substr(eq + 1);
-          name = name.substr(0, eq);
-          shown = "--" + name;
+    if (arg.starts_with("--")) {
+      // --flag, --flag=value, --flag value
+      std::string name = arg.substr(2);
+      std::optional<std::string> value;
+      if (auto eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name.resize(eq);
+      }
+      std::string shown = "--" + name;
+      const FlagSpec* spec = find_long(flags, name);
+      if (spec == nullptr) return unknown_flag(shown, command);
+      if (spec->takes_value) {
+        if (!value) {
+          if (i + 1 >= args.size()) return needs_value(shown, command);
+          value = args[++i];
         }
-        spec = find_long(name);
+        out.values[spec->name].push_back(*value);
+      } else if (!value || *value == "true") {
+        out.values[spec->name].push_back("true");
+      } else if (*value == "false") {
+        out.values.erase(spec->name);
       } else {
-        // -d, -dt (bool group), -eK=V / -e K=V
-        spec = find_short(arg[1]);
-        if (spec && !spec->takes_value && arg.size() > 2) {
-          for (char c : arg.substr(1)) {
-            auto* s = find_short(c);
-            if (!s || s->takes_value)
-              return fail(ErrorCode::invalid_spec, fmt::format("unknown flag \"-{}\" for \"{}\"", c, command));
-            out.values[s->name].push_back("true");
-          }
+        return fail(ErrorCode::invalid_spec,
+                    fmt::format("flag \"{}\" for \"{}\" takes no value (or true|false)", shown, command));
+      }
+      continue;
+    }
+    if (arg.size() > 1 && arg[0] == '-') {
+      // -d, -dt (bool flags together), -m512m, -e K=V, -de K=V: as getopt reads them.
+      for (std::size_t j = 1; j < arg.size(); ++j) {
+        std::string shown = fmt::format("-{}", arg[j]);
+        const FlagSpec* spec = find_short(flags, arg[j]);
+        if (spec == nullptr) return unknown_flag(shown, command);
+        if (!spec->takes_value) {
+          out.values[spec->name].push_back("true");
           continue;
         }
-        if (spec && arg.size() > 2) inline_value = arg.substr(2);
-        shown = arg.substr(0, 2);
-      }
-      if (!spec) return fail(ErrorCode::invalid_spec, fmt::format("unknown flag \"{}\" for \"{}\"", shown, command));
-      if (spec->takes_value) {
-        if (!inline_value) {
-          if (i + 1 >= args.size())
-            return fail(ErrorCode::invalid_spec, fmt::format("flag \"{}\" needs a value", shown));
-          inline_value = args[++i];
+        std::string value;
+        if (j + 1 < arg.size()) {
+          value = arg.substr(j + 1);
+          if (value.starts_with('=')) value.erase(0, 1);  // -e=K=V as pflag reads it
+        } else if (i + 1 < args.size()) {
+          value = args[++i];
+        } else {
+          return needs_value(shown, command);
         }
-        out.values[spec->name].push_back(*inline_value);
-      } else {
-        if (inline_value && *inline_value != "true" && *inline_value != "false")
-          return fail(ErrorCode::invalid_spec, fmt::format("flag \"{}\" takes no value", shown));
-        if (!inline_value || *inline_value == "true") out.values[spec->name].push_back("true");
+        out.values[spec->name].push_back(std::move(value));
+        break;
       }
       continue;
     }
@@ -76,6 +104,28 @@ Result<ParsedArgs> parse_args(const std::vector<std::string>& args, const std::v
       rest_is_argv = true;
   }
   return out;
+}
+
+Result<std::int64_t> parse_integer(std::string_view text, std::string_view field, std::int64_t min,
+                                   std::int64_t max) {
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+    return fail(ErrorCode::invalid_spec, fmt::format("{}: \"{}\" is not a whole number", field, text));
+  if (value < min || value > max) {
+    std::string range = max == INT64_MAX ? fmt::format("at least {}", min)
+                                         : fmt::format("in [{}, {}]", min, max);
+    return fail(ErrorCode::invalid_spec, fmt::format("{}: {} is not {}", field, value, range));
+  }
+  return value;
+}
+
+Result<double> parse_number(std::string_view text, std::string_view field) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value))
+    return fail(ErrorCode::invalid_spec, fmt::format("{}: \"{}\" is not a number", field, text));
+  return value;
 }
 
 }  // namespace berth::cli

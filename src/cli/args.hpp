@@ -1,10 +1,13 @@
 // A small table-driven flag parser: long and short flags, "--flag=value" and "--flag value",
-// repeatable flags, "--" ending flags, and commands whose first positional starts an argv.
+// repeatable flags, bool flags, combined short flags ("-dt", "-de K=V"), "--" ending flags,
+// and commands whose first positional starts an argv. Plus the value parsers commands share.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "berth/error.hpp"
@@ -12,16 +15,20 @@
 namespace berth::cli {
 
 struct FlagSpec {
-  std::string name;        // long name without dashes: "memory"
-  char short_name = 0;     // 'm', or 0
-  bool takes_value = false;
+  std::string name;               // long name without dashes: "memory"
+  char short_name = 0;            // 'm', or 0
+  bool takes_value = false;       // false: a bool flag
+  std::string_view value_name{};  // shown in help: "SIZE"
+  std::string_view help{};        // one line for --help
 };
 
 struct ParsedArgs {
-  std::map<std::string, std::vector<std::string>> values;  // bool flags hold "true"
+  // Every value a flag was given, in order (repeatable flags); bool flags hold "true".
+  std::map<std::string, std::vector<std::string>> values;
   std::vector<std::string> positionals;
 
   bool has(const std::string& name) const { return values.contains(name); }
+  // The value given last (a flag given twice: the last one wins, as in docker).
   std::optional<std::string> last(const std::string& name) const {
     auto it = values.find(name);
     if (it == values.end() || it->second.empty()) return std::nullopt;
@@ -33,9 +40,17 @@ struct ParsedArgs {
   }
 };
 
-// `command` names the command in errors. With `argv_after_positional`, everything from the
-// first positional on (after `positionals_before_argv` of them) is taken as-is.
-Result<ParsedArgs> parse_args(const std::vector<std::string>& args, const std::vector<FlagSpec>& flags,
-                              const std::string& command, int positionals_before_argv = -1);
+// `command` names the command in errors. With `positionals_before_argv` >= 0, everything after
+// that many positionals (from the next positional on) is taken as-is, flags included: the
+// workload's argv. "--" always ends flags.
+Result<ParsedArgs> parse_args(const std::vector<std::string>& args,
+                              const std::vector<FlagSpec>& flags, std::string_view command,
+                              int positionals_before_argv = -1);
+
+// Whole numbers in [min, max]; the error names `field` and the text.
+Result<std::int64_t> parse_integer(std::string_view text, std::string_view field,
+                                   std::int64_t min = INT64_MIN, std::int64_t max = INT64_MAX);
+// Finite decimal numbers ("0.5", "2").
+Result<double> parse_number(std::string_view text, std::string_view field);
 
 }  // namespace berth::cli

@@ -1,10 +1,11 @@
-// berth: the command-line interface, a thin layer over the Runtime API.
+// berth: the command-line interface, a thin layer over the Runtime API. Global flags, then a
+// command looked up by name in one table.
 #include <fmt/format.h>
 
-#include <cstring>
 #include <string_view>
 
 #include "cli/command.hpp"
+#include "cli/output.hpp"
 
 namespace berth::cli {
 
@@ -17,7 +18,27 @@ Result<Runtime*> Context::runtime() {
   return runtime_.get();
 }
 
+Result<std::optional<ParsedArgs>> parse_command(const std::vector<std::string>& args,
+                                                const std::vector<FlagSpec>& flags,
+                                                std::string_view name, std::string_view synopsis,
+                                                int positionals_before_argv) {
+  auto parsed = parse_args(args, flags, name, positionals_before_argv);
+  if (!parsed) return std::unexpected(parsed.error());
+  if (parsed->has("help")) {
+    print_help(name, synopsis, flags);
+    return std::nullopt;
+  }
+  return std::optional<ParsedArgs>(std::move(*parsed));
+}
+
 namespace {
+
+CommandResult cmd_version(Context&, const std::vector<std::string>&) {
+  fmt::print("berth version {}\n", version());
+  return 0;
+}
+
+CommandResult cmd_help(Context&, const std::vector<std::string>&);
 
 struct CommandEntry {
   std::string_view name;
@@ -39,12 +60,41 @@ constexpr CommandEntry commands[] = {
     {"stats", cmd_stats, "show resource usage"},
     {"wait", cmd_wait, "wait for workloads to exit and print their exit codes"},
     {"events", cmd_events, "show lifecycle events"},
+    {"version", cmd_version, "show berth's version"},
+    {"help", cmd_help, "show this help, or a command's (help COMMAND)"},
+};
+
+const std::vector<FlagSpec> global_flags = {
+    {"root", 0, true, "DIR", "state root (default $BERTH_ROOT, then /var/lib/berth)"},
+    {"version", 'v', false, {}, "show berth's version"},
+    help_flag,
 };
 
 void usage() {
   fmt::print("usage: berth [--root DIR] COMMAND [FLAGS] [ARGS]\n\ncommands:\n");
   for (auto& c : commands) fmt::print("  {:<9} {}\n", c.name, c.summary);
-  fmt::print("\nberth COMMAND --help shows a command's flags. BERTH_ROOT sets the state root.\n");
+  fmt::print("\nberth COMMAND --help shows a command's flags.\n");
+}
+
+const CommandEntry* find_command(std::string_view name) {
+  for (auto& c : commands)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+Error unknown_command(std::string_view name) {
+  return Error{ErrorCode::invalid_spec,
+               fmt::format("unknown command \"{}\" (see berth --help)", name)};
+}
+
+CommandResult cmd_help(Context& context, const std::vector<std::string>& args) {
+  if (args.empty()) {
+    usage();
+    return 0;
+  }
+  const CommandEntry* c = find_command(args[0]);
+  if (c == nullptr || c->fn == cmd_help) return std::unexpected(unknown_command(args[0]));
+  return c->fn(context, {"--help"});
 }
 
 }  // namespace
@@ -52,42 +102,28 @@ void usage() {
 
 int main(int argc, char** argv) {
   using namespace berth::cli;
+  auto fail = [](const berth::Error& e) {
+    fmt::print(stderr, "berth: {}\n", e.message);
+    return exit_berth_error;
+  };
+  // Global flags end at the first positional: the command; the rest is the command's.
+  auto global = parse_args(std::vector<std::string>(argv + 1, argv + argc), global_flags, "berth", 0);
+  if (!global) return fail(global.error());
   Context context;
-  int i = 1;
-  for (; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--root" && i + 1 < argc) {
-      context.root = argv[++i];
-    } else if (arg.starts_with("--root=")) {
-      context.root = std::string(arg.substr(7));
-    } else if (arg == "--version" || arg == "version") {
-      fmt::print("berth version {}\n", berth::version());
-      return 0;
-    } else if (arg == "-h" || arg == "--help" || arg == "help") {
-      usage();
-      return 0;
-    } else if (arg.starts_with("-")) {
-      fmt::print(stderr, "berth: unknown flag \"{}\"\n", arg);
-      return 125;
-    } else {
-      break;
-    }
-  }
-  if (i >= argc) {
+  if (global->has("version")) return *cmd_version(context, {});
+  if (global->has("help")) return *cmd_help(context, {});
+  if (global->positionals.empty()) {
     usage();
-    return 125;
+    return exit_berth_error;
   }
-  std::string_view name = argv[i];
-  std::vector<std::string> args(argv + i + 1, argv + argc);
-  for (auto& c : commands) {
-    if (c.name != name) continue;
-    auto result = c.fn(context, args);
-    if (!result) {
-      fmt::print(stderr, "berth: {}\n", result.error().message);
-      return 125;
-    }
-    return *result;
+  if (auto root = global->last("root")) {
+    if (root->empty()) return fail({berth::ErrorCode::invalid_spec, "root: an empty path"});
+    context.root = *root;
   }
-  fmt::print(stderr, "berth: unknown command \"{}\" (see berth --help)\n", name);
-  return 125;
+  const std::string& name = global->positionals.front();
+  const CommandEntry* command = find_command(name);
+  if (command == nullptr) return fail(unknown_command(name));
+  auto result = command->fn(context, {global->positionals.begin() + 1, global->positionals.end()});
+  if (!result) return fail(result.error());
+  return *result;
 }

@@ -1,12 +1,12 @@
 // ps, inspect, logs, exec, stats, events: looking at workloads.
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <fmt/format.h>
+#include <future>
 #include <thread>
 
 #include "cli/command.hpp"
+#include "cli/output.hpp"
+#include "cli/workload_flags.hpp"
 #include "common/time.hpp"
 #include "common/units.hpp"
 #include "runtime/json.hpp"
@@ -17,79 +17,72 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string state_text(const WorkloadStatus& s) {
-  switch (s.state) {
-    case WorkloadState::exited:
-      if (s.exit_code) return fmt::format("exited ({})", *s.exit_code);
-      if (s.exit_signal) return fmt::format("exited (signal {})", *s.exit_signal);
-      return "exited";
-    case WorkloadState::failed:
-      return "failed";
-    default:
-      return std::string(to_string(s.state));
+// A time as RFC 3339 (or Unix seconds), or a duration meaning that long ago ("10m").
+Result<TimePoint> parse_when(const std::string& text, std::string_view field) {
+  bool plain_number = text.find_first_not_of("0123456789.") == std::string::npos;
+  if (!plain_number)
+    if (auto d = parse_duration(text)) return Clock::now() - *d;
+  auto t = parse_rfc3339(text);
+  if (!t) return std::unexpected(t.error().with_context(field));
+  return *t;
+}
+
+Result<LogOptions> log_options(const ParsedArgs& p) {
+  LogOptions options;
+  options.follow = p.has("follow");
+  if (auto t = p.last("tail"); t && *t != "all") {
+    auto n = parse_integer(*t, "tail", 0);
+    if (!n) return std::unexpected(n.error());
+    options.tail = static_cast<std::size_t>(*n);
   }
-}
-
-std::string ago(TimePoint t) {
-  auto secs = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - t).count();
-  if (secs < 2) return "just now";
-  if (secs < 120) return fmt::format("{} seconds ago", secs);
-  if (secs < 7200) return fmt::format("{} minutes ago", secs / 60);
-  if (secs < 172800) return fmt::format("{} hours ago", secs / 3600);
-  return fmt::format("{} days ago", secs / 86400);
-}
-
-std::string command_text(const WorkloadSpec& spec) {
-  std::string out;
-  for (auto& a : spec.args) {
-    if (!out.empty()) out += ' ';
-    out += a;
-  }
-  if (out.size() > 40) out = out.substr(0, 37) + "...";
-  return "\"" + out + "\"";
-}
-
-// Prints rows as aligned columns.
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> widths;
-  for (auto& row : rows)
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      if (widths.size() <= i) widths.push_back(0);
-      widths[i] = std::max(widths[i], row[i].size());
+  for (auto [field, out] : {std::pair{"since", &options.since}, std::pair{"until", &options.until}}) {
+    if (auto v = p.last(field)) {
+      auto t = parse_when(*v, field);
+      if (!t) return std::unexpected(t.error());
+      *out = *t;
     }
-  for (auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 3, ' ');
-    }
-    fmt::print("{}\n", line);
   }
+  if (p.has("stdout-only") && p.has("stderr-only"))
+    return fail(ErrorCode::invalid_spec, "logs: --stdout-only and --stderr-only exclude each other");
+  options.include_stdout = !p.has("stderr-only");
+  options.include_stderr = !p.has("stdout-only");
+  return options;
+}
+
+// One row of `stats`, or the JSON of it.
+struct Sample {
+  std::string name;
+  Result<ResourceStats> stats;
+};
+
+// Samples every workload at once: each sample measures CPU over a short window.
+std::vector<Sample> sample_all(Runtime& runtime, const std::vector<std::string>& names) {
+  std::vector<std::future<Result<ResourceStats>>> pending;
+  for (auto& name : names)
+    pending.push_back(std::async(std::launch::async, [&runtime, &name] { return runtime.stats(name); }));
+  std::vector<Sample> out;
+  for (std::size_t i = 0; i < names.size(); ++i) out.push_back({names[i], pending[i].get()});
+  return out;
+}
+
+std::vector<std::string> stats_row(const std::string& name, const ResourceStats& s) {
+  std::string limit = s.memory_limit_bytes ? format_size(*s.memory_limit_bytes) : "-";
+  std::string net = s.net_rx_bytes ? fmt::format("{} / {}", format_size(*s.net_rx_bytes),
+                                                 format_size(s.net_tx_bytes.value_or(0)))
+                                   : "-";
+  return {name, fmt::format("{:.2f}%", s.cpu_percent),
+          fmt::format("{} / {}", format_size(s.memory_bytes), limit), std::to_string(s.pids), net};
 }
 
 }  // namespace
 
-Result<bool> wants_json(const ParsedArgs& args) {
-  auto format = args.last("format").value_or("table");
-  if (format == "json") return true;
-  if (format == "table") return false;
-  return fail(ErrorCode::invalid_spec, fmt::format("format: \"{}\" is not json or table", format));
-}
-
-void write_fd(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
 CommandResult cmd_ps(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command_args(args, {{"help", 'h'}, {"all", 'a'}, {"quiet", 'q'}, {"format", 0, true}}, "ps",
-                              "[-a] [-q] [--format json]");
+  auto p = parse_command(args,
+                         {help_flag, {"all", 'a', false, {}, "also workloads that are not running"},
+                          {"quiet", 'q', false, {}, "only ids"}, format_flag},
+                         "ps", "[-a] [-q] [--format json|table]");
   if (!p) return std::unexpected(p.error());
-  if (!*p) return 0;
+  if (!*p) return 0;  // --help
   auto json = wants_json(**p);
   if (!json) return std::unexpected(json.error());
   auto runtime = ctx.runtime();
@@ -105,77 +98,66 @@ CommandResult cmd_ps(Context& ctx, const std::vector<std::string>& args) {
   if (*json) {
     nlohmann::json out = nlohmann::json::array();
     for (auto& w : *list) out.push_back(to_json(w));
-    fmt::print("{}\n", dump_json(out, 2));
+    print_json(out);
     return 0;
   }
+  auto now = Clock::now();
   std::vector<std::vector<std::string>> rows{{"ID", "NAME", "KIND", "STATE", "PID", "CREATED", "COMMAND"}};
   for (auto& w : *list)
     rows.push_back({w.status.id.substr(0, 12), w.status.name, std::string(to_string(w.status.kind)),
                     state_text(w.status), w.status.pid ? std::to_string(*w.status.pid) : "-",
-                    ago(w.status.created_at), command_text(w.spec)});
+                    time_ago(w.status.created_at, now), command_text(w.spec.args)});
   print_table(rows);
   return 0;
 }
 
+// JSON always, an array as docker prints it; a name not found is a "berth: ..." line and exit
+// 125 after the others are printed.
 CommandResult cmd_inspect(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command_args(args, {{"help", 'h'}, {"format", 0, true}}, "inspect", "NAME...");
+  auto p = parse_command(args, {help_flag, format_flag}, "inspect", "NAME...");
   if (!p) return std::unexpected(p.error());
-  if (!*p) return 0;
+  if (!*p) return 0;  // --help
   if (auto json = wants_json(**p); !json) return std::unexpected(json.error());
   if ((*p)->positionals.empty()) return fail(ErrorCode::invalid_spec, "inspect: name at least one workload");
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
   nlohmann::json out = nlohmann::json::array();
+  std::vector<Error> errors;
   for (auto& name : (*p)->positionals) {
     auto info = (*runtime)->inspect(name);
-    if (!info) return std::unexpected(info.error());
-    out.push_back(to_json(*info));
+    if (info) out.push_back(to_json(*info));
+    else errors.push_back(info.error());
   }
-  fmt::print("{}\n", dump_json(out, 2));
-  return 0;
+  print_json(out);
+  for (auto& e : errors) fmt::print(stderr, "berth: {}\n", e.message);
+  return errors.empty() ? 0 : exit_berth_error;
 }
 
 CommandResult cmd_logs(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command_args(args,
-                              {{"help", 'h'}, {"follow", 'f'}, {"tail", 'n', true}, {"since", 0, true},
-                               {"until", 0, true}, {"timestamps", 't'}, {"stdout-only", 0},
-                               {"stderr-only", 0}, {"format", 0, true}},
-                              "logs", "[-f] [--tail N] [--since T] [--until T] [-t] NAME");
+  auto p = parse_command(args,
+                         {help_flag,
+                          {"follow", 'f', false, {}, "keep printing until the workload exits"},
+                          {"tail", 'n', true, "N|all", "only the last N lines"},
+                          {"since", 0, true, "TIME", "only from then: RFC 3339, or 10m for 10 minutes ago"},
+                          {"until", 0, true, "TIME", "only until then: RFC 3339, or 10m for 10 minutes ago"},
+                          {"timestamps", 't', false, {}, "start each line with its time"},
+                          {"stdout-only", 0, false, {}, "only standard output"},
+                          {"stderr-only", 0, false, {}, "only standard error"},
+                          format_flag},
+                         "logs", "[-f] [--tail N] [--since T] [--until T] [-t] NAME");
   if (!p) return std::unexpected(p.error());
-  if (!*p) return 0;
+  if (!*p) return 0;  // --help
   auto json = wants_json(**p);
   if (!json) return std::unexpected(json.error());
   if ((*p)->positionals.size() != 1) return fail(ErrorCode::invalid_spec, "logs: name one workload");
-  LogOptions options;
-  options.follow = (*p)->has("follow");
-  if (auto t = (*p)->last("tail"); t && *t != "all") {
-    char* end = nullptr;
-    long n = std::strtol(t->c_str(), &end, 10);
-    if (t->empty() || *end || n < 0) return fail(ErrorCode::invalid_spec, fmt::format("tail: \"{}\" is not a count", *t));
-    options.tail = static_cast<std::size_t>(n);
-  }
-  // A time, or a duration meaning that long ago.
-  auto when = [](const std::string& text, std::string_view field) -> Result<TimePoint> {
-    if (auto d = parse_duration(text); d && text.find_first_not_of("0123456789.") != std::string::npos)
-      return Clock::now() - *d;
-    auto t = parse_rfc3339(text);
-    if (!t) return std::unexpected(t.error().with_context(field));
-    return *t;
-  };
-  for (auto field : {"since", "until"}) {
-    if (auto v = (*p)->last(field)) {
-      auto t = when(*v, field);
-      if (!t) return std::unexpected(t.error());
-      (std::string_view(field) == "since" ? options.since : options.until) = *t;
-    }
-  }
-  options.include_stdout = !(*p)->has("stderr-only");
-  options.include_stderr = !(*p)->has("stdout-only");
+  auto options = log_options(**p);
+  if (!options) return std::unexpected(options.error());
   bool timestamps = (*p)->has("timestamps");
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
-  auto reader = (*runtime)->logs((*p)->positionals[0], options);
+  auto reader = (*runtime)->logs((*p)->positionals[0], *options);
   if (!reader) return std::unexpected(reader.error());
+  bool mid_line[2] = {false, false};  // per stream: the last chunk was partial
   for (;;) {
     auto chunk = (*reader)->next(1s);
     if (!chunk) {
@@ -185,29 +167,34 @@ CommandResult cmd_logs(Context& ctx, const std::vector<std::string>& args) {
     if (!*chunk) return 0;
     auto& c = **chunk;
     if (*json) {
-      write_fd(1, dump_json(to_json(c)) + "\n");
+      print_json_line(to_json(c));
       continue;
     }
     int fd = c.stream == LogStream::stdout_stream ? 1 : 2;
-    if (timestamps) write_fd(fd, format_rfc3339_nano(c.time) + " ");
+    if (timestamps && !mid_line[fd - 1]) write_fd(fd, format_rfc3339_nano(c.time) + " ");
     write_fd(fd, c.bytes);
+    mid_line[fd - 1] = c.partial;
   }
 }
 
 CommandResult cmd_exec(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command_args(args,
-                              {{"help", 'h'}, {"env", 'e', true}, {"workdir", 'w', true},
-                               {"user", 'u', true}, {"timeout", 0, true}},
-                              "exec", "[FLAGS] NAME [--] COMMAND [ARGS...]", 1);
+  auto p = parse_command(args,
+                         {help_flag,
+                          {"env", 'e', true, "K=V", "add an environment variable (K alone: take it from here)"},
+                          {"workdir", 'w', true, "DIR", "working directory"},
+                          {"user", 'u', true, "UID[:GID]", "run as this user"},
+                          {"timeout", 0, true, "DURATION", "kill it after this long (default: none)"}},
+                         "exec", "[FLAGS] NAME [--] COMMAND [ARGS...]", 1);
   if (!p) return std::unexpected(p.error());
-  if (!*p) return 0;
+  if (!*p) return 0;  // --help
   auto& pos = (*p)->positionals;
   if (pos.size() < 2) return fail(ErrorCode::invalid_spec, "exec: name a workload and a command");
   ExecOptions options;
-  options.env = (*p)->all("env");
+  for (auto& e : (*p)->all("env"))
+    if (auto added = add_env(options.env, e, "env"); !added) return std::unexpected(added.error());
   options.working_dir = (*p)->last("workdir").value_or("");
   options.user = (*p)->last("user").value_or("");
-  options.timeout = std::chrono::hours(24);
+  options.timeout = std::chrono::hours(24 * 365);
   if (auto t = (*p)->last("timeout")) {
     auto d = parse_duration(*t);
     if (!d) return std::unexpected(d.error().with_context("timeout"));
@@ -222,65 +209,72 @@ CommandResult cmd_exec(Context& ctx, const std::vector<std::string>& args) {
   return result->exit_code;
 }
 
+// Without names: every active workload, re-listed at each refresh; one that ends meanwhile is
+// left out. Named workloads that cannot be sampled are errors.
 CommandResult cmd_stats(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command_args(args, {{"help", 'h'}, {"no-stream", 0}, {"format", 0, true}}, "stats",
-                              "[--no-stream] [--format json] [NAME...]");
+  auto p = parse_command(args,
+                         {help_flag, {"no-stream", 0, false, {}, "print once instead of every second"},
+                          format_flag},
+                         "stats", "[--no-stream] [--format json|table] [NAME...]");
   if (!p) return std::unexpected(p.error());
-  if (!*p) return 0;
+  if (!*p) return 0;  // --help
   auto json = wants_json(**p);
   if (!json) return std::unexpected(json.error());
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
   bool stream = !(*p)->has("no-stream");
+  bool named = !(*p)->positionals.empty();
+  auto next_refresh = std::chrono::steady_clock::now();
   for (;;) {
     std::vector<std::string> names = (*p)->positionals;
-    if (names.empty()) {
+    if (!named) {
       auto list = (*runtime)->list({.all = false});
       if (!list) return std::unexpected(list.error());
       for (auto& w : *list) names.push_back(w.status.name);
+      std::sort(names.begin(), names.end());
     }
     nlohmann::json out = nlohmann::json::array();
     std::vector<std::vector<std::string>> rows{{"NAME", "CPU %", "MEM USAGE / LIMIT", "PIDS", "NET I/O"}};
-    for (auto& name : names) {
-      auto s = (*runtime)->stats(name);
-      if (!s) return std::unexpected(s.error());
-      if (*json) {
-        auto j = to_json(*s);
-        j["name"] = name;
-        out.push_back(j);
-        continue;
+    for (auto& [name, stats] : sample_all(**runtime, names)) {
+      if (!stats) {
+        if (!named) continue;  // it ended between list and stats
+        return std::unexpected(stats.error());
       }
-      rows.push_back({name, fmt::format("{:.2f}%", s->cpu_percent),
-                      fmt::format("{} / {}", format_size(s->memory_bytes),
-                                  s->memory_limit_bytes ? format_size(*s->memory_limit_bytes) : "-"),
-                      std::to_string(s->pids),
-                      s->net_rx_bytes ? fmt::format("{} / {}", format_size(*s->net_rx_bytes),
-                                                    format_size(s->net_tx_bytes.value_or(0)))
-                                      : "-"});
+      if (*json) {
+        auto j = to_json(*stats);
+        j["name"] = name;
+        out.push_back(std::move(j));
+      } else {
+        rows.push_back(stats_row(name, *stats));
+      }
     }
-    if (*json) fmt::print("{}\n", dump_json(out, stream ? -1 : 2));
+    if (*json && stream) print_json_line(out);
+    else if (*json) print_json(out);
     else {
-      if (stream) fmt::print("\033[2J\033[H");
+      if (stream) fmt::print("\033[2J\033[H");  // a fresh screen each second, as docker
       print_table(rows);
     }
-    std::fflush(stdout);
     if (!stream) return 0;
-    std::this_thread::sleep_for(900ms);
+    next_refresh += 1s;
+    std::this_thread::sleep_until(std::max(next_refresh, std::chrono::steady_clock::now()));
   }
 }
 
 CommandResult cmd_events(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command_args(args, {{"help", 'h'}, {"since", 0, true}, {"no-follow", 0}, {"format", 0, true}},
-                              "events", "[--since SEQ] [--no-follow] [--format json]");
+  auto p = parse_command(args,
+                         {help_flag, {"since", 0, true, "SEQ", "only events after this sequence number"},
+                          {"follow", 0, false, {}, "keep printing new events (the default)"},
+                          {"no-follow", 0, false, {}, "print the events so far and exit"}, format_flag},
+                         "events", "[--since SEQ] [--no-follow] [--format json|table]");
   if (!p) return std::unexpected(p.error());
-  if (!*p) return 0;
+  if (!*p) return 0;  // --help
   auto json = wants_json(**p);
   if (!json) return std::unexpected(json.error());
   std::uint64_t since = 0;
   if (auto s = (*p)->last("since")) {
-    char* end = nullptr;
-    since = std::strtoull(s->c_str(), &end, 10);
-    if (s->empty() || *end) return fail(ErrorCode::invalid_spec, fmt::format("since: \"{}\" is not a sequence number", *s));
+    auto n = parse_integer(*s, "since", 0);
+    if (!n) return std::unexpected(n.error());
+    since = static_cast<std::uint64_t>(*n);
   }
   bool follow = !(*p)->has("no-follow");
   auto runtime = ctx.runtime();
@@ -288,18 +282,17 @@ CommandResult cmd_events(Context& ctx, const std::vector<std::string>& args) {
   auto reader = (*runtime)->watch(since);
   if (!reader) return std::unexpected(reader.error());
   for (;;) {
+    // Stored events come at once; a short wait with nothing new means the replay is done.
     auto e = (*reader)->next(follow ? 1s : 50ms);
     if (!e) {
-      if (e.error().code == ErrorCode::timeout) {
-        if (!follow) return 0;
-        continue;
-      }
-      return std::unexpected(e.error());
+      if (e.error().code != ErrorCode::timeout) return std::unexpected(e.error());
+      if (!follow) return 0;
+      continue;
     }
     if (!*e) return 0;
     auto& ev = **e;
     if (*json) {
-      write_fd(1, dump_json(to_json(ev)) + "\n");
+      print_json_line(to_json(ev));
       continue;
     }
     std::string attrs;

@@ -1,7 +1,6 @@
 #include "cli/signals.hpp"
 
-#include <signal.h>
-
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <fmt/format.h>
@@ -10,24 +9,79 @@
 
 namespace berth::cli {
 
-Result<int> parse_signal(std::string_view text) {
+namespace {
+
+// One pending flag per forwarded signal: a burst of different signals loses none of them.
+std::atomic<bool> pending[NSIG];
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void remember_signal(int sig) { pending[sig].store(true); }
+
+}  // namespace
+
+Result<int> parse_signal(std::string_view text, std::string_view field) {
   int number = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-  if (ec == std::errc() && p == text.data() + text.size() && number > 0 && number < NSIG) return number;
+  if (!text.empty() && ec == std::errc() && p == text.data() + text.size()) {
+    if (number > 0 && number < NSIG) return number;
+    return fail(ErrorCode::invalid_spec, fmt::format("{}: {} is not a signal number", field, text));
+  }
   std::string name;
   for (char c : text) name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (name.starts_with("SIG")) name = name.substr(3);
+  if (name.starts_with("SIG")) name.erase(0, 3);
   static constexpr std::pair<std::string_view, int> names[] = {
       {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},   {"TRAP", SIGTRAP},
-      {"ABRT", SIGABRT}, {"BUS", SIGBUS},   {"FPE", SIGFPE},   {"KILL", SIGKILL}, {"USR1", SIGUSR1},
-      {"SEGV", SIGSEGV}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},
-      {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
-      {"TTOU", SIGTTOU}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM},
-      {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},   {"PWR", SIGPWR},   {"SYS", SIGSYS},
+      {"ABRT", SIGABRT}, {"IOT", SIGIOT},   {"BUS", SIGBUS},   {"FPE", SIGFPE},   {"KILL", SIGKILL},
+      {"USR1", SIGUSR1}, {"SEGV", SIGSEGV}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},
+      {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},
+      {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"URG", SIGURG},
+      {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+      {"WINCH", SIGWINCH}, {"IO", SIGIO}, {"POLL", SIGPOLL}, {"PWR", SIGPWR}, {"SYS", SIGSYS},
   };
   for (auto& [n, v] : names)
     if (n == name) return v;
-  return fail(ErrorCode::invalid_spec, fmt::format("signal: \"{}\" is not a signal name or number", text));
+  // RTMIN, RTMIN+3, RTMAX-2
+  struct Realtime {
+    std::string_view base;
+    int value;
+    int sign;
+  };
+  for (auto [base, value, sign] : {Realtime{"RTMIN", SIGRTMIN, 1}, Realtime{"RTMAX", SIGRTMAX, -1}}) {
+    std::string_view rest(name);
+    if (!rest.starts_with(base)) continue;
+    rest.remove_prefix(base.size());
+    if (rest.empty()) return value;
+    int offset = 0;
+    if ((rest[0] == '+' && sign > 0) || (rest[0] == '-' && sign < 0)) {
+      auto [end, err] = std::from_chars(rest.data() + 1, rest.data() + rest.size(), offset);
+      int sig = value + sign * offset;
+      if (err == std::errc() && end == rest.data() + rest.size() && sig >= SIGRTMIN && sig <= SIGRTMAX)
+        return sig;
+    }
+  }
+  return fail(ErrorCode::invalid_spec,
+              fmt::format("{}: \"{}\" is not a signal name or number", field, text));
+}
+
+CaughtSignals::CaughtSignals() {
+  struct sigaction sa{};
+  sa.sa_handler = remember_signal;
+  sa.sa_flags = SA_RESTART;  // calls into the runtime carry on; the pending flag is polled
+  sigemptyset(&sa.sa_mask);
+  for (std::size_t i = 0; i < signals_.size(); ++i) {
+    pending[signals_[i]].store(false);
+    ::sigaction(signals_[i], &sa, &previous_[i]);
+  }
+}
+
+CaughtSignals::~CaughtSignals() {
+  for (std::size_t i = 0; i < signals_.size(); ++i) ::sigaction(signals_[i], &previous_[i], nullptr);
+}
+
+int CaughtSignals::take() {
+  for (int sig : signals_)
+    if (pending[sig].exchange(false)) return sig;
+  return 0;
 }
 
 }  // namespace berth::cli

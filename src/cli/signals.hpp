@@ -1,12 +1,33 @@
-// Signal names as people type them: TERM, SIGTERM, sigterm, 15.
+// Signals in the CLI: names as people type them, and forwarding what the CLI receives.
 #pragma once
 
+#include <signal.h>
+
+#include <array>
 #include <string_view>
 
 #include "berth/error.hpp"
 
 namespace berth::cli {
 
-Result<int> parse_signal(std::string_view text);
+// TERM, SIGTERM, sigterm, 15 -> 15; the error names `field` and the text.
+Result<int> parse_signal(std::string_view text, std::string_view field = "signal");
+
+// While alive, SIGINT, SIGTERM and SIGHUP sent to the CLI are caught (not fatal) and kept for
+// take(), so an attached `run` can pass them on to its workload. Restores the old handlers.
+class CaughtSignals {
+ public:
+  CaughtSignals();
+  ~CaughtSignals();
+  CaughtSignals(const CaughtSignals&) = delete;
+  CaughtSignals& operator=(const CaughtSignals&) = delete;
+
+  // The next signal caught since the last call, or 0.
+  int take();
+
+ private:
+  static constexpr std::array<int, 3> signals_{SIGINT, SIGTERM, SIGHUP};
+  std::array<struct sigaction, 3> previous_{};
+};
 
 }  // namespace berth::cli

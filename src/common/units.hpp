@@ -9,9 +9,11 @@
 
 namespace berth {
 
-// Binary units (k = 1024) as Docker reads them; `field` names the setting in the error.
+// A number (decimals allowed) with an optional unit b, k, m, g or t, each optionally followed
+// by "b" or "ib" (k, kb, kib), in any case. Units are binary (k = 1024), as Docker reads them.
+// `field` names the setting in the error: memory: invalid size "12XB" (...).
 Result<std::int64_t> parse_size(std::string_view text, std::string_view field);
-// "12.5MiB"
+// Binary units with up to 4 significant digits: "512B", "1.5KiB", "12.5MiB", "2GiB".
 std::string format_size(std::uint64_t bytes);
 
 }  // namespace berth

@@ -1,0 +1,159 @@
+#include "cli/workload_flags.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <fstream>
+
+#include "cli/output.hpp"
+#include "cli/signals.hpp"
+#include "common/time.hpp"
+#include "common/units.hpp"
+
+namespace berth::cli {
+
+namespace {
+
+bool has_space(std::string_view s) { return s.find_first_of(" \t\r\n") != std::string_view::npos; }
+
+Result<void> read_env_file(std::vector<std::string>& env, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return fail(ErrorCode::not_found, fmt::format("env-file: cannot read \"{}\"", path));
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::string_view entry = line;
+    entry.remove_prefix(std::min(entry.find_first_not_of(" \t"), entry.size()));
+    if (entry.empty() || entry.front() == '#') continue;
+    auto added = add_env(env, entry, fmt::format("env-file: {} line {}", path, number));
+    if (!added) return added;
+  }
+  return {};
+}
+
+// Sets `out` from an optional flag through `parse`, which returns Result<T>.
+template <typename T, typename Parse>
+Result<void> optional_flag(const ParsedArgs& p, const std::string& name, std::optional<T>& out,
+                           Parse parse) {
+  auto text = p.last(name);
+  if (!text) return {};
+  auto value = parse(*text);
+  if (!value) return std::unexpected(value.error());
+  out = static_cast<T>(*value);
+  return {};
+}
+
+Result<void> resources_from_flags(const ParsedArgs& p, Resources& r) {
+  auto size = [](std::string_view field) {
+    return [field](const std::string& text) -> Result<std::int64_t> {
+      if (field == "memory-swap" && text == "-1") return -1;  // unlimited swap, as docker
+      return parse_size(text, field);
+    };
+  };
+  auto integer = [](std::string_view field) {
+    return [field](const std::string& text) { return parse_integer(text, field); };
+  };
+  auto number = [](const std::string& text) { return parse_number(text, "cpus"); };
+  // (g++ 12's std::expected has no and_then yet.)
+  for (auto result : {optional_flag(p, "memory", r.memory_bytes, size("memory")),
+                      optional_flag(p, "memory-swap", r.memory_swap_bytes, size("memory-swap")),
+                      optional_flag(p, "cpus", r.cpus, number),
+                      optional_flag(p, "cpu-shares", r.cpu_shares, integer("cpu-shares")),
+                      optional_flag(p, "pids-limit", r.pids_limit, integer("pids-limit"))})
+    if (!result) return result;
+  return {};
+}
+
+}  // namespace
+
+const std::vector<FlagSpec>& workload_flags() {
+  static const std::vector<FlagSpec> flags = {
+      help_flag,
+      {"name", 0, true, "NAME", "name the workload (default: generated)"},
+      {"memory", 'm', true, "SIZE", "memory limit: 512m, 1g, 1.5GiB"},
+      {"memory-swap", 0, true, "SIZE", "memory plus swap limit (-1: unlimited swap)"},
+      {"cpus", 0, true, "N", "CPU cores, e.g. 0.5"},
+      {"cpu-shares", 'c', true, "N", "relative CPU weight"},
+      {"pids-limit", 0, true, "N", "most processes at once"},
+      {"env", 'e', true, "K=V", "set an environment variable (K alone: take it from here)"},
+      {"env-file", 0, true, "FILE", "read K=V lines from FILE"},
+      {"workdir", 'w', true, "DIR", "working directory"},
+      {"user", 'u', true, "UID[:GID]", "run as this user"},
+      {"label", 'l', true, "K=V", "set a label"},
+      {"stop-signal", 0, true, "SIGNAL", "signal that asks it to stop (default TERM)"},
+      {"stop-timeout", 0, true, "SECONDS", "grace before SIGKILL on stop (default 10)"},
+      {"ttl", 0, true, "DURATION", "stop it after this long: 30s, 10m, 1h"},
+      {"pid", 0, false, {}, "new PID namespace"},
+      {"ipc", 0, false, {}, "new IPC namespace"},
+      {"uts", 0, false, {}, "new UTS namespace"},
+      {"mount-ns", 0, false, {}, "new mount namespace"},
+      {"network", 0, true, "host|none", "host: share the host's network; none: own, empty"},
+      {"rm", 0, false, {}, "remove it once it exits"},
+      format_flag,
+  };
+  return flags;
+}
+
+Result<void> add_env(std::vector<std::string>& env, std::string_view entry, std::string_view field) {
+  auto eq = entry.find('=');
+  std::string_view key = entry.substr(0, eq);
+  if (key.empty() || has_space(key))
+    return fail(ErrorCode::invalid_spec, fmt::format("{}: \"{}\" is not KEY=VALUE", field, entry));
+  if (eq != std::string_view::npos) {
+    env.emplace_back(entry);
+  } else if (const char* value = std::getenv(std::string(key).c_str())) {
+    env.push_back(fmt::format("{}={}", key, value));
+  }
+  return {};
+}
+
+Result<WorkloadSpec> spec_from_flags(const ParsedArgs& p) {
+  WorkloadSpec spec;
+  spec.kind = WorkloadKind::process;
+  spec.name = p.last("name").value_or("");
+  spec.args = p.positionals;
+  if (spec.args.empty())
+    return fail(ErrorCode::invalid_spec, "a command to run is needed: [FLAGS] [--] COMMAND [ARGS...]");
+  auto resources = resources_from_flags(p, spec.resources);
+  if (!resources) return std::unexpected(resources.error());
+  // docker's order: the files first, then -e, so -e overrides.
+  for (auto& file : p.all("env-file"))
+    if (auto added = read_env_file(spec.env, file); !added) return std::unexpected(added.error());
+  for (auto& e : p.all("env"))
+    if (auto added = add_env(spec.env, e, "env"); !added) return std::unexpected(added.error());
+  spec.working_dir = p.last("workdir").value_or("");
+  spec.user = p.last("user").value_or("");
+  for (auto& l : p.all("label")) {
+    auto eq = l.find('=');
+    if (eq == 0 || l.empty())
+      return fail(ErrorCode::invalid_spec, fmt::format("label: \"{}\" is not KEY=VALUE", l));
+    spec.labels[l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
+  }
+  if (auto v = p.last("stop-signal")) {
+    auto sig = parse_signal(*v, "stop-signal");
+    if (!sig) return std::unexpected(sig.error());
+    spec.stop_signal = *sig;
+  }
+  if (auto v = p.last("stop-timeout")) {
+    auto secs = parse_integer(*v, "stop-timeout", 0, 365LL * 24 * 3600);
+    if (!secs) return std::unexpected(secs.error());
+    spec.stop_grace = std::chrono::seconds(*secs);
+  }
+  if (auto v = p.last("ttl")) {
+    auto d = parse_duration(*v);
+    if (!d) return std::unexpected(d.error().with_context("ttl"));
+    spec.time_to_live = *d;
+  }
+  spec.namespaces.pid = p.has("pid");
+  spec.namespaces.ipc = p.has("ipc");
+  spec.namespaces.uts = p.has("uts");
+  spec.namespaces.mount = p.has("mount-ns");
+  spec.network = p.last("network").value_or("");
+  if (!spec.network.empty() && spec.network != "host" && spec.network != "none")
+    return fail(ErrorCode::invalid_spec,
+                fmt::format("network: \"{}\" is not host or none", spec.network));
+  spec.auto_remove = p.has("rm");
+  return spec;
+}
+
+}  // namespace berth::cli
