@@ -109,24 +109,6 @@ std::string normalize_root(std::string root) {
   return root;
 }
 
-Result<void> validate_resources(const Resources& r) {
-  auto invalid = [](std::string message) { return fail(ErrorCode::invalid_spec, std::move(message)); };
-  if (r.memory_bytes && *r.memory_bytes < 4096)
-    return invalid(fmt::format("resources.memory: {} bytes is below the minimum of 4096", *r.memory_bytes));
-  if (r.memory_swap_bytes) {
-    if (!r.memory_bytes) return invalid("resources.memory_swap: needs a memory limit as well");
-    if (*r.memory_swap_bytes != -1 && *r.memory_swap_bytes < *r.memory_bytes)
-      return invalid(fmt::format("resources.memory_swap: {} is below the memory limit {} (use -1 for unlimited swap)",
-                                 *r.memory_swap_bytes, *r.memory_bytes));
-  }
-  if (r.cpus && !(*r.cpus > 0 && *r.cpus <= 1024))
-    return invalid(fmt::format("resources.cpus: {} is not in (0, 1024]", *r.cpus));
-  if (r.cpu_shares && (*r.cpu_shares < 2 || *r.cpu_shares > 262144))
-    return invalid(fmt::format("resources.cpu_shares: {} is not in [2, 262144]", *r.cpu_shares));
-  if (r.pids_limit && *r.pids_limit < 1)
-    return invalid(fmt::format("resources.pids_limit: {} must be at least 1", *r.pids_limit));
-  return {};
-}
 
 Result<void> make_path(const std::string& root, const std::string& relative,
                        const std::function<void(const std::string&)>& prepare_parent) {
@@ -340,6 +322,25 @@ std::unexpected<Error> controller_unavailable(std::string_view field, std::strin
 }
 
 }  // namespace cgroup_detail
+
+Result<void> validate_resources(const Resources& r) {
+  auto invalid = [](std::string message) { return fail(ErrorCode::invalid_spec, std::move(message)); };
+  if (r.memory_bytes && *r.memory_bytes < 4096)
+    return invalid(fmt::format("resources.memory: {} bytes is below the minimum of 4096", *r.memory_bytes));
+  if (r.memory_swap_bytes) {
+    if (!r.memory_bytes) return invalid("resources.memory_swap: needs a memory limit as well");
+    if (*r.memory_swap_bytes != -1 && *r.memory_swap_bytes < *r.memory_bytes)
+      return invalid(fmt::format("resources.memory_swap: {} is below the memory limit {} (use -1 for unlimited swap)",
+                                 *r.memory_swap_bytes, *r.memory_bytes));
+  }
+  if (r.cpus && !(*r.cpus > 0 && *r.cpus <= 1024))
+    return invalid(fmt::format("resources.cpus: {} is not in (0, 1024]", *r.cpus));
+  if (r.cpu_shares && (*r.cpu_shares < 2 || *r.cpu_shares > 262144))
+    return invalid(fmt::format("resources.cpu_shares: {} is not in [2, 262144]", *r.cpu_shares));
+  if (r.pids_limit && *r.pids_limit < 1)
+    return invalid(fmt::format("resources.pids_limit: {} must be at least 1", *r.pids_limit));
+  return {};
+}
 
 Result<CgroupHost> detect_cgroup_host(const std::string& mount_root) {
   std::string root = cgroup_detail::normalize_root(mount_root);

@@ -59,6 +59,10 @@ class Cgroup {
   virtual Result<std::vector<std::string>> remove() = 0;
 };
 
+// Checks limits the way apply() will take them (bounds, memory+swap consistency), so a spec
+// is refused at create, before anything exists; invalid_spec names the field.
+Result<void> validate_resources(const Resources& resources);
+
 struct CgroupHost {
   CgroupVersion version;
   std::string mount_root;  // /sys/fs/cgroup

@@ -43,8 +43,6 @@ bool valid_relative_path(std::string_view relative);
 // Strips trailing slashes so that root + "/" + relative is canonical.
 std::string normalize_root(std::string root);
 
-// The bounds spec_validation applies, checked again here for embedders that call this layer.
-Result<void> validate_resources(const Resources& r);
 
 // mkdir -p of `relative` under `root`. `prepare_parent(dir)` runs on each directory, from `root`
 // down, before its child is made (v2 enables controllers there). When another process removes

@@ -4,6 +4,8 @@
 
 #include <cctype>
 
+#include "linux/cgroup.hpp"
+
 namespace berth {
 
 namespace {
@@ -28,22 +30,7 @@ Result<void> validate_common(const WorkloadSpec& s) {
   for (std::size_t i = 0; i < s.args.size(); ++i)
     if (s.args[i].find('\0') != std::string::npos)
       return invalid(fmt::format("args[{}]: contains a NUL byte", i));
-  auto& r = s.resources;
-  if (r.memory_bytes && *r.memory_bytes < 4096)
-    return invalid(fmt::format("resources.memory: {} bytes is below the minimum of 4096",
-                               *r.memory_bytes));
-  if (r.memory_swap_bytes) {
-    if (!r.memory_bytes)
-      return invalid("resources.memory_swap: needs a memory limit as well");
-    if (*r.memory_swap_bytes != -1 && *r.memory_swap_bytes < *r.memory_bytes)
-      return invalid("resources.memory_swap: must be at least the memory limit (or -1)");
-  }
-  if (r.cpus && !(*r.cpus > 0 && *r.cpus <= 1024))
-    return invalid(fmt::format("resources.cpus: {} is not in (0, 1024]", *r.cpus));
-  if (r.cpu_shares && (*r.cpu_shares < 2 || *r.cpu_shares > 262144))
-    return invalid(fmt::format("resources.cpu_shares: {} is not in [2, 262144]", *r.cpu_shares));
-  if (r.pids_limit && *r.pids_limit < 1)
-    return invalid(fmt::format("resources.pids_limit: {} must be at least 1", *r.pids_limit));
+  if (auto r = linux::validate_resources(s.resources); !r) return r;
   if (s.stop_signal < 1 || s.stop_signal > 64)
     return invalid(fmt::format("stop_signal: {} is not a signal number", s.stop_signal));
   if (s.stop_grace.count() < 0) return invalid("stop_grace: must not be negative");
