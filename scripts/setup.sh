@@ -17,6 +17,8 @@ packages=(
   libgtest-dev libgmock-dev
   # tools the tests and the demo call
   procps iproute2 util-linux coreutils python3 tini
+  # containers: image layers, seccomp, the test image, and runc as the benchmark peer
+  libarchive-dev libseccomp-dev busybox-static tar gzip zstd runc
 )
 
 missing=()
