@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs the benchmarks (as root). Figures go in docs/benchmarks.md.
+#   scripts/bench.sh [ITERATIONS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build.sh >/dev/null
 tini -s -- ./build/bench/bench_run_to_exit "${1:-200}"
+echo
+tini -s -- ./build/bench/bench_container_start "${1:-100}"

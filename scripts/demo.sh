@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 berth=$PWD/build/berth
 root=$(mktemp -d /tmp/berth-demo-XXXXXX)
 b() { "$berth" --root "$root" "$@"; }
+image=$(mktemp -d /tmp/berth-demo-image-XXXXXX)
 cleanup() {
-  b rm -f hello web hog cell >/dev/null 2>&1 || true
-  rm -rf "$root"
+  b rm -f hello web hog cell box >/dev/null 2>&1 || true
+  rm -rf "$root" "$image"
 }
 trap cleanup EXIT
 step() { printf '\n\033[1m$ berth %s\033[0m\n' "$*"; }
@@ -38,4 +39,17 @@ b inspect hog | grep -E '"(state|oom_killed|reason|exit_signal)"'
 show stop -t 1 web
 show rm -f hello web hog cell
 show ps -a
+
+printf '\n\033[1m# containers: a real OCI image built from Debian'"'"'s busybox-static\033[0m\n'
+rmdir "$image"
+./scripts/make-busybox-image.sh "$image" >/dev/null
+show image import "$image" busybox:latest
+show image ls
+show run --rm --image busybox --hostname demo -- sh -c 'echo "pid $$ on $(hostname), $(ls /proc | grep -c "^[0-9]") processes visible"; grep -E "^(CapEff|Seccomp|NoNewPrivs)" /proc/self/status'
+step run -d --name box --image busybox -u berth --read-only --tmpfs /scratch --memory 32m -- sleep 600
+b run -d --name box --image busybox -u berth --read-only --tmpfs /scratch --memory 32m -- sleep 600
+show exec box -- sh -c 'id; touch /x 2>&1; echo ok > /scratch/f && cat /scratch/f'
+show stats --no-stream box
+step rm -f box "   # the report: processes killed, mounts and namespaces released, upper dir removed"
+b rm -f box --format json | head -40
 show events --no-follow

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "berth/error.hpp"
+#include "berth/image.hpp"
 #include "berth/spec.hpp"
 #include "berth/status.hpp"
 #include "berth/streams.hpp"
@@ -53,11 +54,21 @@ class Runtime {
                                               std::string_view network = {}) = 0;
   virtual Result<std::vector<WorkloadInfo>> list(const ListOptions& options = {}) = 0;
   virtual Result<std::unique_ptr<EventReader>> watch(std::uint64_t since_seq = 0) = 0;
+
+  // Local images (the container kind runs them).
+  virtual Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) = 0;
+  virtual Result<std::vector<ImageInfo>> list_images() = 0;
+  virtual Result<ImageInfo> inspect_image(std::string_view ref) = 0;
+  // Refused while a container uses the image, unless force. Returns the image ids removed.
+  virtual Result<std::vector<std::string>> remove_image(std::string_view ref, bool force = false) = 0;
 };
 
 struct RuntimeOptions {
   std::string root;       // empty: $BERTH_ROOT, then /var/lib/berth
   std::string shim_path;  // empty: found next to the binary, in the build tree or installed
+  // How a container's root is made from image layers: "overlay", "copy" (a private copy, for
+  // hosts without overlayfs), or empty: overlay when the kernel has it.
+  std::string storage_driver;
 };
 
 Result<std::unique_ptr<Runtime>> open_runtime(const RuntimeOptions& options = {});

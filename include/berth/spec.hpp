@@ -19,6 +19,8 @@ struct Resources {
   std::optional<double> cpus;                     // cores, e.g. 0.5 -> quota 50ms per 100ms
   std::optional<std::int64_t> cpu_shares;         // relative weight (v1 shares, mapped to v2 weight)
   std::optional<std::int64_t> pids_limit;
+  std::string cpuset_cpus;  // "0-1,3": the cpus the workload may run on (empty: all)
+  std::string cpuset_mems;  // memory nodes, same syntax
 };
 
 // Optional new namespaces for a process workload (containers always get their own).
@@ -79,11 +81,50 @@ struct WasmSettings {
   }
 };
 
+// A resource limit as Docker's --ulimit names it: "nofile", "nproc", "core", ... (RLIMIT_*).
+struct Rlimit {
+  std::string type;
+  std::uint64_t soft = 0;
+  std::uint64_t hard = 0;
+  bool operator==(const Rlimit&) const = default;
+};
+
+// One line of /proc/PID/uid_map or gid_map.
+struct IdMapping {
+  std::uint32_t container_id = 0;
+  std::uint32_t host_id = 0;
+  std::uint32_t size = 0;
+  bool operator==(const IdMapping&) const = default;
+};
+
+// Settings only a container honours (an invalid_spec error on other kinds).
+struct ContainerSettings {
+  // Replaces the image's Entrypoint (and then its Cmd is not used), as `docker run --entrypoint`.
+  std::optional<std::vector<std::string>> entrypoint;
+  std::string hostname;  // empty: the workload's name
+  bool read_only_rootfs = false;
+  std::vector<std::string> cap_add;   // added to Docker's default set ("ALL" for every one)
+  std::vector<std::string> cap_drop;  // removed from it ("ALL" for every one)
+  std::string seccomp;  // empty: berth's default profile; "unconfined"; or the path of an OCI profile
+  bool no_new_privileges = true;
+  std::vector<Rlimit> rlimits;
+  std::vector<std::string> group_add;     // supplementary groups, by name or number
+  std::vector<IdMapping> uid_map, gid_map;  // non-empty: the container gets a user namespace
+  // Filled by the runtime at create from the image store; not for callers to set.
+  std::string image_id;
+  std::vector<std::string> image_layers;  // unpacked layer directories, bottom first
+  bool empty() const {
+    return !entrypoint && hostname.empty() && !read_only_rootfs && cap_add.empty() && cap_drop.empty() &&
+           seccomp.empty() && no_new_privileges && rlimits.empty() && group_add.empty() &&
+           uid_map.empty() && gid_map.empty() && image_id.empty() && image_layers.empty();
+  }
+};
+
 struct WorkloadSpec {
   std::string name;  // empty: generated from the id
   WorkloadKind kind = WorkloadKind::process;
-  std::string image;   // container
-  std::string rootfs;  // container
+  std::string image;   // container: an image reference (name[:tag], id or id prefix)
+  std::string rootfs;  // container: a plain directory to run instead of an image
   std::string module;  // wasm
   std::vector<std::string> args;  // argv (process: args[0] is the program)
   std::vector<std::string> env;   // K=V; the workload's environment is exactly this
@@ -95,7 +136,8 @@ struct WorkloadSpec {
   Namespaces namespaces;
   std::vector<PortMapping> ports;
   std::vector<Mount> mounts;
-  std::string network;  // process: "" or "host" (host netns) or "none" (own netns)
+  std::string network;  // process: "" or "host" (host netns) or "none" (own netns);
+                        // container: "" (private, loopback only), "none" (same), or "host"
   std::vector<std::string> aliases;
   std::optional<HealthCheck> health_check;
   RestartPolicy restart_policy;
@@ -104,6 +146,7 @@ struct WorkloadSpec {
   std::optional<std::chrono::milliseconds> time_to_live;
   bool auto_remove = false;  // remove once it exits (--rm)
   WasmSettings wasm;
+  ContainerSettings container;
 };
 
 std::string_view to_string(WorkloadKind kind);

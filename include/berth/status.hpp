@@ -1,6 +1,7 @@
 // Where a workload is in its lifecycle, and what it consumes.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -81,9 +82,10 @@ struct TeardownReport {
   std::string name;
   std::vector<int> killed_pids;
   std::vector<std::string> cgroups;
-  std::vector<std::string> mounts;
+  std::vector<std::string> mounts;      // mount points the workload still had
+  std::vector<std::string> namespaces;  // "mnt:[4026532301]"... of a workload still running
   std::vector<std::string> network;
-  std::vector<std::string> files;
+  std::vector<std::string> files;       // directories removed (container upper dir, logs)
 };
 
 struct ExitInfo {
@@ -105,6 +107,12 @@ struct ExecOptions {
   std::string working_dir;
   std::string user;
   std::chrono::milliseconds timeout{30000};
+  // Interactive use (`berth exec -i`, `-t`): the command gets these caller-owned fds as its
+  // stdin, stdout and stderr instead of captured pipes, and the result's output stays empty.
+  std::optional<std::array<int, 3>> stdio;
+  // stdio[0] is a terminal (a pty's slave): the command starts a session and takes it as its
+  // controlling terminal.
+  bool tty = false;
 };
 
 struct ExecResult {

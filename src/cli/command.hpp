@@ -15,6 +15,7 @@ namespace berth::cli {
 
 struct Context {
   std::string root;  // --root, or empty for BERTH_ROOT / the default
+  std::string storage_driver;  // --storage-driver, or empty: overlay where available
   // Opened on first use, so `berth --version` and bad flags need no state root.
   Result<Runtime*> runtime();
 
@@ -44,6 +45,8 @@ CommandResult cmd_logs(Context&, const std::vector<std::string>&);
 CommandResult cmd_exec(Context&, const std::vector<std::string>&);
 CommandResult cmd_stats(Context&, const std::vector<std::string>&);
 CommandResult cmd_events(Context&, const std::vector<std::string>&);
+// image_commands.cpp
+CommandResult cmd_image(Context&, const std::vector<std::string>&);
 
 // Parses a command's flags; for -h/--help prints the command's help and returns std::nullopt
 // (the command then exits 0).

@@ -11,7 +11,7 @@ namespace berth::cli {
 
 Result<Runtime*> Context::runtime() {
   if (!runtime_) {
-    auto opened = open_runtime(RuntimeOptions{root, {}});
+    auto opened = open_runtime(RuntimeOptions{root, {}, storage_driver});
     if (!opened) return std::unexpected(opened.error());
     runtime_ = std::move(*opened);
   }
@@ -60,12 +60,14 @@ constexpr CommandEntry commands[] = {
     {"stats", cmd_stats, "show resource usage"},
     {"wait", cmd_wait, "wait for workloads to exit and print their exit codes"},
     {"events", cmd_events, "show lifecycle events"},
+    {"image", cmd_image, "manage local images: import, ls, inspect, rm"},
     {"version", cmd_version, "show berth's version"},
     {"help", cmd_help, "show this help, or a command's (help COMMAND)"},
 };
 
 const std::vector<FlagSpec> global_flags = {
     {"root", 0, true, "DIR", "state root (default $BERTH_ROOT, then /var/lib/berth)"},
+    {"storage-driver", 0, true, "overlay|copy", "how container roots are made (default: overlay where available)"},
     {"version", 'v', false, {}, "show berth's version"},
     help_flag,
 };
@@ -120,6 +122,7 @@ int main(int argc, char** argv) {
     if (root->empty()) return fail({berth::ErrorCode::invalid_spec, "root: an empty path"});
     context.root = *root;
   }
+  context.storage_driver = global->last("storage-driver").value_or("");
   const std::string& name = global->positionals.front();
   const CommandEntry* command = find_command(name);
   if (command == nullptr) return fail(unknown_command(name));

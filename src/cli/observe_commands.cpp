@@ -6,6 +6,7 @@
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
+#include "cli/terminal.hpp"
 #include "cli/workload_flags.hpp"
 #include "common/time.hpp"
 #include "common/units.hpp"
@@ -182,7 +183,9 @@ CommandResult cmd_exec(Context& ctx, const std::vector<std::string>& args) {
                          {help_flag,
                           {"env", 'e', true, "K=V", "add an environment variable (K alone: take it from here)"},
                           {"workdir", 'w', true, "DIR", "working directory"},
-                          {"user", 'u', true, "UID[:GID]", "run as this user"},
+                          {"user", 'u', true, "USER[:GROUP]", "run as this user"},
+                          {"interactive", 'i', false, {}, "give the command this terminal's stdin"},
+                          {"tty", 't', false, {}, "give the command a terminal"},
                           {"timeout", 0, true, "DURATION", "kill it after this long (default: none)"}},
                          "exec", "[FLAGS] NAME [--] COMMAND [ARGS...]", 1);
   if (!p) return std::unexpected(p.error());
@@ -202,7 +205,26 @@ CommandResult cmd_exec(Context& ctx, const std::vector<std::string>& args) {
   }
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
-  auto result = (*runtime)->exec(pos[0], std::vector<std::string>(pos.begin() + 1, pos.end()), options);
+  std::vector<std::string> argv(pos.begin() + 1, pos.end());
+  if ((*p)->has("tty")) {
+    auto status = (*runtime)->status(pos[0]);
+    if (!status) return std::unexpected(status.error());
+    auto pty = open_pty(0, status->kind == WorkloadKind::container ? status->pid : std::nullopt);
+    if (!pty) return std::unexpected(pty.error());
+    options.stdio = std::array<int, 3>{pty->slave.get(), pty->slave.get(), pty->slave.get()};
+    options.tty = true;
+    std::optional<RawTerminal> raw;
+    if ((*p)->has("interactive")) raw.emplace(0);
+    // Without -i the command's input is the pty alone: nothing of ours reaches it.
+    PtyRelay relay(pty->master.get(), (*p)->has("interactive"));
+    auto result = (*runtime)->exec(pos[0], argv, options);
+    pty->slave.reset();
+    relay.finish();
+    if (!result) return std::unexpected(result.error());
+    return result->exit_code;
+  }
+  if ((*p)->has("interactive")) options.stdio = std::array<int, 3>{0, 1, 2};
+  auto result = (*runtime)->exec(pos[0], argv, options);
   if (!result) return std::unexpected(result.error());
   write_fd(1, result->stdout_data);
   write_fd(2, result->stderr_data);

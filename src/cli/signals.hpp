@@ -7,11 +7,11 @@
 #include <string_view>
 
 #include "berth/error.hpp"
+#include "common/signal_names.hpp"
 
 namespace berth::cli {
 
-// TERM, SIGTERM, sigterm, 15 -> 15; the error names `field` and the text.
-Result<int> parse_signal(std::string_view text, std::string_view field = "signal");
+using berth::parse_signal;
 
 // While alive, SIGINT, SIGTERM and SIGHUP sent to the CLI are caught (not fatal) and kept for
 // take(), so an attached `run` can pass them on to its workload. Restores the old handlers.

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fstream>
 
+#include "cli/container_flags.hpp"
 #include "cli/output.hpp"
 #include "cli/signals.hpp"
 #include "common/time.hpp"
@@ -78,7 +79,7 @@ const std::vector<FlagSpec>& workload_flags() {
       {"env", 'e', true, "K=V", "set an environment variable (K alone: take it from here)"},
       {"env-file", 0, true, "FILE", "read K=V lines from FILE"},
       {"workdir", 'w', true, "DIR", "working directory"},
-      {"user", 'u', true, "UID[:GID]", "run as this user"},
+      {"user", 'u', true, "USER[:GROUP]", "run as this user (containers: names from the image too)"},
       {"label", 'l', true, "K=V", "set a label"},
       {"stop-signal", 0, true, "SIGNAL", "signal that asks it to stop (default TERM)"},
       {"stop-timeout", 0, true, "SECONDS", "grace before SIGKILL on stop (default 10)"},
@@ -87,11 +88,17 @@ const std::vector<FlagSpec>& workload_flags() {
       {"ipc", 0, false, {}, "new IPC namespace"},
       {"uts", 0, false, {}, "new UTS namespace"},
       {"mount-ns", 0, false, {}, "new mount namespace"},
-      {"network", 0, true, "host|none", "host: share the host's network; none: own, empty"},
+      {"network", 0, true, "host|none", "host: share the host's network; none: own, loopback only"},
       {"rm", 0, false, {}, "remove it once it exits"},
       format_flag,
   };
-  return flags;
+  static const std::vector<FlagSpec> all = [] {
+    auto out = flags;
+    auto& more = container_flags();
+    out.insert(out.end(), more.begin(), more.end());
+    return out;
+  }();
+  return all;
 }
 
 Result<void> add_env(std::vector<std::string>& env, std::string_view entry, std::string_view field) {
@@ -109,11 +116,20 @@ Result<void> add_env(std::vector<std::string>& env, std::string_view entry, std:
 
 Result<WorkloadSpec> spec_from_flags(const ParsedArgs& p) {
   WorkloadSpec spec;
-  spec.kind = WorkloadKind::process;
+  spec.kind = wants_container(p) ? WorkloadKind::container : WorkloadKind::process;
   spec.name = p.last("name").value_or("");
   spec.args = p.positionals;
-  if (spec.args.empty())
+  // A container's image may say what to run; anything else needs a command.
+  if (spec.args.empty() && !p.has("image"))
     return fail(ErrorCode::invalid_spec, "a command to run is needed: [FLAGS] [--] COMMAND [ARGS...]");
+  if (spec.kind == WorkloadKind::container) {
+    if (auto r = container_spec_from_flags(p, spec); !r) return std::unexpected(r.error());
+  } else {
+    for (const auto& flag : container_flags())
+      if (p.has(flag.name))
+        return fail(ErrorCode::invalid_spec,
+                    fmt::format("--{} is for containers: give --image or --rootfs too", flag.name));
+  }
   auto resources = resources_from_flags(p, spec.resources);
   if (!resources) return std::unexpected(resources.error());
   // docker's order: the files first, then -e, so -e overrides.

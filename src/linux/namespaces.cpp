@@ -78,9 +78,11 @@ int setup_new_namespaces_in_child(unsigned long flags, const char* hostname,
 Result<std::vector<NamespaceFd>> open_namespaces_of(pid_t pid) {
   // setns order: everything else first, then mnt (it changes how /proc paths resolve for
   // nothing we still need, but keep it late), then pid (only affects children).
+  // user last: a container's other namespaces belong to the host's user namespace (its init
+  // enters its own user namespace last), so they are joined with the host's privileges first.
   static constexpr std::pair<const char*, int> kinds[] = {
-      {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET},
-      {"mnt", CLONE_NEWNS},  {"pid", CLONE_NEWPID},
+      {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP},
+      {"mnt", CLONE_NEWNS},  {"pid", CLONE_NEWPID}, {"user", CLONE_NEWUSER},
   };
   std::vector<NamespaceFd> out;
   for (auto [name, type] : kinds) {

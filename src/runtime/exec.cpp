@@ -4,16 +4,26 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 #include <fmt/format.h>
 
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "linux/capabilities.hpp"
+#include "linux/mounts.hpp"
 #include "linux/namespaces.hpp"
+#include "linux/seccomp.hpp"
+#include "linux/users.hpp"
+#include "runtime/container_launch.hpp"
 #include "runtime/local_runtime.hpp"
 #include "runtime/process_launch.hpp"
 
@@ -21,12 +31,72 @@ namespace berth {
 
 namespace {
 
+// What an exec into a container gets on top of the process plan: the same capabilities,
+// seccomp filter and no_new_privs as the container's init, and the user as the container's
+// /etc/passwd and /etc/group name it.
+struct ContainerExecPlan {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<std::string> env;
+  std::vector<gid_t> groups;
+  linux::CapabilitySets capabilities;
+  int last_capability = 0;
+  std::optional<linux::SeccompProgram> seccomp;
+  bool no_new_privileges = true;
+};
+
+// A file of the container's, read through its root without following anything out of it.
+std::string read_container_file(pid_t pid, const char* path) {
+  UniqueFd root(::open(fmt::format("/proc/{}/root", pid).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return {};
+  UniqueFd fd(linux::open_in_root(root.get(), path, O_RDONLY));
+  if (fd.get() < 0) return {};
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  return out;
+}
+
+Result<ContainerExecPlan> plan_container_exec(const WorkloadSpec& spec, pid_t init_pid,
+                                              const std::string& cache_dir) {
+  ContainerExecPlan extra;
+  auto user = linux::resolve_user(spec.user, spec.container.group_add,
+                                  read_container_file(init_pid, "/etc/passwd"),
+                                  read_container_file(init_pid, "/etc/group"));
+  if (!user) return std::unexpected(user.error());
+  extra.uid = user->uid;
+  extra.gid = user->gid;
+  extra.groups = user->supplementary;
+  auto caps = container_capabilities(spec);
+  if (!caps) return std::unexpected(caps.error());
+  extra.capabilities = linux::container_capability_sets(*caps);
+  extra.last_capability = linux::last_capability();
+  auto seccomp = container_seccomp(spec, *caps, cache_dir);
+  if (!seccomp) return std::unexpected(seccomp.error());
+  extra.seccomp = std::move(*seccomp);
+  extra.no_new_privileges = spec.container.no_new_privileges;
+  std::vector<std::string> env = spec.env;
+  auto has = [&](std::string_view key) {
+    return std::any_of(env.begin(), env.end(), [&](auto& e) { return e.starts_with(key); });
+  };
+  if (!has("PATH=")) env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!has("HOME=")) env.push_back("HOME=" + user->home);
+  if (!has("HOSTNAME="))
+    env.push_back("HOSTNAME=" + (spec.container.hostname.empty() ? spec.name : spec.container.hostname));
+  extra.env = std::move(env);
+  return extra;
+}
+
 // The forked child: join, then exec. Runs in a fork of a possibly multi-threaded caller, so it
 // allocates nothing.
-[[noreturn]] void run_exec_child(const ProcessLaunchPlan& plan,
-                                 const std::vector<linux::NamespaceFd>& namespaces,
-                                 int out_fd, int err_fd, int error_fd) {
-  ::setpgid(0, 0);  // one group, so a timeout kills the command and what it started
+[[noreturn]] void run_exec_child(const ProcessLaunchPlan& plan, const ContainerExecPlan* container,
+                                 const std::vector<linux::NamespaceFd>& namespaces, int in_fd,
+                                 int out_fd, int err_fd, bool tty, int error_fd) {
+  // A container's processes must not reach berth's binary through our /proc entries while we
+  // join them (the CVE-2019-5736 class): not dumpable until exec replaces this image.
+  if (container) ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (!tty) ::setpgid(0, 0);  // one group, so a timeout kills the command and what it started
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -50,17 +120,38 @@ namespace {
       ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     }
   }
-  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0)
+  if (in_fd < 0) in_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (in_fd < 0 || ::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0)
     linux::fail_child(error_fd, "set up stdio", errno);
-  if (plan.gid) {
-    if (::setgroups(0, nullptr) != 0) linux::fail_child(error_fd, "setgroups", errno);
+  if (tty && (::setsid() < 0 || ::ioctl(0, TIOCSCTTY, 0) != 0))
+    linux::fail_child(error_fd, "take the terminal", errno);
+  if (container) {
+    if (int e = linux::drop_bounding_capabilities_in_child(container->capabilities, container->last_capability))
+      linux::fail_child(error_fd, "drop from the capability bounding set", e);
+    if (::setgroups(container->groups.size(), container->groups.data()) != 0)
+      linux::fail_child(error_fd, "setgroups", errno);
     if (::setresgid(*plan.gid, *plan.gid, *plan.gid) != 0) linux::fail_child(error_fd, "setgid", errno);
+    if (linux::keep_capabilities_across_setuid() != 0) linux::fail_child(error_fd, "keep capabilities", errno);
+    if (::setresuid(*plan.uid, *plan.uid, *plan.uid) != 0) linux::fail_child(error_fd, "setuid", errno);
+    const char* stage = "capabilities";
+    if (int e = linux::apply_capabilities_in_child(container->capabilities, container->last_capability, &stage))
+      linux::fail_child(error_fd, stage, e);
+  } else {
+    if (plan.gid) {
+      if (::setgroups(0, nullptr) != 0) linux::fail_child(error_fd, "setgroups", errno);
+      if (::setresgid(*plan.gid, *plan.gid, *plan.gid) != 0) linux::fail_child(error_fd, "setgid", errno);
+    }
+    if (plan.uid && ::setresuid(*plan.uid, *plan.uid, *plan.uid) != 0)
+      linux::fail_child(error_fd, "setuid", errno);
   }
-  if (plan.uid && ::setresuid(*plan.uid, *plan.uid, *plan.uid) != 0)
-    linux::fail_child(error_fd, "setuid", errno);
   if (::chdir(plan.working_dir.c_str()) != 0)
     linux::fail_child(error_fd, "chdir to working directory", errno);
+  if (container) {
+    if (container->no_new_privileges)
+      if (int e = linux::set_no_new_privileges()) linux::fail_child(error_fd, "no_new_privs", e);
+    if (container->seccomp)
+      if (int e = linux::install_seccomp_in_child(*container->seccomp)) linux::fail_child(error_fd, "load seccomp filter", e);
+  }
   linux::mark_fds_cloexec_from(3);
   linux::exec_with_path_search(plan.exec);
   linux::fail_child(error_fd, plan.exec.file(), errno);
@@ -99,22 +190,47 @@ Result<ExecResult> LocalRuntime::exec(std::string_view ref, const std::vector<st
   if (!options.working_dir.empty()) command.working_dir = options.working_dir;
   if (!options.user.empty()) command.user = options.user;
   auto cgroup = linux::open_cgroup(cgroup_host_, StateLayout::cgroup_path(record->id));
+  std::optional<ContainerExecPlan> container;
+  if (spec->kind == WorkloadKind::container) {
+    auto extra = plan_container_exec(command, *record->pid, layout_.cache_dir());
+    if (!extra) return std::unexpected(extra.error().with_context("exec in " + record->name));
+    container = std::move(*extra);
+    command.env = container->env;
+    command.user.clear();  // resolved above, by name or number, in the container's files
+  }
   auto plan = plan_process_launch(command, cgroup.get());
   if (!plan) return std::unexpected(plan.error());
+  if (container) {
+    plan->uid = container->uid;
+    plan->gid = container->gid;
+  }
   auto namespaces = linux::open_namespaces_of(*record->pid);
   if (!namespaces) return std::unexpected(namespaces.error().with_context("exec in " + record->name));
 
-  int out[2], err[2], errors[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return std::unexpected(errno_error("pipe", "exec", errno));
-  UniqueFd out_r(out[0]), out_w(out[1]);
-  if (::pipe2(err, O_CLOEXEC) != 0) return std::unexpected(errno_error("pipe", "exec", errno));
-  UniqueFd err_r(err[0]), err_w(err[1]);
+  int errors[2];
   if (::pipe2(errors, O_CLOEXEC) != 0) return std::unexpected(errno_error("pipe", "exec", errno));
   UniqueFd errors_r(errors[0]), errors_w(errors[1]);
+  UniqueFd out_r, out_w, err_r, err_w;
+  int in_fd = -1, out_fd, err_fd;
+  if (options.stdio) {
+    std::tie(in_fd, out_fd, err_fd) = std::tuple((*options.stdio)[0], (*options.stdio)[1], (*options.stdio)[2]);
+  } else {
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) return std::unexpected(errno_error("pipe", "exec", errno));
+    out_r.reset(out[0]);
+    out_w.reset(out[1]);
+    if (::pipe2(err, O_CLOEXEC) != 0) return std::unexpected(errno_error("pipe", "exec", errno));
+    err_r.reset(err[0]);
+    err_w.reset(err[1]);
+    out_fd = out_w.get();
+    err_fd = err_w.get();
+  }
 
   pid_t pid = ::fork();
   if (pid < 0) return std::unexpected(errno_error("fork", "exec", errno));
-  if (pid == 0) run_exec_child(*plan, *namespaces, out_w.get(), err_w.get(), errors_w.get());
+  if (pid == 0)
+    run_exec_child(*plan, container ? &*container : nullptr, *namespaces, in_fd, out_fd, err_fd,
+                   options.tty, errors_w.get());
   out_w.reset();
   err_w.reset();
   errors_w.reset();
@@ -153,6 +269,15 @@ Result<ExecResult> LocalRuntime::exec(std::string_view ref, const std::vector<st
       if (got <= 0) owners[i]->reset();
       else sinks[i]->append(buf, static_cast<std::size_t>(got));
     }
+  }
+  // Interactive: output went straight to the caller's fds; wait for the exit itself.
+  if (!timed_out && options.stdio) {
+    UniqueFd child(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd pfd{child.get(), POLLIN, 0};
+    while (left.count() > 0 && ::poll(&pfd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), INT32_MAX))) == 0)
+      left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    timed_out = left.count() <= 0;
   }
   if (timed_out) ::kill(-pid, SIGKILL), ::kill(pid, SIGKILL);
   int status = 0;

@@ -120,6 +120,8 @@ json to_json(const WorkloadSpec& s) {
   if (s.resources.cpus) r["cpus"] = *s.resources.cpus;
   if (s.resources.cpu_shares) r["cpu_shares"] = *s.resources.cpu_shares;
   if (s.resources.pids_limit) r["pids_limit"] = *s.resources.pids_limit;
+  if (!s.resources.cpuset_cpus.empty()) r["cpuset_cpus"] = s.resources.cpuset_cpus;
+  if (!s.resources.cpuset_mems.empty()) r["cpuset_mems"] = s.resources.cpuset_mems;
   j["resources"] = r;
   if (s.namespaces.any())
     j["namespaces"] = {{"pid", s.namespaces.pid},     {"ipc", s.namespaces.ipc},
@@ -162,6 +164,30 @@ json to_json(const WorkloadSpec& s) {
   j["stop_grace_ms"] = s.stop_grace.count();
   if (s.time_to_live) j["time_to_live_ms"] = s.time_to_live->count();
   j["auto_remove"] = s.auto_remove;
+  if (!s.container.empty()) {
+    auto& c = s.container;
+    json rlimits = json::array();
+    for (auto& l : c.rlimits) rlimits.push_back({{"type", l.type}, {"soft", l.soft}, {"hard", l.hard}});
+    auto maps = [](const std::vector<IdMapping>& m) {
+      json out = json::array();
+      for (auto& e : m)
+        out.push_back({{"container_id", e.container_id}, {"host_id", e.host_id}, {"size", e.size}});
+      return out;
+    };
+    j["container"] = {{"entrypoint", c.entrypoint ? json(*c.entrypoint) : json(nullptr)},
+                      {"hostname", c.hostname},
+                      {"read_only_rootfs", c.read_only_rootfs},
+                      {"cap_add", c.cap_add},
+                      {"cap_drop", c.cap_drop},
+                      {"seccomp", c.seccomp},
+                      {"no_new_privileges", c.no_new_privileges},
+                      {"rlimits", rlimits},
+                      {"group_add", c.group_add},
+                      {"uid_map", maps(c.uid_map)},
+                      {"gid_map", maps(c.gid_map)},
+                      {"image_id", c.image_id},
+                      {"image_layers", c.image_layers}};
+  }
   if (!s.wasm.empty()) {
     auto& w = s.wasm;
     json wj = json::object();
@@ -205,6 +231,8 @@ Result<WorkloadSpec> spec_from_json(const json& j) {
     rr.get_opt("cpus", s.resources.cpus);
     rr.get_opt("cpu_shares", s.resources.cpu_shares);
     rr.get_opt("pids_limit", s.resources.pids_limit);
+    rr.get("cpuset_cpus", s.resources.cpuset_cpus);
+    rr.get("cpuset_mems", s.resources.cpuset_mems);
     r.adopt(rr.finish());
   }
   if (auto* ns = r.child("namespaces")) {
@@ -283,6 +311,51 @@ Result<WorkloadSpec> spec_from_json(const json& j) {
     wr.get_opt("pool_size", s.wasm.pool_size);
     r.adopt(wr.finish());
   }
+  if (auto* c = r.child("container")) {
+    SpecReader cr(*c, "container");
+    auto& cs = s.container;
+    cr.get_opt("entrypoint", cs.entrypoint);
+    cr.get("hostname", cs.hostname);
+    cr.get("read_only_rootfs", cs.read_only_rootfs);
+    cr.get("cap_add", cs.cap_add);
+    cr.get("cap_drop", cs.cap_drop);
+    cr.get("seccomp", cs.seccomp);
+    cr.get("no_new_privileges", cs.no_new_privileges);
+    cr.get("group_add", cs.group_add);
+    cr.get("image_id", cs.image_id);
+    cr.get("image_layers", cs.image_layers);
+    if (auto* limits = cr.child("rlimits")) {
+      if (!limits->is_array()) cr.fail_with("container.rlimits", "must be an array");
+      else
+        for (std::size_t i = 0; i < limits->size(); ++i) {
+          Rlimit l;
+          SpecReader lr((*limits)[i], fmt::format("container.rlimits[{}]", i));
+          lr.get("type", l.type);
+          lr.get("soft", l.soft);
+          lr.get("hard", l.hard);
+          cr.adopt(lr.finish());
+          cs.rlimits.push_back(l);
+        }
+    }
+    for (auto [key, out] : {std::pair{"uid_map", &cs.uid_map}, std::pair{"gid_map", &cs.gid_map}}) {
+      auto* maps = cr.child(key);
+      if (!maps) continue;
+      if (!maps->is_array()) {
+        cr.fail_with(fmt::format("container.{}", key), "must be an array");
+        continue;
+      }
+      for (std::size_t i = 0; i < maps->size(); ++i) {
+        IdMapping m;
+        SpecReader mr((*maps)[i], fmt::format("container.{}[{}]", key, i));
+        mr.get("container_id", m.container_id);
+        mr.get("host_id", m.host_id);
+        mr.get("size", m.size);
+        cr.adopt(mr.finish());
+        out->push_back(m);
+      }
+    }
+    r.adopt(cr.finish());
+  }
   if (auto e = r.finish()) return std::unexpected(*e);
   return s;
 }
@@ -331,7 +404,8 @@ json to_json(const ResourceStats& s) {
 
 json to_json(const TeardownReport& r) {
   return {{"id", r.id},         {"name", r.name},   {"killed_pids", r.killed_pids},
-          {"cgroups", r.cgroups}, {"mounts", r.mounts}, {"network", r.network},
+          {"cgroups", r.cgroups}, {"mounts", r.mounts}, {"namespaces", r.namespaces},
+          {"network", r.network},
           {"files", r.files}};
 }
 
@@ -367,6 +441,31 @@ json to_json(const LogChunk& c) {
 
 std::string dump_json(const json& j, int indent) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+json to_json(const ImageInfo& image) {
+  const auto& d = image.defaults;
+  json config = {{"entrypoint", d.entrypoint}, {"cmd", d.cmd},
+                 {"env", d.env},               {"working_dir", d.working_dir},
+                 {"user", d.user},             {"exposed_ports", d.exposed_ports},
+                 {"stop_signal", d.stop_signal}, {"labels", d.labels}};
+  if (d.health_check)
+    config["health_check"] = {{"type", d.health_check->type},
+                              {"command", d.health_check->command},
+                              {"interval_ms", d.health_check->interval.count()},
+                              {"timeout_ms", d.health_check->timeout.count()},
+                              {"retries", d.health_check->retries},
+                              {"start_period_ms", d.health_check->start_period.count()}};
+  return {{"id", image.id},
+          {"names", image.names},
+          {"manifest_digest", image.manifest_digest},
+          {"diff_ids", image.diff_ids},
+          {"architecture", image.architecture},
+          {"os", image.os},
+          {"size", image.size},
+          {"created", format_rfc3339_nano(image.created)},
+          {"imported", format_rfc3339_nano(image.imported)},
+          {"config", config}};
 }
 
 }  // namespace berth

@@ -15,10 +15,19 @@ struct StateLayout {
   std::string log_path(const std::string& id) const { return workload_dir(id) + "/log.jsonl"; }
   // Written (atomically) by the shim once the exit is recorded; waiters watch for it.
   std::string exit_path(const std::string& id) const { return workload_dir(id) + "/exit.json"; }
+  // The spec as created (immutable; the store holds the same): the shim of a container reads it
+  // here so it can open the store while the container's init sets up.
+  std::string spec_path(const std::string& id) const { return workload_dir(id) + "/spec.json"; }
   // The shim's own diagnostics after it has reported to its caller.
   std::string shim_log_path(const std::string& id) const {
     return workload_dir(id) + "/shim.log";
   }
+  // Named volumes (`-v NAME:/path`): <volumes>/<name>/_data, as Docker lays them out.
+  std::string volumes_dir() const { return root + "/volumes"; }
+  // The image store (image/image_store.hpp).
+  std::string images_dir() const { return root + "/images"; }
+  // Derived data worth keeping between starts (compiled seccomp filters).
+  std::string cache_dir() const { return root + "/cache"; }
   // Relative to each cgroup mount root.
   static std::string cgroup_path(const std::string& id) { return "berth/" + id; }
 };

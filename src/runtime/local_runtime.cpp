@@ -1,5 +1,6 @@
 #include "runtime/local_runtime.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -18,7 +19,9 @@
 #include "runtime/ids.hpp"
 #include "runtime/json.hpp"
 #include "runtime/shim_launcher.hpp"
+#include "runtime/shim_protocol.hpp"
 #include "runtime/spec_validation.hpp"
+#include "runtime/teardown.hpp"
 #include "state/log_file.hpp"
 
 namespace berth {
@@ -36,6 +39,17 @@ constexpr auto shim_report_timeout = 30s;
 constexpr auto kill_settle_timeout = 10s;
 
 }  // namespace
+
+// A host process without its own network namespace, or a container with --network host.
+static bool shares_host_network(const WorkloadSpec& spec) {
+  if (spec.kind == WorkloadKind::container) return spec.network == "host";
+  return !spec.namespaces.net && spec.network != "none";
+}
+
+bool has_live_shim(const state::WorkloadRecord& record) {
+  return record.shim_pid && record.shim_start_time &&
+         linux::process_matches(*record.shim_pid, *record.shim_start_time);
+}
 
 std::string resolve_state_root(const std::string& explicit_root) {
   if (!explicit_root.empty()) return explicit_root;
@@ -79,12 +93,22 @@ Result<std::unique_ptr<LocalRuntime>> LocalRuntime::open(const RuntimeOptions& o
   if (auto r = make_dirs(layout.workloads_dir(), 0700); !r) return std::unexpected(r.error());
   auto shim = find_shim(options.shim_path);
   if (!shim) return std::unexpected(shim.error());
+  std::string driver = options.storage_driver;
+  if (driver.empty()) {
+    // overlay when the kernel has it; otherwise every container gets a copy of its layers.
+    auto filesystems = read_file("/proc/filesystems").value_or("");
+    driver = filesystems.find("\toverlay\n") != std::string::npos ? "overlay" : "copy";
+  } else if (driver != "overlay" && driver != "copy") {
+    return fail(ErrorCode::invalid_spec,
+                fmt::format("storage driver \"{}\" is not one of overlay, copy", driver));
+  }
   auto host = linux::detect_cgroup_host();
   if (!host) return std::unexpected(host.error());
   auto store = state::Store::open(layout.root);
   if (!store) return std::unexpected(store.error());
   return std::unique_ptr<LocalRuntime>(
-      new LocalRuntime(std::move(layout), std::move(*shim), std::move(*host), std::move(*store)));
+      new LocalRuntime(std::move(layout), std::move(*shim), std::move(driver), std::move(*host),
+                       std::move(*store)));
 }
 
 Result<WorkloadSpec> LocalRuntime::spec_of(const state::WorkloadRecord& record) const {
@@ -139,17 +163,34 @@ Result<WorkloadHandle> LocalRuntime::create(const WorkloadSpec& input) {
   if (spec.name.empty()) spec.name = id->substr(0, 12);
   std::string dir = layout_.workload_dir(*id);
   if (::mkdir(dir.c_str(), 0700) != 0) return std::unexpected(errno_error("mkdir", dir, errno));
+  // Nothing half-made stays behind when any step below fails.
+  auto undo = [&](Error error) -> Result<WorkloadHandle> {
+    (void)remove_tree(dir);
+    return std::unexpected(std::move(error));
+  };
+  if (spec.kind == WorkloadKind::container)
+    if (auto r = prepare_container(spec, dir); !r) return undo(r.error());
 
   state::WorkloadRecord record;
   record.id = *id;
   record.name = spec.name;
   record.kind = spec.kind;
   record.spec_json = to_json(spec).dump();
+  if (spec.kind == WorkloadKind::container)
+    if (auto r = write_file(layout_.spec_path(*id), record.spec_json); !r) return undo(r.error());
   record.state = WorkloadState::created;
   record.created_at = Clock::now();
-  if (auto r = store_->insert(record, state::NewEvent{"create", {{"kind", std::string(to_string(spec.kind))}}}); !r) {
-    (void)remove_tree(dir);  // nothing half-made stays behind
-    return std::unexpected(r.error());
+  if (auto r = store_->insert(record, state::NewEvent{"create", {{"kind", std::string(to_string(spec.kind))}}}); !r)
+    return undo(r.error());
+  if (spec.kind == WorkloadKind::container) {
+    // A container's process is made now and waits, set up, for start.
+    auto pid = launch_shim(shim_path_, layout_.root, record.id, shim_report_timeout, true);
+    if (!pid) {
+      TeardownReport ignored;
+      (void)kill_workload(cgroup_host_, record, ignored);
+      (void)release_workload(layout_, cgroup_host_, *store_, record, ignored);
+      return undo(pid.error());
+    }
   }
   return WorkloadHandle{record.id, record.name};
 }
@@ -159,8 +200,43 @@ Result<void> LocalRuntime::start(std::string_view ref) {
   if (!record) return std::unexpected(record.error());
   if (is_active(record->state))
     return fail(ErrorCode::conflict, fmt::format("workload {} is already running", record->name));
-  auto pid = launch_shim(shim_path_, layout_.root, record->id, shim_report_timeout);
+  if (record->state == WorkloadState::created && has_live_shim(*record)) return start_created(*record);
+  auto pid = launch_shim(shim_path_, layout_.root, record->id, shim_report_timeout, false);
   if (!pid) return std::unexpected(pid.error());
+  return {};
+}
+
+Result<void> LocalRuntime::start_created(const state::WorkloadRecord& record) {
+  UniqueFd shim(static_cast<int>(::syscall(SYS_pidfd_open, *record.shim_pid, 0)));
+  if (!shim || !linux::process_matches(*record.shim_pid, *record.shim_start_time))
+    return fail(ErrorCode::conflict, fmt::format("workload {}: its shim is gone", record.name));
+  // The shim protocol (shim_protocol.hpp): listen on started.fifo, then ask on start.fifo.
+  std::string dir = layout_.workload_dir(record.id);
+  UniqueFd started(::open((dir + "/" + shim_protocol::started_fifo).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!started) return std::unexpected(errno_error("open", shim_protocol::started_fifo, errno));
+  UniqueFd request(::open((dir + "/" + shim_protocol::start_fifo).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!request) {
+    if (errno == ENXIO)  // nobody reads it: the shim has already started it
+      return fail(ErrorCode::conflict, fmt::format("workload {} is already started", record.name));
+    return std::unexpected(errno_error("open", shim_protocol::start_fifo, errno));
+  }
+  char byte = 1;
+  if (::write(request.get(), &byte, 1) != 1) return std::unexpected(errno_error("write", shim_protocol::start_fifo, errno));
+  request.reset();
+  pollfd fds[2] = {{started.get(), POLLIN, 0}, {shim.get(), POLLIN, 0}};
+  int ready;
+  while ((ready = ::poll(fds, 2, static_cast<int>(std::chrono::milliseconds(shim_report_timeout).count()))) < 0 &&
+         errno == EINTR) {
+  }
+  if (ready == 0)
+    return fail(ErrorCode::timeout, fmt::format("workload {}: not started within {} s", record.name,
+                                                std::chrono::duration_cast<std::chrono::seconds>(shim_report_timeout).count()));
+  auto current = find_current(record.id);
+  if (!current) return std::unexpected(current.error());
+  if (current->state == WorkloadState::created)
+    return fail(ErrorCode::internal, fmt::format("workload {}: its shim exited before starting it", record.name));
+  if (!is_active(current->state) && current->exit_code == 127 && !current->reason.empty())
+    return fail(ErrorCode::invalid_spec, current->reason);
   return {};
 }
 
@@ -185,7 +261,8 @@ Result<bool> LocalRuntime::wait_for_exit(const std::string& id, std::chrono::mil
   UniqueFd shim;
   auto record = store_->get(id);
   if (!record) return std::unexpected(record.error());
-  if (is_active(record->state) && record->shim_pid && record->shim_start_time) {
+  if ((is_active(record->state) || record->state == WorkloadState::created) && record->shim_pid &&
+      record->shim_start_time) {
     shim.reset(static_cast<int>(::syscall(SYS_pidfd_open, *record->shim_pid, 0)));
     // The pidfd pins the pid: if the start time still matches, it is our shim.
     if (shim && !linux::process_matches(*record->shim_pid, *record->shim_start_time)) shim.reset();
@@ -267,25 +344,11 @@ Result<TeardownReport> LocalRuntime::remove(std::string_view ref, bool force) {
                 fmt::format("workload {} is running: stop it first, or remove with force",
                             record->name));
   TeardownReport report{record->id, record->name};
-  auto cgroup = linux::open_cgroup(cgroup_host_, StateLayout::cgroup_path(record->id));
-  if (auto killed = cgroup->kill_all())
-    report.killed_pids.assign(killed->begin(), killed->end());
-  else
-    return std::unexpected(killed.error().with_context("remove " + record->name));
-  if (is_active(record->state)) {
-    // Let the shim record the exit before its files go, so its last write lands.
-    (void)wait_for_exit(record->id, kill_settle_timeout, {});
-  }
-  if (auto dirs = cgroup->remove())
-    report.cgroups = *dirs;
-  else
-    return std::unexpected(dirs.error().with_context("remove " + record->name));
-  std::string dir = layout_.workload_dir(record->id);
-  if (path_exists(dir)) {
-    if (auto r = remove_tree(dir); !r) return std::unexpected(r.error().with_context("remove " + record->name));
-    report.files.push_back(dir);
-  }
-  if (auto r = store_->erase(record->id, state::NewEvent{"remove", {}}); !r)
+  if (auto r = kill_workload(cgroup_host_, *record, report); !r) return std::unexpected(r.error());
+  // Let a live shim (running, or holding a created container) record the exit before its
+  // files go, so its last write lands.
+  if (has_live_shim(*record)) (void)wait_for_exit(record->id, kill_settle_timeout, {});
+  if (auto r = release_workload(layout_, cgroup_host_, *store_, *record, report); !r)
     return std::unexpected(r.error());
   return report;
 }
@@ -343,9 +406,7 @@ Result<std::uint16_t> LocalRuntime::resolve_host_port(std::string_view ref,
   auto info = inspect(ref);
   if (!info) return std::unexpected(info.error());
   // A host process in the host network binds host ports itself; publishing comes with networks.
-  if (info->spec.kind == WorkloadKind::process && !info->spec.namespaces.net &&
-      info->spec.network != "none")
-    return container_port;
+  if (shares_host_network(info->spec)) return container_port;
   return fail(ErrorCode::not_found,
               fmt::format("workload {} publishes no port {} (it has its own network namespace)",
                           info->status.name, container_port));
@@ -358,7 +419,7 @@ Result<std::string> LocalRuntime::resolve_address(std::string_view ref, std::uin
   if (!network.empty() && network != "host")
     return fail(ErrorCode::not_found, fmt::format("workload {} is not on network \"{}\"",
                                                   info->status.name, network));
-  if (info->spec.namespaces.net || info->spec.network == "none")
+  if (!shares_host_network(info->spec))
     return fail(ErrorCode::not_found,
                 fmt::format("workload {} has only a private loopback network", info->status.name));
   return fmt::format("127.0.0.1:{}", port);

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "berth/runtime.hpp"
 #include "linux/cgroup.hpp"
+#include "image/image_store.hpp"
 #include "runtime/layout.hpp"
 #include "state/store.hpp"
 
@@ -37,12 +40,17 @@ class LocalRuntime final : public Runtime {
                                       std::string_view network) override;
   Result<std::vector<WorkloadInfo>> list(const ListOptions& options) override;
   Result<std::unique_ptr<EventReader>> watch(std::uint64_t since_seq) override;
+  Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) override;
+  Result<std::vector<ImageInfo>> list_images() override;
+  Result<ImageInfo> inspect_image(std::string_view ref) override;
+  Result<std::vector<std::string>> remove_image(std::string_view ref, bool force) override;
 
  private:
-  LocalRuntime(StateLayout layout, std::string shim_path, linux::CgroupHost cgroup_host,
-               std::unique_ptr<state::Store> store)
+  LocalRuntime(StateLayout layout, std::string shim_path, std::string storage_driver,
+               linux::CgroupHost cgroup_host, std::unique_ptr<state::Store> store)
       : layout_(std::move(layout)),
         shim_path_(std::move(shim_path)),
+        storage_driver_(std::move(storage_driver)),
         cgroup_host_(std::move(cgroup_host)),
         store_(std::move(store)) {}
 
@@ -57,13 +65,25 @@ class LocalRuntime final : public Runtime {
   Result<bool> wait_for_exit(const std::string& id, std::chrono::milliseconds timeout,
                              std::stop_token stop);
 
+  // Container create (container_create.cpp): the image resolved and its defaults applied, the
+  // root's storage made (overlay upper dir, or a copy of the layers), volumes made.
+  Result<void> prepare_container(WorkloadSpec& spec, const std::string& workload_dir);
+  // Lets a created container (its shim holding the process) exec.
+  Result<void> start_created(const state::WorkloadRecord& record);
+  Result<image::ImageStore*> images();
+
   StateLayout layout_;
   std::string shim_path_;
+  std::string storage_driver_;
+  std::optional<image::ImageStore> images_;
+  std::mutex images_mutex_;
   linux::CgroupHost cgroup_host_;
   std::unique_ptr<state::Store> store_;
 };
 
 WorkloadStatus status_of(const state::WorkloadRecord& record);
+// A shim process is alive for this row (it is running the workload, or holds a created one).
+bool has_live_shim(const state::WorkloadRecord& record);
 ExitInfo exit_info_of(const state::WorkloadRecord& record);
 
 }  // namespace berth

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,38 +42,47 @@ Result<std::string> find_shim(const std::string& configured) {
 }
 
 Result<pid_t> launch_shim(const std::string& shim_path, const std::string& root,
-                          const std::string& id, std::chrono::milliseconds timeout) {
+                          const std::string& id, std::chrono::milliseconds timeout,
+                          bool create_only) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
     return std::unexpected(errno_error("pipe", "shim report", errno));
   UniqueFd report_read(pipe_fds[0]), report_write(pipe_fds[1]);
 
-  // Everything the children need is built before fork: the caller may be multi-threaded.
-  linux::ExecArgs args({shim_path, "--root", root, "--id", id}, {});
-
-  pid_t middle = ::fork();
-  if (middle < 0) return std::unexpected(errno_error("fork", "shim", errno));
-  if (middle == 0) {
-    ::setsid();
-    pid_t shim = ::fork();
-    if (shim != 0) ::_exit(shim < 0 ? 1 : 0);
-    int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (devnull >= 0) {
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-    }
-    if (::dup2(report_write.get(), shim_protocol::report_fd) < 0) ::_exit(127);
-    linux::mark_fds_cloexec_from(shim_protocol::report_fd + 1);
-    ::chdir("/");
-    ::execve(args.file(), args.argv(), args.envp());
-    const char msg[] = "error internal cannot execute the shim\n";
-    linux::write_all_noalloc(shim_protocol::report_fd, msg, sizeof msg - 1);
-    ::_exit(127);
-  }
+  // posix_spawn (vfork-style: no copy of the caller's page tables, no copy-on-write faults in
+  // the caller afterwards) in a new session, with stdio on /dev/null, the report pipe on fd 3 and
+  // nothing else open. The shim then forks once and its first process exits at once (reaped
+  // here), so the shim is nobody's child and outlives the caller.
+  std::vector<std::string> argv_strings{shim_path, "--root", root, "--id", id,
+                                        "--mode", create_only ? "create" : "start", "--detach"};
+  std::vector<char*> argv;
+  for (auto& a : argv_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char* envp[] = {nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawn_file_actions_adddup2(&actions, report_write.get(), shim_protocol::report_fd);
+  posix_spawn_file_actions_addclosefrom_np(&actions, shim_protocol::report_fd + 1);
+  posix_spawn_file_actions_addchdir_np(&actions, "/");
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t first = -1;
+  int rc = ::posix_spawn(&first, shim_path.c_str(), &actions, &attr, argv.data(), envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return std::unexpected(errno_error("spawn", shim_path, rc));
   report_write.reset();
   int status = 0;
-  while (::waitpid(middle, &status, 0) < 0 && errno == EINTR) {
+  while (::waitpid(first, &status, 0) < 0 && errno == EINTR) {
   }
 
   std::string line;

@@ -16,8 +16,10 @@ namespace berth {
 Result<std::string> find_shim(const std::string& configured);
 
 // Runs `shim_path --root ROOT --id ID` detached and returns the workload's pid once the shim
-// reports it running, or the error it reported.
+// reports it running (or, with create_only, set up and waiting for start), or the error it
+// reported.
 Result<pid_t> launch_shim(const std::string& shim_path, const std::string& root,
-                          const std::string& id, std::chrono::milliseconds timeout);
+                          const std::string& id, std::chrono::milliseconds timeout,
+                          bool create_only);
 
 }  // namespace berth

@@ -3,6 +3,7 @@
 // "error CODE MESSAGE" when it could not start. EOF without a line means the shim died.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <string>
@@ -13,6 +14,16 @@
 namespace berth::shim_protocol {
 
 inline constexpr int report_fd = 3;
+
+// Queued to the shim (sigqueue) with the signal to pass on as its value: the shim forwards it
+// through the workload's pidfd, which cannot hit a recycled pid.
+inline int forward_signal() { return SIGRTMIN; }
+// Start after create: a create-mode shim holds `start.fifo` (in the workload's directory) open
+// for reading. A starter opens `started.fifo` for reading, writes one byte to `start.fifo`, and
+// waits for `started.fifo` to turn readable (a byte, or every writer gone): by then the shim has
+// let the workload exec and recorded it running (or its exit, if the exec failed).
+inline constexpr const char* start_fifo = "start.fifo";
+inline constexpr const char* started_fifo = "started.fifo";
 
 std::string encode_started(pid_t pid);
 std::string encode_failed(const Error& error);

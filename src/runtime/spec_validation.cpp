@@ -2,9 +2,16 @@
 
 #include <fmt/format.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cctype>
 
+#include "common/fs.hpp"
+#include "linux/capabilities.hpp"
 #include "linux/cgroup.hpp"
+#include "linux/seccomp.hpp"
+#include "runtime/container_launch.hpp"
 
 namespace berth {
 
@@ -53,6 +60,9 @@ Result<void> validate_process(const WorkloadSpec& s) {
   if (!s.module.empty()) return not_for_process("module");
   if (!s.wasm.empty()) return not_for_process("wasm");
   if (!s.mounts.empty()) return not_for_process("mounts");
+  if (!s.container.empty()) return not_for_process("container");
+  if (!s.resources.cpuset_cpus.empty() || !s.resources.cpuset_mems.empty())
+    return invalid("resources.cpuset: only containers take a cpuset");
   // Not built yet: rejected rather than silently ignored.
   if (!s.ports.empty()) return invalid("ports: published ports are not supported yet");
   if (!s.aliases.empty()) return invalid("aliases: networks are not supported yet");
@@ -79,6 +89,88 @@ Result<void> validate_process(const WorkloadSpec& s) {
   return {};
 }
 
+bool is_absolute_clean(const std::string& path) {
+  if (path.empty() || path[0] != '/') return false;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (path.substr(start, end == std::string::npos ? std::string::npos : end - start) == "..") return false;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return path.find('\0') == std::string::npos;
+}
+
+bool is_valid_volume_name(const std::string& name) {
+  return is_valid_workload_name(name);
+}
+
+Result<void> validate_container(const WorkloadSpec& s) {
+  if (s.image.empty() == s.rootfs.empty())
+    return invalid("image: a container needs exactly one of image and rootfs");
+  if (!s.rootfs.empty()) {
+    if (s.rootfs[0] != '/') return invalid(fmt::format("rootfs: \"{}\" must be an absolute path", s.rootfs));
+    struct stat st;
+    if (::stat(s.rootfs.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return fail(ErrorCode::not_found, fmt::format("rootfs: \"{}\" is not a directory", s.rootfs));
+  }
+  if (!s.module.empty()) return invalid("module: not valid for a container");
+  if (!s.wasm.empty()) return invalid("wasm: not valid for a container");
+  if (!s.ports.empty()) return invalid("ports: published ports are not supported yet (networks come later)");
+  if (!s.aliases.empty()) return invalid("aliases: networks are not supported yet");
+  if (s.health_check) return invalid("health_check: health checks are not supported yet");
+  if (s.restart_policy.name != "no")
+    return invalid("restart_policy: restart policies are not supported yet (only \"no\")");
+  if (!s.network.empty() && s.network != "host" && s.network != "none")
+    return invalid(fmt::format(
+        "network: \"{}\" is not available yet (host, none, or empty for a private loopback)", s.network));
+  if (!s.working_dir.empty() && !is_absolute_clean(s.working_dir))
+    return invalid(fmt::format("working_dir: \"{}\" must be an absolute path without \"..\"", s.working_dir));
+  if (s.user.find_first_of(" \t\n\0") != std::string::npos || std::count(s.user.begin(), s.user.end(), ':') > 1)
+    return invalid(fmt::format("user: \"{}\" is not USER[:GROUP]", s.user));
+  for (std::size_t i = 0; i < s.mounts.size(); ++i) {
+    auto& m = s.mounts[i];
+    auto field = fmt::format("mounts[{}]", i);
+    if (!is_absolute_clean(m.target))
+      return invalid(fmt::format("{}.target: \"{}\" must be an absolute path without \"..\"", field, m.target));
+    if (m.type == "bind") {
+      if (m.source.empty() || m.source[0] != '/')
+        return invalid(fmt::format("{}.source: \"{}\" must be an absolute host path", field, m.source));
+      if (!path_exists(m.source))
+        return fail(ErrorCode::not_found, fmt::format("{}.source: \"{}\" does not exist", field, m.source));
+    } else if (m.type == "volume") {
+      if (!is_valid_volume_name(m.source))
+        return invalid(fmt::format("{}.source: \"{}\" is not a volume name", field, m.source));
+    } else if (m.type == "tmpfs") {
+      if (!m.source.empty()) return invalid(fmt::format("{}.source: a tmpfs mount has no source", field));
+    } else {
+      return invalid(fmt::format("{}.type: \"{}\" is not bind, volume or tmpfs", field, m.type));
+    }
+  }
+  auto& c = s.container;
+  if (!c.image_id.empty() || !c.image_layers.empty())
+    return invalid("container.image_id: set by berth from the image, not by callers");
+  if (c.hostname.size() > 63) return invalid("container.hostname: longer than 63 characters");
+  if (auto caps = linux::resolve_capabilities(linux::docker_default_capabilities(), c.cap_add, c.cap_drop); !caps)
+    return std::unexpected(caps.error());
+  if (!c.seccomp.empty() && c.seccomp != "unconfined") {
+    auto text = read_file(c.seccomp);
+    if (!text) return std::unexpected(text.error().with_context("container.seccomp"));
+    if (auto p = linux::compile_seccomp_profile(*text, 0, c.seccomp); !p) return std::unexpected(p.error());
+  }
+  for (std::size_t i = 0; i < c.rlimits.size(); ++i) {
+    if (!rlimit_resource(c.rlimits[i].type))
+      return invalid(fmt::format("container.rlimits[{}].type: \"{}\" is not a resource limit", i, c.rlimits[i].type));
+    if (c.rlimits[i].soft > c.rlimits[i].hard)
+      return invalid(fmt::format("container.rlimits[{}]: soft limit above hard limit", i));
+  }
+  for (auto [name, map] : {std::pair{"uid_map", &c.uid_map}, std::pair{"gid_map", &c.gid_map}})
+    for (std::size_t i = 0; i < map->size(); ++i)
+      if ((*map)[i].size == 0) return invalid(fmt::format("container.{}[{}].size: must be positive", name, i));
+  if (c.uid_map.empty() && !c.gid_map.empty()) return invalid("container.gid_map: needs a uid_map too");
+  return {};
+}
+
 }  // namespace
 
 bool is_valid_workload_name(std::string_view name) {
@@ -96,6 +188,7 @@ Result<void> validate_spec(const WorkloadSpec& spec) {
     case WorkloadKind::process:
       return validate_process(spec);
     case WorkloadKind::container:
+      return validate_container(spec);
     case WorkloadKind::wasm:
       return fail(ErrorCode::unavailable,
                   fmt::format("kind: {} workloads are not supported by this build yet",

@@ -11,6 +11,16 @@ namespace berth {
 
 namespace {
 
+// Its own network namespace: counters there are the workload's alone.
+bool has_own_network(const WorkloadSpec& spec) {
+  if (spec.kind == WorkloadKind::container) return spec.network != "host";
+  return spec.namespaces.net || spec.network == "none";
+}
+
+}  // namespace
+
+namespace {
+
 using namespace std::chrono_literals;
 
 // The window over which cpu percent is measured.
@@ -63,7 +73,7 @@ Result<ResourceStats> LocalRuntime::stats(std::string_view ref) {
   out.io_read_bytes = first->io_read_bytes;
   out.io_write_bytes = first->io_write_bytes;
   auto spec = spec_of(*record);
-  if (spec && record->pid && (spec->namespaces.net || spec->network == "none")) {
+  if (spec && record->pid && has_own_network(*spec)) {
     if (auto net = net_counters(*record->pid)) {
       out.net_rx_bytes = net->first;
       out.net_tx_bytes = net->second;

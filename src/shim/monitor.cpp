@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -17,17 +18,18 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "berth/runtime.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/time.hpp"
 #include "linux/cgroup.hpp"
 #include "linux/process.hpp"
+#include "runtime/container_launch.hpp"
 #include "runtime/exit_record.hpp"
 #include "runtime/json.hpp"
 #include "runtime/layout.hpp"
 #include "runtime/process_launch.hpp"
 #include "runtime/shim_protocol.hpp"
+#include "runtime/teardown.hpp"
 #include "state/log_file.hpp"
 #include "state/store.hpp"
 
@@ -44,9 +46,7 @@ const std::vector<WorkloadState> active_states{WorkloadState::starting, Workload
                                                WorkloadState::healthy, WorkloadState::unhealthy,
                                                WorkloadState::stopping};
 
-// The signal a caller queues (with the signal to forward as its value) to have the shim pass a
-// signal to the workload through its pidfd, which cannot hit a recycled pid.
-int forward_signal() { return SIGRTMIN; }
+using shim_protocol::forward_signal;
 
 struct Pipe {
   UniqueFd read, write;
@@ -68,8 +68,11 @@ void arm_timer(int fd, std::chrono::milliseconds after) {
 
 class Monitor {
  public:
-  Monitor(std::string root, std::string id)
-      : layout_{std::move(root)}, id_(std::move(id)), report_(shim_protocol::report_fd) {}
+  Monitor(std::string root, std::string id, bool create_only)
+      : layout_{std::move(root)},
+        id_(std::move(id)),
+        create_only_(create_only),
+        report_(shim_protocol::report_fd) {}
 
   int run() {
     auto started = start();
@@ -101,6 +104,56 @@ class Monitor {
     timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
     if (!timer_) return std::unexpected(errno_error("timerfd", "shim", errno));
 
+    // A container's spec comes from spec.json, so the store is opened while its init sets up
+    // its root on the other core (the init waits before exec, so a start refused by the store
+    // below has run nothing of the workload's).
+    bool overlapped = false;
+    if (auto text = read_file(layout_.spec_path(id_))) {
+      auto spec = spec_from_json(nlohmann::json::parse(*text, nullptr, false));
+      if (spec && spec->kind == WorkloadKind::container) {
+        spec_ = std::move(*spec);
+        name_ = spec_.name;
+        overlapped = true;
+      }
+    }
+    if (!overlapped)
+      if (auto r = open_store_and_check(); !r) return r;
+
+    ::unlink(layout_.exit_path(id_).c_str());
+    auto host = linux::detect_cgroup_host();
+    if (!host) return std::unexpected(host.error());
+    cgroup_host_ = *host;
+    auto cgroup = linux::create_cgroup(*host, StateLayout::cgroup_path(id_));
+    if (!cgroup) return std::unexpected(cgroup.error());
+    cgroup_ = std::move(*cgroup);
+    if (auto r = cgroup_->apply(spec_.resources); !r) return fail_and_release(r.error());
+    oom_kills_before_ = cgroup_->oom_kills();
+
+    if (spec_.kind == WorkloadKind::container) {
+      if (auto r = spawn_container(); !r) return fail_and_release(r.error());
+      if (overlapped) {
+        if (auto r = open_store_and_check(); !r) {
+          kill_and_reap();
+          return fail_and_release(r.error());
+        }
+      }
+      if (auto r = open_log(); !r) {
+        kill_and_reap();
+        return fail_and_release(r.error());
+      }
+      if (auto r = await_ready(); !r) return fail_and_release(r.error());
+    } else {
+      if (auto r = open_log(); !r) return fail_and_release(r.error());
+      if (auto r = spawn_process(); !r) return fail_and_release(r.error());
+    }
+    if (create_only_) return record_created();
+    if (waiting_) {
+      if (auto r = release(); !r) return fail_and_release(r.error());
+    }
+    return record_running(startable_states);
+  }
+
+  Result<void> open_store_and_check() {
     auto store = state::Store::open(layout_.root);
     if (!store) return std::unexpected(store.error());
     store_ = std::move(*store);
@@ -114,32 +167,29 @@ class Monitor {
         startable_states.end())
       return fail(ErrorCode::conflict,
                   fmt::format("workload {} is {}", name_, to_string(record->state)));
+    return {};
+  }
 
-    ::unlink(layout_.exit_path(id_).c_str());
+  Result<void> open_log() {
     auto log = state::LogWriter::open(layout_.log_path(id_));
     if (!log) return std::unexpected(log.error());
     log_ = std::move(*log);
+    return {};
+  }
 
-    auto host = linux::detect_cgroup_host();
-    if (!host) return std::unexpected(host.error());
-    auto cgroup = linux::create_cgroup(*host, StateLayout::cgroup_path(id_));
-    if (!cgroup) return std::unexpected(cgroup.error());
-    cgroup_ = std::move(*cgroup);
-    if (auto r = cgroup_->apply(spec_.resources); !r) return fail_and_release(r.error());
-    oom_kills_before_ = cgroup_->oom_kills();
-
+  Result<void> spawn_process() {
     auto plan = plan_process_launch(spec_, cgroup_.get());
-    if (!plan) return fail_and_release(plan.error());
+    if (!plan) return std::unexpected(plan.error());
     auto out = make_pipe("stdout");
     auto err = make_pipe("stderr");
     auto errors = make_pipe("exec errors");
-    if (!out || !err || !errors) return fail_and_release(Error{ErrorCode::internal, "pipe: out of fds"});
+    if (!out || !err || !errors) return fail(ErrorCode::internal, "pipe: out of fds");
     UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!devnull) return fail_and_release(errno_error("open", "/dev/null", errno));
+    if (!devnull) return std::unexpected(errno_error("open", "/dev/null", errno));
 
     auto child = spawn_process_workload(
         *plan, {devnull.get(), out->write.get(), err->write.get(), errors->write.get()});
-    if (!child) return fail_and_release(child.error());
+    if (!child) return std::unexpected(child.error());
     pid_ = child->first;
     pidfd_.reset(child->second);
     out->write.reset();
@@ -147,27 +197,188 @@ class Monitor {
     errors->write.reset();
     stdout_ = std::move(out->read);
     stderr_ = std::move(err->read);
-
+    errors_ = std::move(errors->read);
     // EOF on the error pipe means exec happened; a message means the child gave up.
-    std::string failure;
+    return check_exec();
+  }
+
+  // The container's init sets up its root and privileges, says it is ready with a NUL byte on
+  // the error pipe, and waits for the go byte before it execs.
+  Result<void> spawn_container() {
+    auto plan = plan_container_launch(spec_, layout_.workload_dir(id_), layout_.volumes_dir(),
+                                      layout_.cache_dir(), cgroup_.get());
+    if (!plan) return std::unexpected(plan.error());
+    auto out = make_pipe("stdout");
+    auto err = make_pipe("stderr");
+    auto errors = make_pipe("exec errors");
+    auto go = make_pipe("start");
+    auto maps = make_pipe("id maps");
+    if (!out || !err || !errors || !go || !maps) return fail(ErrorCode::internal, "pipe: out of fds");
+    UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!devnull) return std::unexpected(errno_error("open", "/dev/null", errno));
+    auto child = spawn_container_init(
+        *plan, {devnull.get(), out->write.get(), err->write.get(), errors->write.get()},
+        go->read.get(), maps->read.get());
+    if (!child) return std::unexpected(child.error());
+    pid_ = child->first;
+    pidfd_.reset(child->second);
+    out->write.reset();
+    err->write.reset();
+    errors->write.reset();
+    go->read.reset();
+    maps->read.reset();
+    stdout_ = std::move(out->read);
+    stderr_ = std::move(err->read);
+    errors_ = std::move(errors->read);
+    go_ = std::move(go->write);
+    maps_ = std::move(maps->write);
+    uid_map_ = plan->uid_map;
+    gid_map_ = plan->gid_map;
+    return {};
+  }
+
+  // The init's first word on the error pipe: ready (a NUL byte), or why it gave up.
+  Result<void> await_ready() {
+    char first = 0;
+    ssize_t n;
+    for (;;) {
+      while ((n = ::read(errors_.get(), &first, 1)) < 0 && errno == EINTR) {
+      }
+      if (n != 1 || first != 1) break;
+      // The init entered its user namespace and asks for its id maps.
+      if (auto r = write_id_maps(pid_, uid_map_, gid_map_); !r) {
+        kill_and_reap();
+        return std::unexpected(r.error().with_context("user namespace of " + name_));
+      }
+      char byte = 1;
+      linux::write_all_noalloc(maps_.get(), &byte, 1);
+    }
+    maps_.reset();
+    if (n == 1 && first == '\0') {
+      waiting_ = true;
+      return {};
+    }
+    std::string failure = n == 1 ? std::string(1, first) : std::string();
+    return child_failed(failure + read_all(errors_.get()));
+  }
+
+  // Lets a waiting container exec, and checks that it did.
+  Result<void> release() {
+    waiting_ = false;
+    char go = 1;
+    linux::write_all_noalloc(go_.get(), &go, 1);
+    go_.reset();
+    return check_exec();
+  }
+
+  Result<void> check_exec() {
+    std::string failure = read_all(errors_.get());
+    errors_.reset();
+    if (failure.empty()) return {};
+    return child_failed(failure);
+  }
+
+  std::unexpected<Error> child_failed(const std::string& failure) {
+    kill_and_reap();
+    if (failure.empty())
+      return fail(ErrorCode::internal, fmt::format("{} {}: the workload died while being set up",
+                                                   create_only_ ? "create" : "start", name_));
+    return fail(failure.find("No such file") != std::string::npos || failure.find("not found") != std::string::npos
+                    ? ErrorCode::not_found
+                    : ErrorCode::invalid_spec,
+                fmt::format("{} {}: {}", create_only_ ? "create" : "start", name_, failure));
+  }
+
+  void kill_and_reap() {
+    ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    siginfo_t info{};
+    ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED);
+    exited_ = true;
+  }
+
+  static std::string read_all(int fd) {
+    std::string out;
     char buf[512];
     for (;;) {
-      ssize_t n = ::read(errors->read.get(), buf, sizeof buf);
+      ssize_t n = ::read(fd, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
-      failure.append(buf, static_cast<std::size_t>(n));
+      out.append(buf, static_cast<std::size_t>(n));
     }
-    if (!failure.empty()) {
-      siginfo_t info{};
-      ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED);
-      return fail_and_release(
-          Error{failure.find("No such file") != std::string::npos ? ErrorCode::not_found
-                                                                  : ErrorCode::invalid_spec,
-                fmt::format("start {}: {}", name_, failure)});
-    }
+    return out;
+  }
 
+  // Create mode: the workload waits; the row stays "created" with its pid and this shim.
+  Result<void> record_created() {
+    auto dir = layout_.workload_dir(id_);
+    for (const char* name : {shim_protocol::start_fifo, shim_protocol::started_fifo}) {
+      std::string path = dir + "/" + name;
+      ::unlink(path.c_str());
+      if (::mkfifo(path.c_str(), 0600) != 0) {
+        kill_and_reap();
+        return fail_and_release(errno_error("mkfifo", path, errno));
+      }
+    }
+    start_fifo_.reset(::open((dir + "/" + shim_protocol::start_fifo).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!start_fifo_) {
+      kill_and_reap();
+      return fail_and_release(errno_error("open", shim_protocol::start_fifo, errno));
+    }
     state::WorkloadUpdate update;
-    update.expected_states = startable_states;
+    update.expected_states = {WorkloadState::created};
+    update.pid = pid_;
+    update.shim_pid = ::getpid();
+    update.shim_start_time = linux::process_start_time(::getpid());
+    auto applied = store_->update(id_, update, std::nullopt);
+    if (!applied || !*applied) {
+      kill_and_reap();
+      return fail_and_release(applied ? Error{ErrorCode::conflict,
+                                              fmt::format("workload {} changed state while being created", name_)}
+                                      : applied.error());
+    }
+    return {};
+  }
+
+  // A start request for a created container: release it and record that it runs (or, if the
+  // exec failed, let the exit that follows say why).
+  void handle_start_request() {
+    char buf[64];
+    ssize_t n = ::read(start_fifo_.get(), buf, sizeof buf);
+    if (n == 0) {
+      // The starter closed without a byte: reopen, or poll would report the hangup forever.
+      start_fifo_.reset(::open((layout_.workload_dir(id_) + "/" + shim_protocol::start_fifo).c_str(),
+                               O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+      return;
+    }
+    if (n < 0 || !waiting_) return;
+    // Release it, record it running and wake the starter; whether the exec itself worked is
+    // seen after (as with runc, start returns once the process is let go; the program was
+    // found at create). A failed exec ends as exit code 127 with the reason.
+    waiting_ = false;
+    char go = 1;
+    linux::write_all_noalloc(go_.get(), &go, 1);
+    go_.reset();
+    if (auto r = record_running({WorkloadState::created}); !r) shim_log("record start: " + r.error().message);
+    start_fifo_.reset();
+    // Wake whoever waits on started.fifo: a byte for one of them, and the hangup (last
+    // writer gone) for the rest.
+    auto started = layout_.workload_dir(id_) + "/" + shim_protocol::started_fifo;
+    UniqueFd fd(::open(started.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+    if (fd) {
+      char byte = 1;
+      (void)!::write(fd.get(), &byte, 1);
+    }
+    fd.reset();
+    if (auto r = check_exec(); !r) {
+      exec_failure_ = r.error().message;
+      exit_.exit_code = 127;
+      drain_deadline_ = std::chrono::steady_clock::now();
+    }
+  }
+
+  Result<void> record_running(const std::vector<WorkloadState>& expected) {
+    state::WorkloadUpdate update;
+    update.expected_states = expected;
     update.state = WorkloadState::running;
     update.pid = pid_;
     update.shim_pid = ::getpid();
@@ -180,9 +391,7 @@ class Monitor {
     update.finished_at = std::optional<TimePoint>();
     auto applied = store_->update(id_, update, state::NewEvent{"start", {{"pid", std::to_string(pid_)}}});
     if (!applied || !*applied) {
-      ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
-      siginfo_t info{};
-      ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED);
+      kill_and_reap();
       return fail_and_release(applied ? Error{ErrorCode::conflict,
                                               fmt::format("workload {} changed state while starting", name_)}
                                       : applied.error());
@@ -202,7 +411,7 @@ class Monitor {
 
   void supervise() {
     while (stdout_ || stderr_ || !exited_) {
-      pollfd fds[5];
+      pollfd fds[6];
       int n = 0;
       auto add = [&](int fd) {
         fds[n] = {fd, POLLIN, 0};
@@ -213,6 +422,7 @@ class Monitor {
       int pid_i = !exited_ ? add(pidfd_.get()) : -1;
       int sig_i = add(signals_.get());
       int timer_i = add(timer_.get());
+      int start_i = start_fifo_ ? add(start_fifo_.get()) : -1;
       int wait_ms = -1;
       if (exited_) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -230,6 +440,7 @@ class Monitor {
       if (err_i >= 0 && fds[err_i].revents) pump(stderr_, LogStream::stderr_stream);
       if (sig_i >= 0 && fds[sig_i].revents) handle_signals();
       if (timer_i >= 0 && fds[timer_i].revents) handle_timer();
+      if (start_i >= 0 && fds[start_i].revents) handle_start_request();
       if (pid_i >= 0 && fds[pid_i].revents && !exited_) reap();
     }
     (void)log_->finish(Clock::now());
@@ -311,6 +522,8 @@ class Monitor {
         exit_.oom_killed = true;
         exit_.state = WorkloadState::oom_killed;
         exit_.reason = "killed by the kernel: out of memory";
+      } else if (!exec_failure_.empty()) {
+        exit_.reason = exec_failure_;
       } else if (ttl_expired_) {
         exit_.reason = "time to live expired";
       } else if (exit_.exit_code) {
@@ -341,9 +554,14 @@ class Monitor {
   }
 
   void remove_self() {
-    auto runtime = open_runtime(RuntimeOptions{layout_.root, {}});
-    if (!runtime) return shim_log("auto remove: " + runtime.error().message);
-    if (auto r = (*runtime)->remove(id_, true); !r && r.error().code != ErrorCode::not_found)
+    auto record = store_->get(id_);
+    if (!record) {
+      if (record.error().code != ErrorCode::not_found) shim_log("auto remove: " + record.error().message);
+      return;
+    }
+    TeardownReport report{record->id, record->name};
+    if (auto r = kill_workload(*cgroup_host_, *record, report); !r) return shim_log("auto remove: " + r.error().message);
+    if (auto r = release_workload(layout_, *cgroup_host_, *store_, *record, report); !r)
       shim_log("auto remove: " + r.error().message);
   }
 
@@ -361,17 +579,26 @@ class Monitor {
 
   StateLayout layout_;
   std::string id_;
+  bool create_only_ = false;
   std::string name_;
   UniqueFd report_;
   UniqueFd signals_, timer_;
   std::unique_ptr<state::Store> store_;
   WorkloadSpec spec_;
   std::optional<state::LogWriter> log_;
+  std::optional<linux::CgroupHost> cgroup_host_;
   std::unique_ptr<linux::Cgroup> cgroup_;
   std::uint64_t oom_kills_before_ = 0;
   pid_t pid_ = -1;
   UniqueFd pidfd_;
   UniqueFd stdout_, stderr_;
+  UniqueFd errors_;  // the child's error pipe until it has exec'd
+  UniqueFd go_;      // a waiting container execs when a byte arrives here
+  UniqueFd maps_;    // the init waits here for its id maps (user namespaces)
+  std::vector<IdMapping> uid_map_, gid_map_;
+  UniqueFd start_fifo_;  // create mode: a byte here is a start request
+  bool waiting_ = false;
+  std::string exec_failure_;
   bool exited_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;
   bool ttl_expired_ = false;
@@ -380,8 +607,8 @@ class Monitor {
 
 }  // namespace
 
-int run_monitor(const std::string& root, const std::string& id) {
-  Monitor monitor(root, id);
+int run_monitor(const std::string& root, const std::string& id, bool create_only) {
+  Monitor monitor(root, id, create_only);
   return monitor.run();
 }
 

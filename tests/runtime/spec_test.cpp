@@ -73,13 +73,39 @@ TEST_F(Specs, FieldsAProcessCannotHonourAreRefused) {
 
 TEST_F(Specs, KindsWithoutABackendAreUnavailable) {
   auto s = process_spec({});
-  s.kind = WorkloadKind::container;
-  s.image = "busybox";
-  expect_refused(s, ErrorCode::unavailable, "container");
   s.kind = WorkloadKind::wasm;
-  s.image.clear();
   s.module = "x.wasm";
   expect_refused(s, ErrorCode::unavailable, "wasm");
+}
+
+TEST_F(Specs, ContainerFieldsAreRefusedOnAProcess) {
+  auto s = process_spec({"true"});
+  s.container.cap_add = {"NET_ADMIN"};
+  expect_refused(s, ErrorCode::invalid_spec, "container");
+  auto t = process_spec({"true"});
+  t.resources.cpuset_cpus = "0";
+  expect_refused(t, ErrorCode::invalid_spec, "cpuset");
+}
+
+TEST_F(Specs, ContainerSpecRoundTripsThroughJson) {
+  WorkloadSpec s;
+  s.kind = WorkloadKind::container;
+  s.image = "busybox";
+  s.container.entrypoint = std::vector<std::string>{};
+  s.container.cap_drop = {"ALL"};
+  s.container.rlimits = {{"nofile", 10, 20}};
+  s.container.uid_map = {{0, 1000, 1}};
+  s.container.seccomp = "unconfined";
+  s.resources.cpuset_cpus = "0-1";
+  auto back = spec_from_json(to_json(s));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(to_json(*back), to_json(s));
+  EXPECT_TRUE(back->container.entrypoint && back->container.entrypoint->empty());
+  auto bad = to_json(s);
+  bad["container"]["rlimitz"] = 1;
+  auto refused = spec_from_json(bad);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("container.rlimitz"), std::string::npos);
 }
 
 TEST_F(Specs, DuplicateNamesConflict) {

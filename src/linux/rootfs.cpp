@@ -1,0 +1,217 @@
+#include "linux/rootfs.hpp"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fmt/format.h>
+
+#include "common/fd.hpp"
+#include "common/fs.hpp"
+#include "linux/mounts.hpp"
+
+namespace berth::linux {
+
+std::vector<std::string> default_masked_paths() {
+  return {"/proc/acpi",        "/proc/asound",      "/proc/interrupts",
+          "/proc/kcore",       "/proc/keys",        "/proc/latency_stats",
+          "/proc/timer_list",  "/proc/timer_stats", "/proc/sched_debug",
+          "/proc/scsi",        "/sys/firmware",     "/sys/devices/virtual/powercap"};
+}
+
+std::vector<std::string> default_readonly_paths() {
+  return {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+}
+
+namespace {
+
+struct Device {
+  const char* name;
+  unsigned major, minor;
+};
+// The devices every container gets (runc's default set without /dev/console, which is only a
+// terminal's and would otherwise be the host's console).
+constexpr Device standard_devices[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+                                       {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+
+Result<UniqueFd> target_in(int root_fd, const std::string& path, bool file = false) {
+  return make_in_root(root_fd, path, file);
+}
+
+Result<void> mount_fs(int root_fd, const std::string& target, const char* fstype,
+                      unsigned long flags, const char* data) {
+  auto fd = target_in(root_fd, target);
+  if (!fd) return std::unexpected(fd.error());
+  return mount_onto(fstype, fd->get(), fstype, flags, data, target);
+}
+
+// As the host's root (a user namespace, if any, is entered after the root is set up), so the
+// nodes are real ones, as runc makes them.
+Result<void> make_devices(int root_fd) {
+  UniqueFd dev(open_in_root(root_fd, "/dev", O_DIRECTORY | O_RDONLY));
+  if (!dev) return std::unexpected(errno_error("open", "/dev", errno));
+  for (auto& d : standard_devices) {
+    std::string path = fmt::format("/dev/{}", d.name);
+    // The umask must not thin out the modes: these are world-readable and -writable.
+    mode_t old = ::umask(0);
+    int made = ::mknodat(dev.get(), d.name, S_IFCHR | 0666, makedev(d.major, d.minor));
+    ::umask(old);
+    if (made != 0) return std::unexpected(errno_error("mknod", path, errno));
+  }
+  constexpr std::pair<const char*, const char*> links[] = {{"fd", "/proc/self/fd"},
+                                                           {"stdin", "/proc/self/fd/0"},
+                                                           {"stdout", "/proc/self/fd/1"},
+                                                           {"stderr", "/proc/self/fd/2"},
+                                                           {"ptmx", "pts/ptmx"}};
+  for (auto [name, to] : links)
+    if (::symlinkat(to, dev.get(), name) != 0 && errno != EEXIST)
+      return std::unexpected(errno_error("symlink", fmt::format("/dev/{}", name), errno));
+  return {};
+}
+
+Result<void> mount_standard_filesystems(int root_fd, const RootfsPlan& plan) {
+  constexpr unsigned long nosuid_nodev_noexec = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  if (auto r = mount_fs(root_fd, "/proc", "proc", nosuid_nodev_noexec, nullptr); !r) return r;
+  if (auto r = mount_fs(root_fd, "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"); !r)
+    return r;
+  if (auto r = make_devices(root_fd); !r) return r;
+  if (auto r = mount_fs(root_fd, "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620,gid=5"); !r)
+    return r;
+  if (auto r = mount_fs(root_fd, "/dev/shm", "tmpfs", nosuid_nodev_noexec, "mode=1777,size=65536k"); !r)
+    return r;
+  if (auto r = mount_fs(root_fd, "/dev/mqueue", "mqueue", nosuid_nodev_noexec, nullptr); !r) return r;
+
+  auto sys = target_in(root_fd, "/sys");
+  if (!sys) return std::unexpected(sys.error());
+  bool sys_mounted = false;
+  if (plan.private_network) {
+    sys_mounted = ::mount("sysfs", fd_path(sys->get()).c_str(), "sysfs",
+                          nosuid_nodev_noexec | MS_RDONLY, nullptr) == 0;
+    if (!sys_mounted && errno != EPERM) return std::unexpected(errno_error("mount", "/sys", errno));
+  }
+  if (!sys_mounted) {
+    // sysfs belongs to a network namespace: without one of our own, the host's is bound
+    // read-only instead (runc does the same).
+    if (::mount("/sys", fd_path(sys->get()).c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+      return std::unexpected(errno_error("bind", "/sys", errno));
+    UniqueFd bound(open_in_root(root_fd, "/sys"));
+    if (!bound) return std::unexpected(errno_error("open", "/sys", errno));
+    if (auto r = remount_bind(bound.get(), MS_RDONLY | nosuid_nodev_noexec, "/sys"); !r) return r;
+  }
+  if (plan.cgroup2) {
+    UniqueFd cg(open_in_root(root_fd, "/sys/fs/cgroup"));
+    if (cg && ::mount("cgroup2", fd_path(cg.get()).c_str(), "cgroup2",
+                      nosuid_nodev_noexec | MS_RDONLY, nullptr) != 0)
+      return std::unexpected(errno_error("mount", "/sys/fs/cgroup", errno));
+  }
+  return {};
+}
+
+Result<void> apply_mount(int root_fd, const ContainerMount& m) {
+  if (m.kind == ContainerMount::Kind::tmpfs) {
+    auto target = target_in(root_fd, m.target);
+    if (!target) return std::unexpected(target.error());
+    unsigned long flags = MS_NOSUID | MS_NODEV | m.flags | (m.read_only ? MS_RDONLY : 0);
+    return mount_onto("tmpfs", target->get(), "tmpfs", flags, m.data.empty() ? nullptr : m.data.c_str(),
+                      m.target);
+  }
+  struct stat st;
+  if (::stat(m.source.c_str(), &st) != 0) return std::unexpected(errno_error("stat", m.source, errno));
+  auto target = target_in(root_fd, m.target, !S_ISDIR(st.st_mode));
+  if (!target) return std::unexpected(target.error());
+  if (::mount(m.source.c_str(), fd_path(target->get()).c_str(), nullptr,
+              MS_BIND | (m.recursive ? MS_REC : 0), nullptr) != 0)
+    return std::unexpected(errno_error("bind", fmt::format("{} to {}", m.source, m.target), errno));
+  if (!m.read_only && !m.flags && !m.propagation) return {};
+  // Flags apply to the new mount, so look the target up again to reach it rather than what
+  // was under it.
+  UniqueFd mounted(open_in_root(root_fd, m.target));
+  if (!mounted) return std::unexpected(errno_error("open", m.target, errno));
+  if (m.read_only || m.flags)
+    if (auto r = remount_bind(mounted.get(), (m.read_only ? MS_RDONLY : 0) | m.flags, m.target); !r) return r;
+  if (m.propagation && ::mount(nullptr, fd_path(mounted.get()).c_str(), nullptr, m.propagation, nullptr) != 0)
+    return std::unexpected(errno_error("set propagation of", m.target, errno));
+  return {};
+}
+
+Result<void> pivot_into(const std::string& rootfs) {
+  if (::chdir(rootfs.c_str()) != 0) return std::unexpected(errno_error("chdir", rootfs, errno));
+  // pivot_root(".", "."): the old root ends up stacked under the new one and is detached at
+  // once, so no path to the host's filesystem stays reachable.
+  if (::syscall(SYS_pivot_root, ".", ".") != 0)
+    return std::unexpected(errno_error("pivot_root", rootfs, errno));
+  if (::mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0)
+    return std::unexpected(errno_error("make old root a slave", rootfs, errno));
+  if (::umount2(".", MNT_DETACH) != 0) return std::unexpected(errno_error("detach old root", rootfs, errno));
+  if (::chdir("/") != 0) return std::unexpected(errno_error("chdir", "/", errno));
+  return {};
+}
+
+Result<void> mask_paths(const std::vector<std::string>& paths) {
+  for (auto& path : paths) {
+    UniqueFd fd(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) {
+      if (errno == ENOENT) continue;
+      return std::unexpected(errno_error("open", path, errno));
+    }
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return std::unexpected(errno_error("stat", path, errno));
+    int rc = S_ISDIR(st.st_mode)
+                 ? ::mount("tmpfs", fd_path(fd.get()).c_str(), "tmpfs", MS_RDONLY, "size=0")
+                 : ::mount("/dev/null", fd_path(fd.get()).c_str(), nullptr, MS_BIND, nullptr);
+    if (rc != 0) return std::unexpected(errno_error("mask", path, errno));
+  }
+  return {};
+}
+
+Result<void> make_readonly(const std::vector<std::string>& paths) {
+  for (auto& path : paths) {
+    UniqueFd fd(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) {
+      if (errno == ENOENT) continue;
+      return std::unexpected(errno_error("open", path, errno));
+    }
+    if (::mount(fd_path(fd.get()).c_str(), fd_path(fd.get()).c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+      return std::unexpected(errno_error("bind", path, errno));
+    UniqueFd bound(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!bound) return std::unexpected(errno_error("open", path, errno));
+    if (auto r = remount_bind(bound.get(), MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, path); !r)
+      return r;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> set_up_container_root(const RootfsPlan& plan) {
+  // Nothing mounted from here on may propagate back to the host.
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    return std::unexpected(errno_error("make mounts private", "/", errno));
+  if (!plan.overlay_options.empty()) {
+    if (::mount("overlay", plan.rootfs.c_str(), "overlay", 0, plan.overlay_options.c_str()) != 0)
+      return std::unexpected(errno_error("mount overlay at", plan.rootfs, errno));
+  } else if (::mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    // pivot_root needs the new root to be a mount point.
+    return std::unexpected(errno_error("bind", plan.rootfs, errno));
+  }
+  UniqueFd root(::open(plan.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return std::unexpected(errno_error("open", plan.rootfs, errno));
+  if (auto r = mount_standard_filesystems(root.get(), plan); !r) return r;
+  for (auto& m : plan.mounts)
+    if (auto r = apply_mount(root.get(), m); !r) return r;
+  root.reset();
+  if (auto r = pivot_into(plan.rootfs); !r) return r;
+  if (auto r = mask_paths(plan.masked_paths); !r) return r;
+  if (auto r = make_readonly(plan.readonly_paths); !r) return r;
+  if (plan.read_only) {
+    if (::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
+      return std::unexpected(errno_error("remount read-only", "/", errno));
+  }
+  return {};
+}
+
+}  // namespace berth::linux

@@ -1,0 +1,51 @@
+// A container's filesystem view, set up by its init between clone and exec: the root (an
+// overlay of image layers, or a plain directory), /proc, /dev with the standard devices, /sys
+// read-only, the files berth provides (/etc/hostname, hosts, resolv.conf), the caller's mounts,
+// then pivot_root, masked and read-only paths as runc has them, and optionally a read-only root.
+//
+// Runs in the init of a new mount namespace, which the single-threaded shim cloned, so it may
+// allocate. Targets are resolved inside the rootfs (linux/mounts.hpp): nothing in an image can
+// point a mount at the host.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "berth/error.hpp"
+
+namespace berth::linux {
+
+struct ContainerMount {
+  enum class Kind { bind, tmpfs };
+  Kind kind = Kind::bind;
+  std::string source;  // bind: a host path
+  std::string target;  // absolute, inside the container
+  bool read_only = false;
+  bool recursive = true;         // rbind (default) or bind
+  bool target_is_file = false;   // bind of a file: the target is made as an empty file
+  unsigned long flags = 0;       // extra MS_NOSUID / MS_NODEV / MS_NOEXEC
+  unsigned long propagation = 0; // MS_PRIVATE / MS_SLAVE / MS_SHARED, | MS_REC; 0: inherit
+  std::string data;              // tmpfs: size=..., mode=...
+};
+
+struct RootfsPlan {
+  std::string rootfs;           // host directory: the overlay mount point, or the plain rootfs
+  std::string overlay_options;  // non-empty: mount an overlay with these options at rootfs
+  bool read_only = false;
+  bool private_network = true;  // sysfs can be mounted fresh only in an owned netns
+  bool cgroup2 = false;         // mount cgroup2 read-only at /sys/fs/cgroup
+  std::vector<ContainerMount> mounts;  // berth's /etc files first, then the caller's
+  std::vector<std::string> masked_paths;
+  std::vector<std::string> readonly_paths;
+};
+
+// runc's defaults (libcontainer/specconv): what a container must not read or write in /proc
+// and /sys.
+std::vector<std::string> default_masked_paths();
+std::vector<std::string> default_readonly_paths();
+
+// Everything up to and including pivot_root and the root's read-only remount; afterwards "/" is
+// the container's root and the cwd is "/".
+Result<void> set_up_container_root(const RootfsPlan& plan);
+
+}  // namespace berth::linux

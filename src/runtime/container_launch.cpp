@@ -1,0 +1,431 @@
+#include "runtime/container_launch.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "common/fs.hpp"
+#include "linux/mounts.hpp"
+#include "linux/namespaces.hpp"
+#include "linux/users.hpp"
+
+namespace berth {
+
+ContainerPaths ContainerPaths::in(const std::string& workload_dir) {
+  return {workload_dir + "/rootfs", workload_dir + "/upper", workload_dir + "/work",
+          workload_dir + "/etc"};
+}
+
+std::optional<int> rlimit_resource(std::string_view type) {
+  static constexpr std::pair<std::string_view, int> names[] = {
+      {"as", RLIMIT_AS},           {"core", RLIMIT_CORE},       {"cpu", RLIMIT_CPU},
+      {"data", RLIMIT_DATA},       {"fsize", RLIMIT_FSIZE},     {"locks", RLIMIT_LOCKS},
+      {"memlock", RLIMIT_MEMLOCK}, {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+      {"nofile", RLIMIT_NOFILE},   {"nproc", RLIMIT_NPROC},     {"rss", RLIMIT_RSS},
+      {"rtprio", RLIMIT_RTPRIO},   {"rttime", RLIMIT_RTTIME},   {"sigpending", RLIMIT_SIGPENDING},
+      {"stack", RLIMIT_STACK}};
+  for (auto [name, resource] : names)
+    if (name == type) return resource;
+  return std::nullopt;
+}
+
+namespace {
+
+// Mount options as Docker and the OCI spec write them.
+Result<void> apply_mount_options(const Mount& m, std::size_t index, linux::ContainerMount& out) {
+  std::vector<std::string> data;
+  for (auto& option : m.options) {
+    if (option == "ro") out.read_only = true;
+    else if (option == "rw") out.read_only = false;
+    else if (option == "nosuid") out.flags |= MS_NOSUID;
+    else if (option == "nodev") out.flags |= MS_NODEV;
+    else if (option == "noexec") out.flags |= MS_NOEXEC;
+    else if (option == "bind") out.recursive = false;
+    else if (option == "rbind") out.recursive = true;
+    else if (option == "private") out.propagation = MS_PRIVATE;
+    else if (option == "rprivate") out.propagation = MS_PRIVATE | MS_REC;
+    else if (option == "slave") out.propagation = MS_SLAVE;
+    else if (option == "rslave") out.propagation = MS_SLAVE | MS_REC;
+    else if (option == "shared") out.propagation = MS_SHARED;
+    else if (option == "rshared") out.propagation = MS_SHARED | MS_REC;
+    else if (m.type == "tmpfs" && (option.starts_with("size=") || option.starts_with("mode=") ||
+                                   option.starts_with("uid=") || option.starts_with("gid=") ||
+                                   option.starts_with("nr_inodes=")))
+      data.push_back(option);
+    else
+      return fail(ErrorCode::invalid_spec,
+                  fmt::format("mounts[{}].options: \"{}\" is not a mount option berth knows", index, option));
+  }
+  for (auto& d : data) out.data += (out.data.empty() ? "" : ",") + d;
+  if (m.read_only) out.read_only = true;
+  return {};
+}
+
+std::string hosts_file(const std::string& hostname, bool host_network) {
+  if (host_network) {
+    auto host = read_file("/etc/hosts");
+    if (host) return *host;
+  }
+  return fmt::format(
+      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n", hostname);
+}
+
+// The host's resolver config; in a private network namespace, loopback nameservers would point
+// at the container itself, so they go (as Docker drops them).
+std::string resolv_conf(bool host_network) {
+  auto host = read_file("/etc/resolv.conf").value_or("");
+  if (host_network) return host;
+  std::string out;
+  std::size_t start = 0;
+  while (start < host.size()) {
+    auto end = host.find('\n', start);
+    std::string line = host.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    start = end == std::string::npos ? host.size() : end + 1;
+    if (line.starts_with("nameserver") &&
+        (line.find(" 127.") != std::string::npos || line.find(" ::1") != std::string::npos))
+      continue;
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string container_hostname(const WorkloadSpec& spec) {
+  std::string name = spec.container.hostname.empty() ? spec.name : spec.container.hostname;
+  return name.substr(0, 63);
+}
+
+}  // namespace
+
+Result<linux::RootfsPlan> plan_container_rootfs(const WorkloadSpec& spec,
+                                                const std::string& workload_dir,
+                                                const std::string& volumes_dir) {
+  auto paths = ContainerPaths::in(workload_dir);
+  linux::RootfsPlan plan;
+  if (!spec.rootfs.empty()) {
+    plan.rootfs = spec.rootfs;
+  } else {
+    plan.rootfs = paths.rootfs;
+    if (path_exists(paths.upper)) {
+      // overlay's lowerdir lists the top layer first.
+      std::string lower;
+      for (auto it = spec.container.image_layers.rbegin(); it != spec.container.image_layers.rend(); ++it)
+        lower += (lower.empty() ? "" : ":") + *it;
+      plan.overlay_options = fmt::format("lowerdir={},upperdir={},workdir={}", lower, paths.upper, paths.work);
+      if (plan.overlay_options.size() >= 4096)
+        return fail(ErrorCode::invalid_spec,
+                    fmt::format("image {}: {} layers are too many for one overlay mount",
+                                spec.image, spec.container.image_layers.size()));
+    }
+  }
+  plan.read_only = spec.container.read_only_rootfs;
+  plan.private_network = spec.network != "host";
+  plan.cgroup2 = false;
+  plan.masked_paths = linux::default_masked_paths();
+  plan.readonly_paths = linux::default_readonly_paths();
+
+  // berth's /etc files, written fresh at every start (the hostname may have changed).
+  if (auto r = make_dirs(paths.etc, 0755); !r) return std::unexpected(r.error());
+  std::string hostname = container_hostname(spec);
+  bool host_network = spec.network == "host";
+  for (auto [name, content] : {std::pair{"hostname", hostname + "\n"},
+                               std::pair{"hosts", hosts_file(hostname, host_network)},
+                               std::pair{"resolv.conf", resolv_conf(host_network)}}) {
+    std::string file = paths.etc + "/" + name;
+    if (auto r = write_file_atomic(file, content); !r) return std::unexpected(r.error());
+    ::chmod(file.c_str(), 0644);
+    linux::ContainerMount m;
+    m.source = file;
+    m.target = fmt::format("/etc/{}", name);
+    m.recursive = false;
+    plan.mounts.push_back(m);
+  }
+  for (std::size_t i = 0; i < spec.mounts.size(); ++i) {
+    auto& m = spec.mounts[i];
+    linux::ContainerMount out;
+    out.target = m.target;
+    if (m.type == "tmpfs") {
+      out.kind = linux::ContainerMount::Kind::tmpfs;
+    } else if (m.type == "volume") {
+      out.source = volumes_dir + "/" + m.source + "/_data";
+    } else {
+      out.source = m.source;
+    }
+    if (auto r = apply_mount_options(m, i, out); !r) return std::unexpected(r.error());
+    plan.mounts.push_back(out);
+  }
+  return plan;
+}
+
+Result<linux::CapabilityMask> container_capabilities(const WorkloadSpec& spec) {
+  return linux::resolve_capabilities(linux::docker_default_capabilities(), spec.container.cap_add,
+                                     spec.container.cap_drop);
+}
+
+Result<std::optional<linux::SeccompProgram>> container_seccomp(const WorkloadSpec& spec,
+                                                               linux::CapabilityMask caps,
+                                                               const std::string& cache_dir) {
+  const auto& profile = spec.container.seccomp;
+  if (profile == "unconfined") return std::optional<linux::SeccompProgram>();
+  std::string text(linux::default_seccomp_profile_json());
+  std::string source = "default profile";
+  if (!profile.empty()) {
+    auto file = read_file(profile);
+    if (!file) return std::unexpected(file.error().with_context("seccomp profile"));
+    text = std::move(*file);
+    source = profile;
+  }
+  auto program = linux::cached_seccomp_program(text, caps, source, cache_dir);
+  if (!program) return std::unexpected(program.error());
+  return std::optional<linux::SeccompProgram>(std::move(*program));
+}
+
+Result<ContainerLaunchPlan> plan_container_launch(const WorkloadSpec& spec,
+                                                  const std::string& workload_dir,
+                                                  const std::string& volumes_dir,
+                                                  const std::string& cache_dir,
+                                                  linux::Cgroup* cgroup) {
+  ContainerLaunchPlan plan;
+  auto rootfs = plan_container_rootfs(spec, workload_dir, volumes_dir);
+  if (!rootfs) return std::unexpected(rootfs.error());
+  plan.rootfs = std::move(*rootfs);
+  plan.rootfs.cgroup2 = cgroup && cgroup->version() == linux::CgroupVersion::v2;
+  plan.args = spec.args;
+  plan.env = spec.env;
+  plan.clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+  if (spec.network != "host") plan.clone_flags |= CLONE_NEWNET;
+  // A user namespace is entered last, by the init itself (see run_container_init).
+  plan.hostname = container_hostname(spec);
+  plan.working_dir = spec.working_dir.empty() ? "/" : spec.working_dir;
+  plan.user = spec.user;
+  plan.group_add = spec.container.group_add;
+  for (std::size_t i = 0; i < spec.container.rlimits.size(); ++i) {
+    auto& l = spec.container.rlimits[i];
+    auto resource = rlimit_resource(l.type);
+    if (!resource)
+      return fail(ErrorCode::invalid_spec,
+                  fmt::format("container.rlimits[{}].type: \"{}\" is not a resource limit", i, l.type));
+    plan.rlimits.push_back({*resource, rlimit{l.soft, l.hard}});
+  }
+  auto caps = container_capabilities(spec);
+  if (!caps) return std::unexpected(caps.error());
+  plan.capabilities = linux::container_capability_sets(*caps);
+  plan.last_capability = linux::last_capability();
+  auto seccomp = container_seccomp(spec, *caps, cache_dir);
+  if (!seccomp) return std::unexpected(seccomp.error());
+  plan.seccomp = std::move(*seccomp);
+  plan.no_new_privileges = spec.container.no_new_privileges;
+  plan.uid_map = spec.container.uid_map;
+  plan.gid_map = spec.container.gid_map.empty() ? spec.container.uid_map : spec.container.gid_map;
+  plan.cgroup = cgroup;
+  return plan;
+}
+
+Result<void> write_id_maps(pid_t pid, const std::vector<IdMapping>& uid_map,
+                           const std::vector<IdMapping>& gid_map) {
+  auto render = [](const std::vector<IdMapping>& map) {
+    std::string out;
+    for (auto& m : map) out += fmt::format("{} {} {}\n", m.container_id, m.host_id, m.size);
+    return out;
+  };
+  for (auto [file, map] : {std::pair{"uid_map", &uid_map}, std::pair{"gid_map", &gid_map}}) {
+    std::string path = fmt::format("/proc/{}/{}", pid, file);
+    std::string text = render(*map);
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return std::unexpected(errno_error("open", path, errno));
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+      return std::unexpected(errno_error("write", path, errno));
+  }
+  return {};
+}
+
+namespace {
+
+// The child reports a failure as text and exits; a Result error becomes one line.
+[[noreturn]] void give_up(int error_fd, const Error& error, int code = 127) {
+  std::string line = error.message;
+  linux::write_all_noalloc(error_fd, line.data(), line.size());
+  ::_exit(code);
+}
+
+std::string env_value(const std::vector<std::string>& env, std::string_view key) {
+  for (auto& e : env)
+    if (e.size() > key.size() && e.starts_with(key) && e[key.size()] == '=') return e.substr(key.size() + 1);
+  return {};
+}
+
+// execvp's search, done before waiting for start so a missing program fails create (runc
+// checks it there too). Returns the path to exec, or an error naming the program.
+Result<std::string> find_executable(const std::string& file, const std::string& path_list) {
+  auto usable = [](const std::string& candidate, int& err) {
+    struct stat st;
+    if (::stat(candidate.c_str(), &st) != 0) {
+      err = errno;
+      return false;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      err = EACCES;
+      return false;
+    }
+    if (::access(candidate.c_str(), X_OK) != 0) {
+      err = errno;
+      return false;
+    }
+    return true;
+  };
+  int err = ENOENT;
+  if (file.find('/') != std::string::npos) {
+    if (usable(file, err)) return file;
+    return fail(err == ENOENT ? ErrorCode::not_found : ErrorCode::invalid_spec,
+                fmt::format("exec {}: {}", file, std::strerror(err)));
+  }
+  std::size_t start = 0;
+  int best = ENOENT;
+  for (;;) {
+    auto end = path_list.find(':', start);
+    std::string dir = path_list.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string candidate = fmt::format("{}/{}", dir.empty() ? "." : dir, file);
+    if (usable(candidate, err)) return candidate;
+    if (err != ENOENT && err != ENOTDIR) best = err;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  if (best == ENOENT)
+    return fail(ErrorCode::not_found,
+                fmt::format("exec {}: executable file not found in $PATH", file));
+  return fail(ErrorCode::invalid_spec, fmt::format("exec {}: {}", file, std::strerror(best)));
+}
+
+Result<std::string> read_optional(const char* path) {
+  auto text = read_file(path);
+  if (text) return text;
+  if (text.error().code == ErrorCode::not_found) return std::string();
+  return text;
+}
+
+[[noreturn]] void run_container_init(const ContainerLaunchPlan& plan, const ChildStdio& stdio,
+                                     int go_fd, int maps_fd) {
+  int error_fd = stdio.error_fd;
+  auto fail_errno = [&](const char* stage, int err) { linux::fail_child(error_fd, stage, err); };
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  // Not dumpable while berth's code runs here: nothing else may open our /proc entries (exe,
+  // mem, fds). exec resets it for the workload's own binary.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (::setsid() < 0) fail_errno("setsid", errno);
+  if (plan.cgroup && plan.cgroup->clone_into_fd() < 0)
+    if (auto r = plan.cgroup->add_process(0); !r) give_up(error_fd, r.error());
+
+  if (auto r = linux::set_up_container_root(plan.rootfs); !r) give_up(error_fd, r.error());
+  if (::sethostname(plan.hostname.c_str(), plan.hostname.size()) != 0) fail_errno("set hostname", errno);
+  if (plan.clone_flags & CLONE_NEWNET)
+    if (int err = linux::bring_loopback_up()) fail_errno("bring up loopback", err);
+  for (auto& [resource, limit] : plan.rlimits)
+    if (::setrlimit(resource, &limit) != 0) fail_errno("setrlimit", errno);
+
+  if (!plan.uid_map.empty()) {
+    // The user namespace comes last, once the root is set up as the host's root: the other
+    // namespaces stay owned by the host's, so the container's root (an unprivileged host uid)
+    // holds no power over its mounts, hostname or network, and the image's files need no
+    // chown. The shim writes the id maps when asked (a 1 byte on the error pipe).
+    if (::unshare(CLONE_NEWUSER) != 0) fail_errno("enter a user namespace", errno);
+    char ask = 1, byte;
+    linux::write_all_noalloc(error_fd, &ask, 1);
+    if (::read(maps_fd, &byte, 1) != 1) ::_exit(1);  // the shim gave up
+    if (::setresgid(0, 0, 0) != 0) fail_errno("setgid 0 in the user namespace", errno);
+    if (::setresuid(0, 0, 0) != 0) fail_errno("setuid 0 in the user namespace", errno);
+  }
+  auto passwd = read_optional("/etc/passwd");
+  auto group = read_optional("/etc/group");
+  if (!passwd) give_up(error_fd, passwd.error());
+  if (!group) give_up(error_fd, group.error());
+  auto user = linux::resolve_user(plan.user, plan.group_add, *passwd, *group);
+  if (!user) give_up(error_fd, user.error());
+
+  // Docker makes a missing working directory; made as root, before privileges drop.
+  if (plan.working_dir != "/") {
+    UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    auto made = linux::make_in_root(root.get(), plan.working_dir, false);
+    if (!made) give_up(error_fd, made.error().with_context("working_dir"));
+  }
+
+  std::vector<std::string> env = plan.env;
+  if (env_value(env, "PATH").empty() &&
+      std::none_of(env.begin(), env.end(), [](auto& e) { return e.starts_with("PATH="); }))
+    env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (std::none_of(env.begin(), env.end(), [](auto& e) { return e.starts_with("HOSTNAME="); }))
+    env.push_back("HOSTNAME=" + plan.hostname);
+  if (std::none_of(env.begin(), env.end(), [](auto& e) { return e.starts_with("HOME="); }))
+    env.push_back("HOME=" + user->home);
+  auto program = find_executable(plan.args.at(0), env_value(env, "PATH"));
+  if (!program) give_up(error_fd, program.error());
+  linux::ExecArgs exec(plan.args, env);
+
+  if (::dup2(stdio.stdin_fd, 0) < 0 || ::dup2(stdio.stdout_fd, 1) < 0 || ::dup2(stdio.stderr_fd, 2) < 0)
+    fail_errno("set up stdio", errno);
+
+  if (int err = linux::drop_bounding_capabilities_in_child(plan.capabilities, plan.last_capability))
+    fail_errno("drop from the capability bounding set", err);
+  if (::setgroups(user->supplementary.size(), user->supplementary.data()) != 0) fail_errno("setgroups", errno);
+  if (::setresgid(user->gid, user->gid, user->gid) != 0) fail_errno("setgid", errno);
+  if (linux::keep_capabilities_across_setuid() != 0) fail_errno("keep capabilities", errno);
+  if (::setresuid(user->uid, user->uid, user->uid) != 0) fail_errno("setuid", errno);
+  const char* stage = "capabilities";
+  if (int err = linux::apply_capabilities_in_child(plan.capabilities, plan.last_capability, &stage))
+    fail_errno(stage, err);
+  if (::chdir(plan.working_dir.c_str()) != 0) fail_errno("chdir to working directory", errno);
+  if (plan.no_new_privileges)
+    if (int err = linux::set_no_new_privileges()) fail_errno("no_new_privs", err);
+
+  // Ready: wait for start. EOF instead of the go byte means the shim is gone: never exec then.
+  char ready = '\0';
+  linux::write_all_noalloc(error_fd, &ready, 1);
+  char go;
+  ssize_t n;
+  while ((n = ::read(go_fd, &go, 1)) < 0 && errno == EINTR) {
+  }
+  if (n != 1) ::_exit(1);
+
+  // Seccomp last, as runc does, so the filter need not allow berth's own setup calls.
+  if (plan.seccomp)
+    if (int err = linux::install_seccomp_in_child(*plan.seccomp)) fail_errno("load seccomp filter", err);
+  linux::mark_fds_cloexec_from(3);
+  ::execve(program->c_str(), exec.argv(), exec.envp());
+  linux::fail_child(error_fd, program->c_str(), errno);
+}
+
+}  // namespace
+
+Result<std::pair<pid_t, int>> spawn_container_init(const ContainerLaunchPlan& plan,
+                                                   const ChildStdio& stdio, int go_fd, int maps_fd) {
+  int pidfd = -1;
+  clone_args args;
+  std::memset(&args, 0, sizeof args);
+  args.flags = CLONE_PIDFD | plan.clone_flags;
+  args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  if (int fd = plan.cgroup ? plan.cgroup->clone_into_fd() : -1; fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<std::uint64_t>(fd);
+  }
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) return std::unexpected(errno_error("clone", "container init", errno));
+  if (pid == 0) run_container_init(plan, stdio, go_fd, maps_fd);
+  return std::pair<pid_t, int>{static_cast<pid_t>(pid), pidfd};
+}
+
+}  // namespace berth

@@ -1,0 +1,89 @@
+// How a container's init is set up between clone and exec. The shim builds the plan (image
+// layers, mounts, capabilities, the compiled seccomp filter) before clone; the child sets up its
+// root, drops privileges, reports "ready" and waits for the go byte before it loads seccomp and
+// execs, so create leaves a container whose process is waiting to be started (as runc's init
+// waits on its exec fifo).
+//
+// Child protocol on the error pipe: a 1 byte asks the shim for the uid/gid maps (user
+// namespaces: the shim writes them, then a byte on the maps pipe); one NUL byte means "ready,
+// waiting"; text means it gave up
+// (it then exits 127, or 126 when the program cannot run); EOF after the go byte means exec
+// happened.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "berth/error.hpp"
+#include "berth/spec.hpp"
+#include "linux/capabilities.hpp"
+#include "linux/cgroup.hpp"
+#include "linux/rootfs.hpp"
+#include "linux/seccomp.hpp"
+#include "runtime/process_launch.hpp"
+
+namespace berth {
+
+struct ContainerLaunchPlan {
+  linux::RootfsPlan rootfs;
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  unsigned long clone_flags = 0;
+  std::string hostname;
+  std::string working_dir;
+  std::string user;
+  std::vector<std::string> group_add;
+  std::vector<std::pair<int, rlimit>> rlimits;
+  linux::CapabilitySets capabilities;
+  int last_capability = 0;
+  std::optional<linux::SeccompProgram> seccomp;
+  bool no_new_privileges = true;
+  std::vector<IdMapping> uid_map, gid_map;
+  linux::Cgroup* cgroup = nullptr;
+};
+
+// Where a container's files live in its workload directory.
+struct ContainerPaths {
+  std::string rootfs;  // overlay mount point, or the copied layers
+  std::string upper;   // overlay upper and work directories
+  std::string work;
+  std::string etc;     // hostname, hosts, resolv.conf that berth provides
+  static ContainerPaths in(const std::string& workload_dir);
+};
+
+// The filesystem part: overlay of the image layers or the plain rootfs, berth's /etc files, the
+// spec's mounts (volumes resolved under `volumes_dir`).
+Result<linux::RootfsPlan> plan_container_rootfs(const WorkloadSpec& spec,
+                                                const std::string& workload_dir,
+                                                const std::string& volumes_dir);
+
+Result<ContainerLaunchPlan> plan_container_launch(const WorkloadSpec& spec,
+                                                  const std::string& workload_dir,
+                                                  const std::string& volumes_dir,
+                                                  const std::string& cache_dir,
+                                                  linux::Cgroup* cgroup);
+
+// The capability mask and seccomp filter a container's processes get (the init and every exec).
+Result<linux::CapabilityMask> container_capabilities(const WorkloadSpec& spec);
+// `cache_dir` keeps compiled filters between starts (linux::cached_seccomp_program).
+Result<std::optional<linux::SeccompProgram>> container_seccomp(const WorkloadSpec& spec,
+                                                               linux::CapabilityMask caps,
+                                                               const std::string& cache_dir);
+
+// rlimit types by Docker's names ("nofile" -> RLIMIT_NOFILE).
+std::optional<int> rlimit_resource(std::string_view type);
+
+// Clones the init per plan. `go_fd` is the read end of the pipe the shim writes the go byte to;
+// `maps_fd` (user namespaces only) the pipe the shim writes to once uid/gid maps are in place.
+Result<std::pair<pid_t, int>> spawn_container_init(const ContainerLaunchPlan& plan,
+                                                   const ChildStdio& stdio, int go_fd, int maps_fd);
+
+// Writes /proc/PID/uid_map and gid_map.
+Result<void> write_id_maps(pid_t pid, const std::vector<IdMapping>& uid_map,
+                           const std::vector<IdMapping>& gid_map);
+
+}  // namespace berth

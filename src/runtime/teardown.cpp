@@ -1,0 +1,81 @@
+#include "runtime/teardown.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <sstream>
+
+#include "common/fs.hpp"
+#include "linux/process.hpp"
+
+namespace berth {
+
+namespace {
+
+// Mount points from /proc/PID/mountinfo (field 5), as the process sees them.
+std::vector<std::string> mount_points_of(pid_t pid) {
+  std::vector<std::string> out;
+  auto text = read_file(fmt::format("/proc/{}/mountinfo", pid));
+  if (!text) return out;
+  std::istringstream in(*text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, point;
+    if (fields >> id >> parent >> devno >> root >> point) out.push_back(point);
+  }
+  return out;
+}
+
+// The namespaces a process holds that the caller does not share.
+std::vector<std::string> own_namespaces_of(pid_t pid) {
+  std::vector<std::string> out;
+  for (const char* kind : {"mnt", "pid", "net", "ipc", "uts", "cgroup", "user"}) {
+    char theirs[64], ours[64];
+    auto a = ::readlink(fmt::format("/proc/{}/ns/{}", pid, kind).c_str(), theirs, sizeof theirs - 1);
+    auto b = ::readlink(fmt::format("/proc/self/ns/{}", kind).c_str(), ours, sizeof ours - 1);
+    if (a <= 0 || b <= 0) continue;
+    std::string t(theirs, static_cast<std::size_t>(a)), o(ours, static_cast<std::size_t>(b));
+    if (t != o) out.push_back(t);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<void> kill_workload(const linux::CgroupHost& host, const state::WorkloadRecord& record,
+                           TeardownReport& report) {
+  if (record.pid && record.kind == WorkloadKind::container) {
+    auto namespaces = own_namespaces_of(*record.pid);
+    // Only a process in a mount namespace of its own has mounts that are its to release.
+    if (!namespaces.empty() && namespaces.front().starts_with("mnt:"))
+      report.mounts = mount_points_of(*record.pid);
+    report.namespaces = std::move(namespaces);
+  }
+  auto cgroup = linux::open_cgroup(host, StateLayout::cgroup_path(record.id));
+  auto killed = cgroup->kill_all();
+  if (!killed) return std::unexpected(killed.error().with_context("remove " + record.name));
+  report.killed_pids.assign(killed->begin(), killed->end());
+  return {};
+}
+
+Result<void> release_workload(const StateLayout& layout, const linux::CgroupHost& host,
+                              state::Store& store, const state::WorkloadRecord& record,
+                              TeardownReport& report) {
+  auto cgroup = linux::open_cgroup(host, StateLayout::cgroup_path(record.id));
+  auto dirs = cgroup->remove();
+  if (!dirs) return std::unexpected(dirs.error().with_context("remove " + record.name));
+  report.cgroups = *dirs;
+  std::string dir = layout.workload_dir(record.id);
+  if (path_exists(dir)) {
+    for (const char* part : {"/upper", "/rootfs"})
+      if (path_exists(dir + part) && record.kind == WorkloadKind::container) report.files.push_back(dir + part);
+    if (auto r = remove_tree(dir); !r) return std::unexpected(r.error().with_context("remove " + record.name));
+    report.files.push_back(dir);
+  }
+  if (auto r = store.erase(record.id, state::NewEvent{"remove", {}}); !r) return std::unexpected(r.error());
+  return {};
+}
+
+}  // namespace berth

@@ -1,0 +1,81 @@
+// The container commands of the real `berth` binary: image import/ls/inspect/rm, run with the
+// container flags, exec -t with a pty.
+#include <sys/stat.h>
+
+#include <gmock/gmock.h>
+#include <nlohmann/json.hpp>
+
+#include "container/container_fixture.hpp"
+#include "support/cli.hpp"
+
+namespace berth::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class ContainerCli : public ContainerTest {};
+
+TEST_F(ContainerCli, ImageCommands) {
+  auto ls = run_cli(root_, {"image", "ls"});
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_THAT(ls.out, HasSubstr("busybox"));
+  EXPECT_THAT(ls.out, HasSubstr("latest"));
+  auto again = run_cli(root_, {"image", "import", image_dir_, "other:1.0"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  auto inspect = run_cli(root_, {"image", "inspect", "other:1.0"});
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.err;
+  auto json = nlohmann::json::parse(inspect.out, nullptr, false);
+  ASSERT_TRUE(json.is_array()) << inspect.out;
+  EXPECT_EQ(json[0]["config"]["cmd"][0], "sh");
+  EXPECT_EQ(json[0]["config"]["exposed_ports"][0], "8080/tcp");
+  auto missing = run_cli(root_, {"image", "inspect", "nope"});
+  EXPECT_EQ(missing.exit_code, 125);
+  EXPECT_THAT(missing.err, HasSubstr("nope"));
+  auto bad = run_cli(root_, {"image", "import", root_ + "/nothing-here"});
+  EXPECT_EQ(bad.exit_code, 125);
+  EXPECT_THAT(bad.err, HasSubstr("nothing-here"));
+}
+
+TEST_F(ContainerCli, RunWithContainerFlags) {
+  std::string host = root_ + "/vol";
+  ASSERT_TRUE(make_dirs(host, 0755));
+  ::chmod(host.c_str(), 0777);  // the container's user (1000) writes there
+  auto r = run_cli(root_, {"run", "--rm", "--image", "busybox", "--hostname", "h1", "-u", "berth",
+                           "-v", host + ":/data", "--tmpfs", "/scratch:size=1m", "--read-only",
+                           "--cap-drop", "ALL", "--ulimit", "nofile=64", "--",
+                           "sh", "-c", "hostname; id -u; ulimit -n; touch /data/ok; touch /x 2>/dev/null || echo ro; exit 7"});
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  EXPECT_EQ(r.out, "h1\n1000\n64\nro\n");
+  EXPECT_TRUE(path_exists(host + "/ok"));
+  auto rejected = run_cli(root_, {"run", "--cap-add", "NET_ADMIN", "--", "true"});
+  EXPECT_EQ(rejected.exit_code, 125);
+  EXPECT_THAT(rejected.err, HasSubstr("--cap-add is for containers"));
+  auto bad_volume = run_cli(root_, {"run", "--image", "busybox", "-v", "nocolon", "--", "true"});
+  EXPECT_EQ(bad_volume.exit_code, 125);
+  EXPECT_THAT(bad_volume.err, HasSubstr("nocolon"));
+}
+
+TEST_F(ContainerCli, ImageRmIsRefusedWhileInUse) {
+  auto created = run_cli(root_, {"create", "--name", "user1", "--image", "busybox", "--", "true"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  auto refused = run_cli(root_, {"image", "rm", "busybox"});
+  EXPECT_EQ(refused.exit_code, 125);
+  EXPECT_THAT(refused.err, HasSubstr("user1"));
+  ASSERT_EQ(run_cli(root_, {"rm", "user1"}).exit_code, 0);
+  auto removed = run_cli(root_, {"image", "rm", "busybox"});
+  EXPECT_EQ(removed.exit_code, 0) << removed.err;
+}
+
+TEST_F(ContainerCli, ExecWithATerminal) {
+  ASSERT_EQ(run_cli(root_, {"run", "-d", "--name", "tty1", "--image", "busybox", "--", "sleep", "30"}).exit_code, 0);
+  auto r = run_cli(root_, {"exec", "-t", "tty1", "--", "sh", "-c", "tty; test -t 0 && echo is-a-tty"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("/dev/pts/"));
+  EXPECT_THAT(r.out, HasSubstr("is-a-tty"));
+  auto plain = run_cli(root_, {"exec", "tty1", "--", "sh", "-c", "test -t 0 || echo no-tty"});
+  EXPECT_THAT(plain.out, HasSubstr("no-tty"));
+}
+
+}  // namespace
+}  // namespace berth::testing
