@@ -365,8 +365,9 @@ Result<ImageInfo> ImageStore::import(const std::string& path, const ImageImportO
     if (::mkdir(source_dir.c_str(), 0700) != 0) return std::unexpected(errno_error("mkdir", source_dir, errno));
     auto unpacked = unpack_tar(path, source_dir, UnpackOptions{.whiteouts = false});
     if (!unpacked) return std::unexpected(unpacked.error().with_context("import " + path));
-  } else if (options.format == ImageFormat::oci_archive || options.format == ImageFormat::docker_archive) {
-    return bad(fmt::format("{}: an archive is a file, this is a directory", path));
+  } else if (options.format == ImageFormat::oci_archive) {
+    // (A docker-archive may come already unpacked; an OCI archive unpacked is a layout.)
+    return bad(fmt::format("{}: an OCI archive is a file, this is a directory", path));
   }
   bool docker = path_exists(source_dir + "/manifest.json") && !path_exists(source_dir + "/index.json");
   if (options.format == ImageFormat::docker_archive && !path_exists(source_dir + "/manifest.json"))
