@@ -122,3 +122,23 @@ TEST_F(ContainerTest, StopWithGraceThenRestart) {
 
 }  // namespace
 }  // namespace berth::testing
+
+namespace berth::testing {
+namespace {
+
+TEST_F(ContainerTest, RestartKeepsTheWritableLayerButNotAcrossAHostCrash) {
+  auto spec = container_spec({"sh", "-c", "echo run >> /runs; cat /runs"});
+  auto h = run(spec);
+  ASSERT_TRUE(runtime_->wait(h.id, std::chrono::seconds(10)));
+  ASSERT_TRUE(runtime_->start(h.id));
+  ASSERT_TRUE(runtime_->wait(h.id, std::chrono::seconds(10)));
+  EXPECT_THAT(all_output(h.id), ::testing::HasSubstr("run\nrun\n"));
+  // As if the host had gone down while it ran: its unsynced layer must not be used silently.
+  ASSERT_TRUE(write_file(root_ + "/workloads/" + h.id + "/overlay-boot-id", "another boot\n"));
+  auto refused = runtime_->start(h.id);
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error().message, ::testing::HasSubstr("host went down"));
+}
+
+}  // namespace
+}  // namespace berth::testing
