@@ -434,16 +434,7 @@ Result<std::string> read_optional(const char* path) {
 Result<std::pair<pid_t, int>> spawn_container_init(const ContainerLaunchPlan& plan,
                                                    const ChildStdio& stdio, int go_fd, int maps_fd) {
   int pidfd = -1;
-  clone_args args;
-  std::memset(&args, 0, sizeof args);
-  args.flags = CLONE_PIDFD | plan.clone_flags;
-  args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  if (int fd = plan.cgroup ? plan.cgroup->clone_into_fd() : -1; fd >= 0) {
-    args.flags |= CLONE_INTO_CGROUP;
-    args.cgroup = static_cast<std::uint64_t>(fd);
-  }
-  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  long pid = clone_with_pidfd(plan.clone_flags, plan.cgroup, &pidfd);
   if (pid < 0) return std::unexpected(errno_error("clone", "container init", errno));
   if (pid == 0) run_container_init(plan, stdio, go_fd, maps_fd);
   return std::pair<pid_t, int>{static_cast<pid_t>(pid), pidfd};

@@ -86,19 +86,23 @@ namespace {
 
 }  // namespace
 
-Result<std::pair<pid_t, int>> spawn_process_workload(const ProcessLaunchPlan& plan,
-                                                      const ChildStdio& stdio) {
-  int pidfd = -1;
+long clone_with_pidfd(unsigned long flags, linux::Cgroup* cgroup, int* pidfd) {
   clone_args args;
   std::memset(&args, 0, sizeof args);
-  args.flags = CLONE_PIDFD | plan.clone_flags;
-  args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+  args.flags = CLONE_PIDFD | flags;
+  args.pidfd = reinterpret_cast<std::uint64_t>(pidfd);
   args.exit_signal = SIGCHLD;
-  if (int fd = plan.cgroup ? plan.cgroup->clone_into_fd() : -1; fd >= 0) {
+  if (int fd = cgroup ? cgroup->clone_into_fd() : -1; fd >= 0) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = static_cast<std::uint64_t>(fd);
   }
-  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  return ::syscall(SYS_clone3, &args, sizeof args);
+}
+
+Result<std::pair<pid_t, int>> spawn_process_workload(const ProcessLaunchPlan& plan,
+                                                      const ChildStdio& stdio) {
+  int pidfd = -1;
+  long pid = clone_with_pidfd(plan.clone_flags, plan.cgroup, &pidfd);
   if (pid < 0) return std::unexpected(errno_error("clone", "workload", errno));
   if (pid == 0) run_child(plan, stdio);
   // The pidfd from clone3 is close-on-exec already.

@@ -34,6 +34,10 @@ struct ChildStdio {
   int error_fd;  // close-on-exec: EOF on the other end means exec succeeded
 };
 
+// clone3 with a pidfd (into `cgroup` directly where the host allows: v2's CLONE_INTO_CGROUP).
+// Returns as fork does: 0 in the child, the pid in the parent (with *pidfd set), -1 and errno.
+long clone_with_pidfd(unsigned long flags, linux::Cgroup* cgroup, int* pidfd);
+
 // Clones the workload child per plan (new namespaces from plan.clone_flags), returning its pid
 // and a pidfd for it. The child never returns.
 Result<std::pair<pid_t, int>> spawn_process_workload(const ProcessLaunchPlan& plan,

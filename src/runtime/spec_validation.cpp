@@ -50,6 +50,16 @@ Result<void> validate_common(const WorkloadSpec& s) {
   return {};
 }
 
+// Fields whose backends are not built yet: refused rather than silently ignored.
+Result<void> refuse_what_is_not_built(const WorkloadSpec& s) {
+  if (!s.ports.empty()) return invalid("ports: published ports are not supported yet (networks come later)");
+  if (!s.aliases.empty()) return invalid("aliases: networks are not supported yet");
+  if (s.health_check) return invalid("health_check: health checks are not supported yet");
+  if (s.restart_policy.name != "no")
+    return invalid("restart_policy: restart policies are not supported yet (only \"no\")");
+  return {};
+}
+
 Result<void> validate_process(const WorkloadSpec& s) {
   auto not_for_process = [](std::string_view field) {
     return invalid(fmt::format("{}: not valid for a process workload", field));
@@ -63,12 +73,7 @@ Result<void> validate_process(const WorkloadSpec& s) {
   if (!s.container.empty()) return not_for_process("container");
   if (!s.resources.cpuset_cpus.empty() || !s.resources.cpuset_mems.empty())
     return invalid("resources.cpuset: only containers take a cpuset");
-  // Not built yet: rejected rather than silently ignored.
-  if (!s.ports.empty()) return invalid("ports: published ports are not supported yet");
-  if (!s.aliases.empty()) return invalid("aliases: networks are not supported yet");
-  if (s.health_check) return invalid("health_check: health checks are not supported yet");
-  if (s.restart_policy.name != "no")
-    return invalid("restart_policy: restart policies are not supported yet (only \"no\")");
+  if (auto r = refuse_what_is_not_built(s); !r) return r;
   if (!s.network.empty() && s.network != "host" && s.network != "none")
     return invalid(fmt::format(
         "network: \"{}\" is not available for a process workload (host or none)", s.network));
@@ -116,11 +121,7 @@ Result<void> validate_container(const WorkloadSpec& s) {
   }
   if (!s.module.empty()) return invalid("module: not valid for a container");
   if (!s.wasm.empty()) return invalid("wasm: not valid for a container");
-  if (!s.ports.empty()) return invalid("ports: published ports are not supported yet (networks come later)");
-  if (!s.aliases.empty()) return invalid("aliases: networks are not supported yet");
-  if (s.health_check) return invalid("health_check: health checks are not supported yet");
-  if (s.restart_policy.name != "no")
-    return invalid("restart_policy: restart policies are not supported yet (only \"no\")");
+  if (auto r = refuse_what_is_not_built(s); !r) return r;
   if (!s.network.empty() && s.network != "host" && s.network != "none")
     return invalid(fmt::format(
         "network: \"{}\" is not available yet (host, none, or empty for a private loopback)", s.network));

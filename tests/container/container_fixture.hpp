@@ -7,20 +7,9 @@
 #include <string>
 
 #include "support/runtime_fixture.hpp"
+#include "support/shell.hpp"
 
 namespace berth::testing {
-
-// Runs a shell command; its stdout.
-inline std::string shell(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
 
 class ContainerTest : public RuntimeTest {
  public:

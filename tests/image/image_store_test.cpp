@@ -14,22 +14,14 @@
 
 #include "common/fs.hpp"
 #include "image/image_store.hpp"
+#include "support/shell.hpp"
 
 namespace berth::image {
 namespace {
 
-using ::testing::HasSubstr;
+using berth::testing::shell;
 
-std::string shell(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
+using ::testing::HasSubstr;
 
 class ImageStoreTest : public ::testing::Test {
  protected:
