@@ -51,5 +51,9 @@ b run -d --name box --image busybox -u berth --read-only --tmpfs /scratch --memo
 show exec box -- sh -c 'id; touch /x 2>&1; echo ok > /scratch/f && cat /scratch/f'
 show stats --no-stream box
 step rm -f box "   # the report: processes killed, mounts and namespaces released, upper dir removed"
-b rm -f box --format json | head -40
+b rm -f box --format json | python3 -c '
+import json, sys
+r = json.load(sys.stdin)[0]
+for key in ("killed_pids", "mounts", "namespaces", "cgroups", "files"):
+    print(f"  {key}: {len(r[key])}  e.g. {r[key][:3]}")'
 show events --no-follow
