@@ -19,6 +19,8 @@ struct Resources {
   std::optional<double> cpus;                     // cores, e.g. 0.5 -> quota 50ms per 100ms
   std::optional<std::int64_t> cpu_shares;         // relative weight (v1 shares, mapped to v2 weight)
   std::optional<std::int64_t> pids_limit;
+  std::string cpuset_cpus;  // "0-1,3": the cpus the workload may run on (empty: all)
+  std::string cpuset_mems;  // memory nodes, same syntax
 };
 
 // Optional new namespaces for a process workload (containers always get their own).

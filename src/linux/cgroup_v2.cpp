@@ -16,7 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* wanted_controllers[] = {"memory", "cpu", "pids", "io"};
+constexpr const char* wanted_controllers[] = {"memory", "cpu", "cpuset", "pids", "io"};
 
 // Enables what we use and `dir` offers in its children. A controller that cannot be enabled
 // (e.g. `dir` holds processes itself, or is a threaded cgroup) is skipped: apply() then
@@ -92,6 +92,14 @@ class CgroupV2 final : public Cgroup {
       if (!has_word(available, "pids")) return controller_unavailable("resources.pids_limit", "pids");
       if (auto w = write_control(file("pids.max"), std::to_string(*r.pids_limit), "resources.pids_limit"); !w)
         return w;
+    }
+    if (!r.cpuset_cpus.empty()) {
+      if (!has_word(available, "cpuset")) return controller_unavailable("resources.cpuset_cpus", "cpuset");
+      if (auto w = write_control(file("cpuset.cpus"), r.cpuset_cpus, "resources.cpuset_cpus"); !w) return w;
+    }
+    if (!r.cpuset_mems.empty()) {
+      if (!has_word(available, "cpuset")) return controller_unavailable("resources.cpuset_mems", "cpuset");
+      if (auto w = write_control(file("cpuset.mems"), r.cpuset_mems, "resources.cpuset_mems"); !w) return w;
     }
     return {};
   }
