@@ -98,6 +98,10 @@ std::optional<std::vector<IdRange>> parse_id_list(std::string_view text);
 std::optional<std::uint32_t> first_missing_id(std::span<const IdRange> wanted,
                                               std::span<const IdRange> available);
 
+// A validated device rule as cgroup v1's devices.allow / devices.deny take it: "c 1:3 rwm",
+// "b *:* m", "a".
+std::string v1_device_rule(const DeviceRule& rule);
+
 std::unexpected<Error> controller_unavailable(std::string_view field,
                                               std::string_view controller);
 

@@ -28,6 +28,7 @@ enum Controller : unsigned {
   freezer = 1u << 4,
   blkio = 1u << 5,
   cpuset = 1u << 6,
+  devices = 1u << 7,
 };
 
 struct ControllerName {
@@ -36,7 +37,7 @@ struct ControllerName {
 };
 constexpr ControllerName controller_names[] = {
     {"memory", memory}, {"cpu", cpu},         {"cpuacct", cpuacct}, {"pids", pids},
-    {"cpuset", cpuset}, {"freezer", freezer}, {"blkio", blkio},
+    {"cpuset", cpuset}, {"freezer", freezer}, {"devices", devices},   {"blkio", blkio},
 };
 
 // v1 reports "no limit" as the page counter's maximum (0x7ffffffffffff000 on 64-bit pages).
@@ -165,6 +166,22 @@ class CgroupV1 final : public Cgroup {
         if (auto w = write_control(dir->path + "/cpuset.cpus", r.cpuset_cpus, "resources.cpuset_cpus"); !w) return w;
       if (!r.cpuset_mems.empty())
         if (auto w = write_control(dir->path + "/cpuset.mems", r.cpuset_mems, "resources.cpuset_mems"); !w) return w;
+    }
+    return {};
+  }
+
+  Result<void> restrict_devices(const std::vector<DeviceRule>& rules) override {
+    if (auto valid = validate_device_rules(rules); !valid) return valid;
+    auto* dir = dir_of(devices);
+    if (!dir) return controller_unavailable("devices", "devices");
+    std::string allow = dir->path + "/devices.allow";
+    std::string deny = dir->path + "/devices.deny";
+    // Deny everything first: from here on the cgroup is an allow-list.
+    if (auto w = write_control(deny, "a", "devices"); !w) return w;
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      auto rule = v1_device_rule(rules[i]);
+      if (auto w = write_control(rules[i].allow ? allow : deny, rule, fmt::format("devices[{}] \"{}\"", i, rule)); !w)
+        return w;
     }
     return {};
   }

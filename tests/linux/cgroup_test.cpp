@@ -175,7 +175,7 @@ TEST_F(CgroupLayerTest, V1MakesOneDirectoryPerMountedController) {
   EXPECT_EQ(cg->version(), CgroupVersion::v1);
   EXPECT_EQ(cg->clone_into_fd(), -1);
   auto paths = cg->paths();
-  for (const char* controller : {"memory", "cpu", "cpuacct", "pids", "cpuset", "freezer", "blkio"}) {
+  for (const char* controller : {"memory", "cpu", "cpuacct", "pids", "cpuset", "freezer", "devices", "blkio"}) {
     std::string dir = std::string("/sys/fs/cgroup/") + controller + "/" + relative_;
     if (!path_exists(std::string("/sys/fs/cgroup/") + controller + "/cgroup.procs")) continue;
     // Co-mounted cpu,cpuacct is one directory reached by two names.
@@ -183,8 +183,6 @@ TEST_F(CgroupLayerTest, V1MakesOneDirectoryPerMountedController) {
     EXPECT_TRUE(listed || std::string_view(controller).starts_with("cpu")) << dir;
     EXPECT_TRUE(path_exists(dir)) << dir;
   }
-  // Not ours: devices is left alone.
-  EXPECT_FALSE(path_exists("/sys/fs/cgroup/devices/" + relative_));
   // A new v1 cpuset cgroup has no cpus or memory nodes (and takes no task) until they are
   // set: the parent we made and the cgroup itself took them from their parents.
   if (path_exists("/sys/fs/cgroup/cpuset/cpuset.cpus")) {
