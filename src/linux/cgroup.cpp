@@ -111,7 +111,9 @@ std::string normalize_root(std::string root) {
 
 
 Result<void> make_path(const std::string& root, const std::string& relative,
-                       const std::function<void(const std::string&)>& prepare_parent) {
+                       const std::function<void(const std::string&)>& prepare_parent,
+                       const std::function<Result<void>(const std::string&)>& init_dir) {
+  std::optional<Error> init_error;
   for (int attempt = 0; attempt < 20; ++attempt) {
     struct stat st;
     if (::stat(root.c_str(), &st) != 0) return std::unexpected(errno_error("stat", root, errno));
@@ -128,10 +130,21 @@ Result<void> make_path(const std::string& root, const std::string& relative,
         parent_vanished = true;
         break;
       }
+      if (init_dir) {
+        // A failure here is most often a directory another process removed (and maybe made
+        // again) under us: its control files went with it (ENOENT, ENODEV). Start over; an
+        // error that persists is returned when the attempts run out.
+        if (auto ready = init_dir(dir); !ready) {
+          init_error = ready.error();
+          parent_vanished = true;
+          break;
+        }
+      }
       start = slash + 1;
     }
     if (!parent_vanished) return {};
   }
+  if (init_error) return std::unexpected(*init_error);
   return fail(ErrorCode::internal,
               fmt::format("mkdir {}/{}: a parent directory keeps disappearing", root, relative));
 }
@@ -316,12 +329,78 @@ Result<std::vector<std::string>> remove_dirs(std::span<const CgroupDir> dirs) {
   return removed;
 }
 
+std::optional<std::vector<IdRange>> parse_id_list(std::string_view text) {
+  auto number = [](std::string_view digits) -> std::optional<std::uint32_t> {
+    if (digits.empty() || digits.size() > 7) return std::nullopt;  // no cpu or node id is that big
+    for (char c : digits)
+      if (c < '0' || c > '9') return std::nullopt;
+    return static_cast<std::uint32_t>(*parse_u64(digits));
+  };
+  if (text.empty()) return std::nullopt;
+  std::vector<IdRange> ranges;
+  for (;;) {
+    auto comma = text.find(',');
+    auto part = text.substr(0, comma);
+    auto dash = part.find('-');
+    auto first = number(part.substr(0, dash));
+    auto last = dash == std::string_view::npos ? first : number(part.substr(dash + 1));
+    if (!first || !last || *last < *first) return std::nullopt;
+    ranges.push_back({*first, *last});
+    if (comma == std::string_view::npos) return ranges;
+    text.remove_prefix(comma + 1);
+  }
+}
+
+std::optional<std::uint32_t> first_missing_id(std::span<const IdRange> wanted,
+                                              std::span<const IdRange> available) {
+  for (auto& range : wanted) {
+    for (std::uint32_t id = range.first;; ++id) {
+      bool covered = std::any_of(available.begin(), available.end(),
+                                 [&](const IdRange& a) { return a.first <= id && id <= a.last; });
+      if (!covered) return id;
+      if (id == range.last) break;
+    }
+  }
+  return std::nullopt;
+}
+
 std::unexpected<Error> controller_unavailable(std::string_view field, std::string_view controller) {
   return fail(ErrorCode::invalid_spec,
               fmt::format("{}: the {} cgroup controller is not available on this host", field, controller));
 }
 
 }  // namespace cgroup_detail
+
+namespace {
+
+constexpr const char* online_cpus_file = "/sys/devices/system/cpu/online";
+constexpr const char* online_nodes_file = "/sys/devices/system/node/online";
+
+// A cpuset list (empty: not set) whose every id is online on this host. A kernel without NUMA
+// has no node directory: node 0 is then the only one.
+Result<void> validate_id_list(const std::string& list, std::string_view field, std::string_view what,
+                              const char* online_file) {
+  if (list.empty()) return {};
+  auto wanted = cgroup_detail::parse_id_list(list);
+  if (!wanted)
+    return fail(ErrorCode::invalid_spec,
+                fmt::format("{}: \"{}\" is not a {} list (comma-separated numbers and ascending ranges, "
+                            "e.g. \"0-1,3\")",
+                            field, list, what));
+  auto text = cgroup_detail::read_control(online_file);
+  if (!text && what == "cpu")
+    return fail(ErrorCode::unavailable, fmt::format("{}: cannot read {}", field, online_file));
+  std::string online = text ? std::string(cgroup_detail::trim(*text)) : "0";
+  auto available = cgroup_detail::parse_id_list(online);
+  if (!available)
+    return fail(ErrorCode::internal, fmt::format("{}: {} holds \"{}\", not a list", field, online_file, online));
+  if (auto missing = cgroup_detail::first_missing_id(*wanted, *available))
+    return fail(ErrorCode::invalid_spec,
+                fmt::format("{}: {} {} is not online on this host (online: {})", field, what, *missing, online));
+  return {};
+}
+
+}  // namespace
 
 Result<void> validate_resources(const Resources& r) {
   auto invalid = [](std::string message) { return fail(ErrorCode::invalid_spec, std::move(message)); };
@@ -339,6 +418,11 @@ Result<void> validate_resources(const Resources& r) {
     return invalid(fmt::format("resources.cpu_shares: {} is not in [2, 262144]", *r.cpu_shares));
   if (r.pids_limit && *r.pids_limit < 1)
     return invalid(fmt::format("resources.pids_limit: {} must be at least 1", *r.pids_limit));
+  if (auto valid = validate_id_list(r.cpuset_cpus, "resources.cpuset_cpus", "cpu", online_cpus_file); !valid)
+    return valid;
+  if (auto valid = validate_id_list(r.cpuset_mems, "resources.cpuset_mems", "memory node", online_nodes_file);
+      !valid)
+    return valid;
   return {};
 }
 

@@ -28,9 +28,29 @@ struct CgroupStats {
   std::uint64_t oom_kills = 0;
 };
 
+// One rule of a device allow-list: which device nodes a cgroup's processes may open (r, w)
+// or create (m). major/minor -1 match any number. Type 'a' (block and char) takes only
+// -1:-1 and "rwm": cgroup v1 cannot express anything narrower for it.
+struct DeviceRule {
+  bool allow = true;
+  char type = 'a';          // 'a' all, 'c' char, 'b' block
+  std::int64_t major = -1;  // -1: any
+  std::int64_t minor = -1;
+  std::string access = "rwm";
+};
+
+// runc's default allow-list for containers, minus /dev/console: deny all, then
+// c *:* m, b *:* m, c 1:3 (null), 1:5 (zero), 1:7 (full), 1:8 (random), 1:9 (urandom), 5:0 (tty),
+// 5:2 (ptmx), 136:* (pts), 10:200 (tun) rwm.
+std::vector<DeviceRule> default_container_device_rules();
+
+// Checks rules the way restrict_devices will take them; invalid_spec names "devices[i].<field>".
+Result<void> validate_device_rules(const std::vector<DeviceRule>& rules);
+
 // A cgroup named `relative_path` (e.g. "berth/<id>") under the mount root (default
-// /sys/fs/cgroup). v1: one directory per controller we use (memory, cpu, cpuacct, pids, freezer,
-// blkio, where mounted); v2: one directory with the controllers enabled in the parents.
+// /sys/fs/cgroup). v1: one directory per controller we use (memory, cpu, cpuacct, pids, cpuset,
+// freezer, devices, blkio, where mounted); v2: one directory with the controllers enabled in
+// the parents.
 class Cgroup {
  public:
   virtual ~Cgroup() = default;
@@ -41,6 +61,14 @@ class Cgroup {
 
   // Applies limits; an unsupported limit on this host is an invalid_spec error naming it.
   virtual Result<void> apply(const Resources& resources) = 0;
+  // Replaces the cgroup's device access rules (checked first: validate_device_rules).
+  // Anything no rule allows is denied; where rules overlap, the last one that matches decides.
+  // v1: "a" to devices.deny, then each rule to devices.allow or devices.deny; v1 takes a deny
+  // rule only off an earlier allow entry for the very same type and major:minor (as under
+  // runc), so a deny narrower or wider than the allow before it has no effect there. v2: an
+  // eBPF device program built from the rules (linux/device_filter.hpp), attached in place of
+  // the one a previous call attached. Call it before any process joins.
+  virtual Result<void> restrict_devices(const std::vector<DeviceRule>& rules) = 0;
   // Moves `pid` (0: the calling process) into every hierarchy of this cgroup. Async-signal-safe
   // enough to call between fork and exec: no allocation, only open/write/close.
   virtual Result<void> add_process(pid_t pid) = 0;

@@ -45,10 +45,14 @@ std::string normalize_root(std::string root);
 
 
 // mkdir -p of `relative` under `root`. `prepare_parent(dir)` runs on each directory, from `root`
-// down, before its child is made (v2 enables controllers there). When another process removes
-// an empty parent between two of our mkdirs (its teardown), the walk starts over from the root.
+// down, before its child is made (v2 enables controllers there). `init_dir(dir)` runs on each
+// directory below `root` right after its mkdir, whether this call made it or found it (v1
+// cpuset fills in empty cpus/mems; a directory another process just made may not be filled in
+// yet). When another process removes an empty parent between two of our steps (its teardown),
+// the walk starts over from the root.
 Result<void> make_path(const std::string& root, const std::string& relative,
-                       const std::function<void(const std::string&)>& prepare_parent = {});
+                       const std::function<void(const std::string&)>& prepare_parent = {},
+                       const std::function<Result<void>(const std::string&)>& init_dir = {});
 
 // Writes one control file (no O_CREAT: cgroupfs files exist or the feature is absent). Errors
 // are prefixed with `field`; a missing file means the host cannot apply the limit
@@ -82,6 +86,21 @@ Result<void> wait_until_empty(const std::string& procs_dir);
 // rmdir of each directory (retrying EBUSY while killed tasks finish leaving), then of its
 // empty parents up to, not including, its root. Returns the cgroup directories removed.
 Result<std::vector<std::string>> remove_dirs(std::span<const CgroupDir> dirs);
+
+// A cpu or memory-node list as cpuset takes it: comma-separated numbers and ascending ranges
+// ("0-1,3"). nullopt when the syntax is wrong (empty parts, "1-0", blanks, signs).
+struct IdRange {
+  std::uint32_t first = 0;
+  std::uint32_t last = 0;
+};
+std::optional<std::vector<IdRange>> parse_id_list(std::string_view text);
+// The first id of `wanted` that `available` does not cover.
+std::optional<std::uint32_t> first_missing_id(std::span<const IdRange> wanted,
+                                              std::span<const IdRange> available);
+
+// A validated device rule as cgroup v1's devices.allow / devices.deny take it: "c 1:3 rwm",
+// "b *:* m", "a".
+std::string v1_device_rule(const DeviceRule& rule);
 
 std::unexpected<Error> controller_unavailable(std::string_view field,
                                               std::string_view controller);

@@ -7,6 +7,7 @@
 #include <linux/magic.h>
 
 #include <cmath>
+#include <functional>
 #include <fmt/format.h>
 #include <thread>
 
@@ -26,6 +27,8 @@ enum Controller : unsigned {
   pids = 1u << 3,
   freezer = 1u << 4,
   blkio = 1u << 5,
+  cpuset = 1u << 6,
+  devices = 1u << 7,
 };
 
 struct ControllerName {
@@ -33,8 +36,8 @@ struct ControllerName {
   Controller bit;
 };
 constexpr ControllerName controller_names[] = {
-    {"memory", memory}, {"cpu", cpu},         {"cpuacct", cpuacct},
-    {"pids", pids},     {"freezer", freezer}, {"blkio", blkio},
+    {"memory", memory}, {"cpu", cpu},         {"cpuacct", cpuacct}, {"pids", pids},
+    {"cpuset", cpuset}, {"freezer", freezer}, {"devices", devices},   {"blkio", blkio},
 };
 
 // v1 reports "no limit" as the page counter's maximum (0x7ffffffffffff000 on 64-bit pages).
@@ -79,11 +82,29 @@ class CgroupV1 final : public Cgroup {
   }
 
   Result<void> create_dirs() {
-    for (auto& dir : dirs_) {
-      if (auto made = make_path(dir.root, relative_); !made) {
+    for (std::size_t i = 0; i < dirs_.size(); ++i) {
+      auto& dir = dirs_[i];
+      std::function<Result<void>(const std::string&)> init;
+      if (controllers_[i] & cpuset) init = inherit_cpuset;
+      if (auto made = make_path(dir.root, relative_, {}, init); !made) {
         (void)remove_dirs(dirs_);  // none half-made left behind
         return made;
       }
+    }
+    return {};
+  }
+
+  // A new cpuset cgroup starts with empty cpuset.cpus and cpuset.mems and refuses tasks until
+  // both are set: each directory we make or pass takes its parent's values when it has none.
+  static Result<void> inherit_cpuset(const std::string& dir) {
+    std::string parent = dir.substr(0, dir.rfind('/'));
+    for (const char* name : {"cpuset.cpus", "cpuset.mems"}) {
+      auto own = read_control(dir + "/" + name);
+      if (!own) return fail(ErrorCode::not_found, fmt::format("read {}/{}", dir, name));
+      if (!trim(*own).empty()) continue;
+      auto inherited = read_control(parent + "/" + name);
+      if (!inherited) return fail(ErrorCode::not_found, fmt::format("read {}/{}", parent, name));
+      if (auto w = write_control(dir + "/" + name, trim(*inherited), fmt::format("cgroup {}", dir)); !w) return w;
     }
     return {};
   }
@@ -134,6 +155,32 @@ class CgroupV1 final : public Cgroup {
       auto* dir = dir_of(pids);
       if (!dir) return controller_unavailable("resources.pids_limit", "pids");
       if (auto w = write_control(dir->path + "/pids.max", std::to_string(*r.pids_limit), "resources.pids_limit"); !w)
+        return w;
+    }
+    if (!r.cpuset_cpus.empty() || !r.cpuset_mems.empty()) {
+      auto* dir = dir_of(cpuset);
+      if (!dir)
+        return controller_unavailable(r.cpuset_cpus.empty() ? "resources.cpuset_mems" : "resources.cpuset_cpus",
+                                      "cpuset");
+      if (!r.cpuset_cpus.empty())
+        if (auto w = write_control(dir->path + "/cpuset.cpus", r.cpuset_cpus, "resources.cpuset_cpus"); !w) return w;
+      if (!r.cpuset_mems.empty())
+        if (auto w = write_control(dir->path + "/cpuset.mems", r.cpuset_mems, "resources.cpuset_mems"); !w) return w;
+    }
+    return {};
+  }
+
+  Result<void> restrict_devices(const std::vector<DeviceRule>& rules) override {
+    if (auto valid = validate_device_rules(rules); !valid) return valid;
+    auto* dir = dir_of(devices);
+    if (!dir) return controller_unavailable("devices", "devices");
+    std::string allow = dir->path + "/devices.allow";
+    std::string deny = dir->path + "/devices.deny";
+    // Deny everything first: from here on the cgroup is an allow-list.
+    if (auto w = write_control(deny, "a", "devices"); !w) return w;
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      auto rule = v1_device_rule(rules[i]);
+      if (auto w = write_control(rules[i].allow ? allow : deny, rule, fmt::format("devices[{}] \"{}\"", i, rule)); !w)
         return w;
     }
     return {};

@@ -9,6 +9,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "linux/cgroup_common.hpp"
+#include "linux/device_filter.hpp"
 
 namespace berth::linux::cgroup_detail {
 
@@ -16,7 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* wanted_controllers[] = {"memory", "cpu", "pids", "io"};
+constexpr const char* wanted_controllers[] = {"memory", "cpu", "cpuset", "pids", "io"};
 
 // Enables what we use and `dir` offers in its children. A controller that cannot be enabled
 // (e.g. `dir` holds processes itself, or is a threaded cgroup) is skipped: apply() then
@@ -93,6 +94,25 @@ class CgroupV2 final : public Cgroup {
       if (auto w = write_control(file("pids.max"), std::to_string(*r.pids_limit), "resources.pids_limit"); !w)
         return w;
     }
+    if (!r.cpuset_cpus.empty()) {
+      if (!has_word(available, "cpuset")) return controller_unavailable("resources.cpuset_cpus", "cpuset");
+      if (auto w = write_control(file("cpuset.cpus"), r.cpuset_cpus, "resources.cpuset_cpus"); !w) return w;
+    }
+    if (!r.cpuset_mems.empty()) {
+      if (!has_word(available, "cpuset")) return controller_unavailable("resources.cpuset_mems", "cpuset");
+      if (auto w = write_control(file("cpuset.mems"), r.cpuset_mems, "resources.cpuset_mems"); !w) return w;
+    }
+    return {};
+  }
+
+  Result<void> restrict_devices(const std::vector<DeviceRule>& rules) override {
+    if (auto valid = validate_device_rules(rules); !valid) return valid;
+    if (!exists_) return fail(ErrorCode::not_found, fmt::format("devices: cgroup {} does not exist", dir_.path));
+    // bpf(2) takes a real directory fd, not the O_PATH one kept for clone3.
+    UniqueFd dir(::open(dir_.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return std::unexpected(errno_error("open", dir_.path, errno).with_context("devices"));
+    auto attached = attach_device_filter(dir.get(), rules);
+    if (!attached) return std::unexpected(attached.error().with_context(fmt::format("cgroup {}", dir_.path)));
     return {};
   }
 

@@ -2,6 +2,7 @@
 // hybrid) and the v2 code path on the controller-less unified mount. Every test makes its own
 // cgroup "berth-test/<random>" and the fixture removes it, even when the test fails.
 #include <fcntl.h>
+#include <sched.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -36,6 +37,10 @@ std::string contents(const std::string& path) {
   if (!text) return "<" + text.error().message + ">";
   while (!text->empty() && text->back() == '\n') text->pop_back();
   return *text;
+}
+
+bool has_word_in(const std::string& text, const std::string& word) {
+  return (" " + text + " ").find(" " + word + " ") != std::string::npos;
 }
 
 bool contains(const std::vector<pid_t>& pids, pid_t pid) {
@@ -170,7 +175,7 @@ TEST_F(CgroupLayerTest, V1MakesOneDirectoryPerMountedController) {
   EXPECT_EQ(cg->version(), CgroupVersion::v1);
   EXPECT_EQ(cg->clone_into_fd(), -1);
   auto paths = cg->paths();
-  for (const char* controller : {"memory", "cpu", "cpuacct", "pids", "freezer", "blkio"}) {
+  for (const char* controller : {"memory", "cpu", "cpuacct", "pids", "cpuset", "freezer", "devices", "blkio"}) {
     std::string dir = std::string("/sys/fs/cgroup/") + controller + "/" + relative_;
     if (!path_exists(std::string("/sys/fs/cgroup/") + controller + "/cgroup.procs")) continue;
     // Co-mounted cpu,cpuacct is one directory reached by two names.
@@ -178,9 +183,16 @@ TEST_F(CgroupLayerTest, V1MakesOneDirectoryPerMountedController) {
     EXPECT_TRUE(listed || std::string_view(controller).starts_with("cpu")) << dir;
     EXPECT_TRUE(path_exists(dir)) << dir;
   }
-  // Not ours: cpuset and devices are left alone.
-  EXPECT_FALSE(path_exists("/sys/fs/cgroup/cpuset/" + relative_));
-  EXPECT_FALSE(path_exists("/sys/fs/cgroup/devices/" + relative_));
+  // A new v1 cpuset cgroup has no cpus or memory nodes (and takes no task) until they are
+  // set: the parent we made and the cgroup itself took them from their parents.
+  if (path_exists("/sys/fs/cgroup/cpuset/cpuset.cpus")) {
+    for (const char* file : {"cpuset.cpus", "cpuset.mems"}) {
+      std::string root_value = contents(std::string("/sys/fs/cgroup/cpuset/") + file);
+      EXPECT_FALSE(root_value.empty());
+      EXPECT_EQ(contents("/sys/fs/cgroup/cpuset/berth-test/" + std::string(file)), root_value);
+      EXPECT_EQ(contents(v1_file("cpuset", file)), root_value);
+    }
+  }
 
   // Creating again opens it; open_cgroup finds the same directories.
   auto again = create_cgroup(*detect_cgroup_host(), relative_);
@@ -361,6 +373,61 @@ TEST_F(CgroupLayerTest, V1PidsLimitStopsAForkLoop) {
   auto killed = cg->kill_all();
   ASSERT_TRUE(killed) << killed.error().message;
   EXPECT_EQ(killed->size(), 4u);
+}
+
+TEST_F(CgroupLayerTest, V1CpusetPinsAChildToItsCpus) {
+  if (!v1_host()) GTEST_SKIP() << "host is not cgroup v1";
+  if (!path_exists("/sys/fs/cgroup/cpuset/cpuset.cpus")) GTEST_SKIP() << "no v1 cpuset controller";
+  auto* cg = make_default();
+  ASSERT_TRUE(cg);
+  auto applied = cg->apply(Resources{.cpuset_cpus = "0", .cpuset_mems = "0"});
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_EQ(contents(v1_file("cpuset", "cpuset.cpus")), "0");
+  EXPECT_EQ(contents(v1_file("cpuset", "cpuset.mems")), "0");
+  // Exit 0: the child's affinity is exactly {0}; 1: something else; 2: the call failed.
+  pid_t child = spawn_in(cg, [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) != 0) return 2;
+    return CPU_COUNT(&set) == 1 && CPU_ISSET(0, &set) ? 0 : 1;
+  });
+  int status = wait_child(child);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  // Stats do not change with a cpuset.
+  EXPECT_TRUE(cg->stats());
+}
+
+TEST_F(CgroupLayerTest, CpusetListsAreCheckedForSyntaxAndOnlineIds) {
+  auto* cg = make_default();
+  ASSERT_TRUE(cg);
+  for (std::string bad : {"1-0", "a", "0,,1", ",0", "0,", "0-", "-1", " 0", "0 ", "+1", "0-1-2", "0:1", "0\n"}) {
+    auto valid = validate_resources(Resources{.cpuset_cpus = bad});
+    ASSERT_FALSE(valid) << '"' << bad << '"';
+    EXPECT_EQ(valid.error().code, ErrorCode::invalid_spec);
+    EXPECT_TRUE(valid.error().message.starts_with("resources.cpuset_cpus: ")) << valid.error().message;
+    EXPECT_NE(valid.error().message.find("is not a cpu list"), std::string::npos) << valid.error().message;
+    valid = validate_resources(Resources{.cpuset_mems = bad});
+    ASSERT_FALSE(valid) << '"' << bad << '"';
+    EXPECT_TRUE(valid.error().message.starts_with("resources.cpuset_mems: ")) << valid.error().message;
+  }
+  // Beyond what this host has online (it has at most a few thousand cpus).
+  auto offline = cg->apply(Resources{.cpuset_cpus = "0,9999"});
+  ASSERT_FALSE(offline);
+  EXPECT_EQ(offline.error().code, ErrorCode::invalid_spec);
+  EXPECT_TRUE(offline.error().message.starts_with("resources.cpuset_cpus: cpu 9999 is not online"))
+      << offline.error().message;
+  offline = cg->apply(Resources{.cpuset_mems = "0-9999"});
+  ASSERT_FALSE(offline);
+  EXPECT_TRUE(offline.error().message.starts_with("resources.cpuset_mems: memory node ")) << offline.error().message;
+  // Well-formed and online.
+  std::string online = contents("/sys/devices/system/cpu/online");
+  EXPECT_TRUE(validate_resources(Resources{.cpuset_cpus = online}));
+  EXPECT_TRUE(validate_resources(Resources{.cpuset_cpus = "0,0-0", .cpuset_mems = "0"}));
+  if (v1_host() && path_exists(v1_file("cpuset", "cpuset.cpus"))) {
+    // Nothing was written on the way to the errors.
+    EXPECT_EQ(contents(v1_file("cpuset", "cpuset.cpus")), contents("/sys/fs/cgroup/cpuset/cpuset.cpus"));
+  }
 }
 
 TEST_F(CgroupLayerTest, V1MemoryLimitGetsAHogOomKilled) {
@@ -584,6 +651,13 @@ TEST_F(CgroupLayerTest, V2CodePathOnTheUnifiedMount) {
     applied = cg->apply(cpus);
     ASSERT_FALSE(applied);
     EXPECT_NE(applied.error().message.find("resources.cpus"), std::string::npos) << applied.error().message;
+    if (!has_word_in(contents(mount + "/" + relative_ + "/cgroup.controllers"), "cpuset")) {
+      applied = cg->apply(Resources{.cpuset_cpus = "0"});
+      ASSERT_FALSE(applied);
+      EXPECT_EQ(applied.error().code, ErrorCode::invalid_spec);
+      EXPECT_NE(applied.error().message.find("resources.cpuset_cpus"), std::string::npos) << applied.error().message;
+      EXPECT_NE(applied.error().message.find("cpuset cgroup controller"), std::string::npos);
+    }
     EXPECT_TRUE(cg->apply(Resources{}));  // no limits: nothing to refuse
   }
 
