@@ -130,6 +130,10 @@ class Monitor {
     oom_kills_before_ = cgroup_->oom_kills();
 
     if (spec_.kind == WorkloadKind::container) {
+      // A container may open (and mknod) only the devices runc allows; root inside must not
+      // reach the host's disks through a node it makes.
+      if (auto r = cgroup_->restrict_devices(linux::default_container_device_rules()); !r)
+        return fail_and_release(r.error());
       if (auto r = spawn_container(); !r) return fail_and_release(r.error());
       if (overlapped) {
         if (auto r = open_store_and_check(); !r) {

@@ -129,6 +129,21 @@ TEST_F(ContainerTest, UnknownUserIsAClearCreateError) {
   EXPECT_TRUE(all->empty());
 }
 
+TEST_F(ContainerTest, DevicesOutsideTheAllowListCannotBeOpened) {
+  // CAP_MKNOD makes the node (runc allows mknod of any device), the device rules refuse opening it.
+  auto out = sh("mknod /tmp/loop b 7 0 && echo made; (cat /tmp/loop > /dev/null) 2>&1; "
+                "echo x > /dev/null && echo null-ok");
+  EXPECT_THAT(out, HasSubstr("made"));
+  EXPECT_THAT(out, HasSubstr("Operation not permitted"));
+  EXPECT_THAT(out, HasSubstr("null-ok"));
+}
+
+TEST_F(ContainerTest, CpusetPinsTheContainer) {
+  auto spec = container_spec({});
+  spec.resources.cpuset_cpus = "0";
+  EXPECT_EQ(sh("grep Cpus_allowed_list /proc/self/status | cut -f2", spec), "0\n");
+}
+
 TEST_F(ContainerTest, ResourceLimitsFromUlimit) {
   auto spec = container_spec({});
   spec.container.rlimits = {{"nofile", 100, 200}};
