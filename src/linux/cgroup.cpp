@@ -437,13 +437,14 @@ Result<CgroupHost> detect_cgroup_host(const std::string& mount_root) {
 }
 
 Result<std::unique_ptr<Cgroup>> create_cgroup(const CgroupHost& host,
-                                              const std::string& relative_path) {
+                                              const std::string& relative_path,
+                                              const CgroupNeeds& needs) {
   if (!cgroup_detail::valid_relative_path(relative_path))
     return fail(ErrorCode::invalid_spec,
                 fmt::format("cgroup path \"{}\": must be relative, without empty, . or .. parts", relative_path));
   std::string root = cgroup_detail::normalize_root(host.mount_root);
   if (host.version == CgroupVersion::v2) return cgroup_detail::create_v2(root, relative_path);
-  return cgroup_detail::create_v1(root, relative_path);
+  return cgroup_detail::create_v1(root, relative_path, needs);
 }
 
 std::unique_ptr<Cgroup> open_cgroup(const CgroupHost& host, const std::string& relative_path) {

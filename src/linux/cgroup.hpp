@@ -99,9 +99,17 @@ struct CgroupHost {
 // Detects the cgroup layout of this host. `mount_root` overrides /sys/fs/cgroup for tests.
 Result<CgroupHost> detect_cgroup_host(const std::string& mount_root = "/sys/fs/cgroup");
 
+// The v1 hierarchies a cgroup can do without: each costs a directory to make, join and remove
+// on every start (v2 has one directory whatever is needed).
+struct CgroupNeeds {
+  bool cpuset = true;   // resources.cpuset_*
+  bool devices = true;  // restrict_devices (containers)
+};
+
 // Creates (or opens, when it exists) the cgroup `relative_path`, creating parents as needed.
 Result<std::unique_ptr<Cgroup>> create_cgroup(const CgroupHost& host,
-                                              const std::string& relative_path);
+                                              const std::string& relative_path,
+                                              const CgroupNeeds& needs = {});
 // Opens an existing cgroup without creating anything; directories that are gone are skipped.
 std::unique_ptr<Cgroup> open_cgroup(const CgroupHost& host, const std::string& relative_path);
 

@@ -106,7 +106,7 @@ std::unexpected<Error> controller_unavailable(std::string_view field,
                                               std::string_view controller);
 
 Result<std::unique_ptr<Cgroup>> create_v1(const std::string& mount_root,
-                                          const std::string& relative);
+                                         const std::string& relative, const CgroupNeeds& needs);
 std::unique_ptr<Cgroup> open_v1(const std::string& mount_root, const std::string& relative);
 Result<std::unique_ptr<Cgroup>> create_v2(const std::string& mount_root,
                                           const std::string& relative);

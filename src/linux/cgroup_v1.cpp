@@ -320,8 +320,13 @@ class CgroupV1 final : public Cgroup {
 
 }  // namespace
 
-Result<std::unique_ptr<Cgroup>> create_v1(const std::string& mount_root, const std::string& relative) {
+Result<std::unique_ptr<Cgroup>> create_v1(const std::string& mount_root, const std::string& relative,
+                                         const CgroupNeeds& needs) {
   auto hierarchies = find_hierarchies(mount_root);
+  // A hierarchy that holds only an unneeded controller is left out (co-mounted ones stay).
+  std::erase_if(hierarchies, [&](const Hierarchy& h) {
+    return (!needs.cpuset && h.controllers == cpuset) || (!needs.devices && h.controllers == devices);
+  });
   if (hierarchies.empty())
     return fail(ErrorCode::unavailable, fmt::format("no cgroup v1 controller is mounted under {}", mount_root));
   auto cgroup = std::make_unique<CgroupV1>(hierarchies, relative);

@@ -123,7 +123,10 @@ class Monitor {
     auto host = linux::detect_cgroup_host();
     if (!host) return std::unexpected(host.error());
     cgroup_host_ = *host;
-    auto cgroup = linux::create_cgroup(*host, StateLayout::cgroup_path(id_));
+    linux::CgroupNeeds needs;
+    needs.cpuset = !spec_.resources.cpuset_cpus.empty() || !spec_.resources.cpuset_mems.empty();
+    needs.devices = spec_.kind == WorkloadKind::container;
+    auto cgroup = linux::create_cgroup(*host, StateLayout::cgroup_path(id_), needs);
     if (!cgroup) return std::unexpected(cgroup.error());
     cgroup_ = std::move(*cgroup);
     if (auto r = cgroup_->apply(spec_.resources); !r) return fail_and_release(r.error());
