@@ -31,6 +31,9 @@ struct Summary {
 };
 
 Summary measure(int iterations, const std::function<void()>& once) {
+  // Each contender starts with nothing dirty in the page cache: writeback left over from the
+  // set-up (image import, the bundle copy) or the previous contender would land on this one.
+  ::sync();
   once();  // warm caches, page in binaries
   std::vector<double> ms;
   for (int i = 0; i < iterations; ++i) {
