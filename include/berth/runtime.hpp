@@ -54,6 +54,10 @@ class Runtime {
                                               std::string_view network = {}) = 0;
   virtual Result<std::vector<WorkloadInfo>> list(const ListOptions& options = {}) = 0;
   virtual Result<std::unique_ptr<EventReader>> watch(std::uint64_t since_seq = 0) = 0;
+  // For a container created with tty or stdin_open: a connected stream socket (the caller owns
+  // it) that carries the caller's input to the process and its output back, from create (attach
+  // before start to see everything) until it exits. One attached caller at a time.
+  virtual Result<int> attach(std::string_view ref) = 0;
 
   // Local images (the container kind runs them).
   virtual Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) = 0;

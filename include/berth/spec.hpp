@@ -110,13 +110,15 @@ struct ContainerSettings {
   std::vector<Rlimit> rlimits;
   std::vector<std::string> group_add;     // supplementary groups, by name or number
   std::vector<IdMapping> uid_map, gid_map;  // non-empty: the container gets a user namespace
+  bool tty = false;         // -t: the process gets a terminal (a pty of the container's devpts)
+  bool stdin_open = false;  // -i: its stdin comes from whoever attaches (Runtime::attach)
   // Filled by the runtime at create from the image store; not for callers to set.
   std::string image_id;
   std::vector<std::string> image_layers;  // unpacked layer directories, bottom first
   bool empty() const {
     return !entrypoint && hostname.empty() && !read_only_rootfs && cap_add.empty() && cap_drop.empty() &&
            seccomp.empty() && no_new_privileges && rlimits.empty() && group_add.empty() &&
-           uid_map.empty() && gid_map.empty() && image_id.empty() && image_layers.empty();
+           uid_map.empty() && gid_map.empty() && !tty && !stdin_open && image_id.empty() && image_layers.empty();
   }
 };
 

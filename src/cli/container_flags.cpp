@@ -42,6 +42,8 @@ const std::vector<FlagSpec>& container_flags() {
       {"cpuset-cpus", 0, true, "CPUS", "CPUs it may use: 0-1,3"},
       {"cpuset-mems", 0, true, "NODES", "memory nodes it may use"},
       {"uidmap", 0, true, "C:H:N", "user namespace: container uids C.. are host uids H.. (N of them)"},
+      {"interactive", 'i', false, {}, "keep stdin open: what you type goes to the container"},
+      {"tty", 't', false, {}, "give the container a terminal"},
       {"gidmap", 0, true, "C:H:N", "user namespace gid mapping (default: as --uidmap)"},
   };
   return flags;
@@ -157,6 +159,8 @@ Result<void> container_spec_from_flags(const ParsedArgs& p, WorkloadSpec& spec) 
     c.rlimits.push_back(*l);
   }
   c.group_add = p.all("group-add");
+  c.tty = p.has("tty");
+  c.stdin_open = p.has("interactive");
   spec.resources.cpuset_cpus = p.last("cpuset-cpus").value_or("");
   spec.resources.cpuset_mems = p.last("cpuset-mems").value_or("");
   for (auto [flag, out] : {std::pair{"uidmap", &c.uid_map}, std::pair{"gidmap", &c.gid_map}})

@@ -4,6 +4,8 @@
 #include "cli/command.hpp"
 #include "cli/output.hpp"
 #include "cli/signals.hpp"
+#include "cli/terminal.hpp"
+#include "common/fd.hpp"
 #include "cli/workload_flags.hpp"
 #include "runtime/json.hpp"
 
@@ -96,6 +98,16 @@ CommandResult cmd_run(Context& ctx, const std::vector<std::string>& args) {
   if (!detach) signals.emplace();
   auto handle = (*runtime)->create(*spec);
   if (!handle) return std::unexpected(handle.error());
+  // -i / -t: attach before start, so nothing the process writes is missed.
+  std::optional<UniqueFd> attached;
+  if (!detach && (spec->container.tty || spec->container.stdin_open)) {
+    auto fd = (*runtime)->attach(handle->id);
+    if (!fd) {
+      (void)(*runtime)->remove(handle->id, true);
+      return std::unexpected(fd.error());
+    }
+    attached.emplace(*fd);
+  }
   if (auto started = (*runtime)->start(handle->id); !started) {
     (void)(*runtime)->remove(handle->id, true);  // nothing half-made stays behind
     return std::unexpected(started.error());
@@ -104,7 +116,16 @@ CommandResult cmd_run(Context& ctx, const std::vector<std::string>& args) {
     print_handle(*handle, *json);
     return 0;
   }
-  auto code = attach_until_exit(**runtime, handle->id, *signals);
+  CommandResult code = 0;
+  if (attached) {
+    // Ctrl-C reaches the process through its terminal (raw mode) or is forwarded as before.
+    relay_attached(attached->get(), spec->container.stdin_open, spec->container.tty);
+    auto exit = (*runtime)->wait(handle->id, std::chrono::hours(24 * 365));
+    if (!exit) code = std::unexpected(exit.error());
+    else code = exit->shell_code();
+  } else {
+    code = attach_until_exit(**runtime, handle->id, *signals);
+  }
   if ((*p)->has("rm")) {
     auto removed = (*runtime)->remove(handle->id, true);
     if (code && !removed) return std::unexpected(removed.error());

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -95,6 +96,40 @@ void PtyRelay::run() {
         (void)!::write(master_, &eof, 1);
       } else {
         write_fd(master_, std::string_view(buf, static_cast<std::size_t>(n)));
+      }
+    }
+  }
+}
+
+void relay_attached(int socket_fd, bool forward_stdin, bool tty) {
+  std::optional<RawTerminal> raw;
+  if (tty) raw.emplace(0);
+  bool stdin_open = forward_stdin;
+  char buf[8192];
+  for (;;) {
+    pollfd fds[2] = {{socket_fd, POLLIN, 0}, {0, POLLIN, 0}};
+    int ready = ::poll(fds, stdin_open ? 2 : 1, -1);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (fds[0].revents) {
+      ssize_t n = ::read(socket_fd, buf, sizeof buf);
+      if (n <= 0) return;  // the process ended and its output is all here
+      write_fd(1, std::string_view(buf, static_cast<std::size_t>(n)));
+    }
+    if (stdin_open && fds[1].revents) {
+      ssize_t n = ::read(0, buf, sizeof buf);
+      if (n <= 0) {
+        stdin_open = false;
+        if (tty) {
+          char eof = 4;
+          write_fd(socket_fd, std::string_view(&eof, 1));
+        } else {
+          ::shutdown(socket_fd, SHUT_WR);
+        }
+      } else {
+        write_fd(socket_fd, std::string_view(buf, static_cast<std::size_t>(n)));
       }
     }
   }

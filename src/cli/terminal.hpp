@@ -54,4 +54,9 @@ class PtyRelay {
   std::thread thread_;
 };
 
+// `run -i`/`-t`: relays our stdin (with `forward_stdin`) to an attach socket and what comes
+// back to our stdout, until the other side closes (the container's process ended). With `tty`,
+// our terminal is raw meanwhile and end of our input is sent as ^D.
+void relay_attached(int socket_fd, bool forward_stdin, bool tty);
+
 }  // namespace berth::cli

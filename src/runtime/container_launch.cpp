@@ -1,12 +1,15 @@
 #include "runtime/container_launch.hpp"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <grp.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -249,6 +252,7 @@ Result<ContainerLaunchPlan> plan_container_launch(const WorkloadSpec& spec,
   plan.no_new_privileges = spec.container.no_new_privileges;
   plan.uid_map = spec.container.uid_map;
   plan.gid_map = spec.container.gid_map.empty() ? spec.container.uid_map : spec.container.gid_map;
+  plan.tty = spec.container.tty;
   plan.cgroup = cgroup;
   return plan;
 }
@@ -335,8 +339,35 @@ Result<std::string> read_optional(const char* path) {
   return text;
 }
 
+// The pty of a -t container: from its own devpts (so the name it sees exists where it runs),
+// owned by its user; the master goes to the shim, the slave becomes the process's stdio.
+Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid) {
+  UniqueFd master(::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master) return std::unexpected(errno_error("open", "/dev/pts/ptmx", errno));
+  if (::unlockpt(master.get()) != 0) return std::unexpected(errno_error("unlock", "pty", errno));
+  UniqueFd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave) return std::unexpected(errno_error("open", "pty peer", errno));
+  if (::fchown(slave.get(), uid, gid) != 0) return std::unexpected(errno_error("chown", "pty", errno));
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  int fd = master.get();
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  if (::sendmsg(console_fd, &msg, MSG_NOSIGNAL) != 1) return std::unexpected(errno_error("send", "pty", errno));
+  return slave;
+}
+
 [[noreturn]] void run_container_init(const ContainerLaunchPlan& plan, const ChildStdio& stdio,
-                                     int go_fd, int maps_fd) {
+                                     int go_fd, int maps_fd, int console_fd) {
   int error_fd = stdio.error_fd;
   auto fail_errno = [&](const char* stage, int err) { linux::fail_child(error_fd, stage, err); };
   for (int sig = 1; sig < NSIG; ++sig)
@@ -396,8 +427,17 @@ Result<std::string> read_optional(const char* path) {
   if (!program) give_up(error_fd, program.error());
   linux::ExecArgs exec(plan.args, env);
 
-  if (::dup2(stdio.stdin_fd, 0) < 0 || ::dup2(stdio.stdout_fd, 1) < 0 || ::dup2(stdio.stderr_fd, 2) < 0)
-    fail_errno("set up stdio", errno);
+  UniqueFd terminal;
+  if (plan.tty) {
+    auto t = open_container_terminal(console_fd, user->uid, user->gid);
+    if (!t) give_up(error_fd, t.error());
+    terminal = std::move(*t);
+  }
+  int in = terminal ? terminal.get() : stdio.stdin_fd;
+  int out = terminal ? terminal.get() : stdio.stdout_fd;
+  int err = terminal ? terminal.get() : stdio.stderr_fd;
+  if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) fail_errno("set up stdio", errno);
+  if (terminal && ::ioctl(0, TIOCSCTTY, 0) != 0) fail_errno("take the terminal", errno);
 
   if (int err = linux::drop_bounding_capabilities_in_child(plan.capabilities, plan.last_capability))
     fail_errno("drop from the capability bounding set", err);
@@ -431,12 +471,30 @@ Result<std::string> read_optional(const char* path) {
 
 }  // namespace
 
+Result<int> receive_fd(int socket_fd) {
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  if (::recvmsg(socket_fd, &msg, MSG_CMSG_CLOEXEC) != 1) return std::unexpected(errno_error("receive", "pty", errno));
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) return fail(ErrorCode::internal, "receive pty: no fd in the message");
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
 Result<std::pair<pid_t, int>> spawn_container_init(const ContainerLaunchPlan& plan,
-                                                   const ChildStdio& stdio, int go_fd, int maps_fd) {
+                                                   const ChildStdio& stdio, int go_fd, int maps_fd,
+                                                   int console_fd) {
   int pidfd = -1;
   long pid = clone_with_pidfd(plan.clone_flags, plan.cgroup, &pidfd);
   if (pid < 0) return std::unexpected(errno_error("clone", "container init", errno));
-  if (pid == 0) run_container_init(plan, stdio, go_fd, maps_fd);
+  if (pid == 0) run_container_init(plan, stdio, go_fd, maps_fd, console_fd);
   return std::pair<pid_t, int>{static_cast<pid_t>(pid), pidfd};
 }
 

@@ -43,6 +43,7 @@ struct ContainerLaunchPlan {
   std::optional<linux::SeccompProgram> seccomp;
   bool no_new_privileges = true;
   std::vector<IdMapping> uid_map, gid_map;
+  bool tty = false;
   linux::Cgroup* cgroup = nullptr;
 };
 
@@ -79,8 +80,14 @@ std::optional<int> rlimit_resource(std::string_view type);
 
 // Clones the init per plan. `go_fd` is the read end of the pipe the shim writes the go byte to;
 // `maps_fd` (user namespaces only) the pipe the shim writes to once uid/gid maps are in place.
+// With plan.tty, the init opens a pty in the container's devpts, makes it its controlling
+// terminal and stdio, and sends the master over `console_fd` (a unix socket, SCM_RIGHTS).
 Result<std::pair<pid_t, int>> spawn_container_init(const ContainerLaunchPlan& plan,
-                                                   const ChildStdio& stdio, int go_fd, int maps_fd);
+                                                   const ChildStdio& stdio, int go_fd, int maps_fd,
+                                                   int console_fd);
+
+// Receives the fd the init sent on the console socket.
+Result<int> receive_fd(int socket_fd);
 
 // Writes /proc/PID/uid_map and gid_map.
 Result<void> write_id_maps(pid_t pid, const std::vector<IdMapping>& uid_map,

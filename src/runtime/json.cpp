@@ -185,6 +185,8 @@ json to_json(const WorkloadSpec& s) {
                       {"group_add", c.group_add},
                       {"uid_map", maps(c.uid_map)},
                       {"gid_map", maps(c.gid_map)},
+                      {"tty", c.tty},
+                      {"stdin_open", c.stdin_open},
                       {"image_id", c.image_id},
                       {"image_layers", c.image_layers}};
   }
@@ -322,6 +324,8 @@ Result<WorkloadSpec> spec_from_json(const json& j) {
     cr.get("seccomp", cs.seccomp);
     cr.get("no_new_privileges", cs.no_new_privileges);
     cr.get("group_add", cs.group_add);
+    cr.get("tty", cs.tty);
+    cr.get("stdin_open", cs.stdin_open);
     cr.get("image_id", cs.image_id);
     cr.get("image_layers", cs.image_layers);
     if (auto* limits = cr.child("rlimits")) {

@@ -5,9 +5,12 @@
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -15,6 +18,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "linux/process.hpp"
+#include "linux/unix_socket.hpp"
 #include "runtime/exit_record.hpp"
 #include "runtime/ids.hpp"
 #include "runtime/json.hpp"
@@ -441,6 +445,23 @@ Result<std::vector<WorkloadInfo>> LocalRuntime::list(const ListOptions& options)
     out.push_back(WorkloadInfo{status_of(*current), std::move(*spec)});
   }
   return out;
+}
+
+Result<int> LocalRuntime::attach(std::string_view ref) {
+  auto record = find_current(ref);
+  if (!record) return std::unexpected(record.error());
+  std::string path = layout_.attach_path(record->id);
+  if (!path_exists(path))
+    return fail(ErrorCode::conflict,
+                fmt::format("workload {} has nothing to attach to (create it with a tty or an open stdin; "
+                            "it may have ended)", record->name));
+  auto addr = linux::unix_address(path);
+  if (!addr) return std::unexpected(addr.error());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return std::unexpected(errno_error("socket", path, errno));
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr->address), sizeof addr->address) != 0)
+    return std::unexpected(errno_error("attach to", record->name, errno));
+  return fd.release();
 }
 
 }  // namespace berth

@@ -40,6 +40,7 @@ class LocalRuntime final : public Runtime {
                                       std::string_view network) override;
   Result<std::vector<WorkloadInfo>> list(const ListOptions& options) override;
   Result<std::unique_ptr<EventReader>> watch(std::uint64_t since_seq) override;
+  Result<int> attach(std::string_view ref) override;
   Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) override;
   Result<std::vector<ImageInfo>> list_images() override;
   Result<ImageInfo> inspect_image(std::string_view ref) override;

@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -23,6 +25,7 @@
 #include "common/time.hpp"
 #include "linux/cgroup.hpp"
 #include "linux/process.hpp"
+#include "linux/unix_socket.hpp"
 #include "runtime/container_launch.hpp"
 #include "runtime/exit_record.hpp"
 #include "runtime/json.hpp"
@@ -149,6 +152,17 @@ class Monitor {
         return fail_and_release(r.error());
       }
       if (auto r = await_ready(); !r) return fail_and_release(r.error());
+      if (console_) {
+        auto master = receive_fd(console_.get());
+        if (!master) {
+          kill_and_reap();
+          return fail_and_release(master.error());
+        }
+        terminal_.reset(*master);
+        // The terminal's output is the process's stdout; its own pipes stay unused.
+        stdout_.reset(::fcntl(terminal_.get(), F_DUPFD_CLOEXEC, 0));
+        console_.reset();
+      }
     } else {
       if (auto r = open_log(); !r) return fail_and_release(r.error());
       if (auto r = spawn_process(); !r) return fail_and_release(r.error());
@@ -221,11 +235,28 @@ class Monitor {
     auto go = make_pipe("start");
     auto maps = make_pipe("id maps");
     if (!out || !err || !errors || !go || !maps) return fail(ErrorCode::internal, "pipe: out of fds");
-    UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!devnull) return std::unexpected(errno_error("open", "/dev/null", errno));
+    UniqueFd stdin_read(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!stdin_read) return std::unexpected(errno_error("open", "/dev/null", errno));
+    // -i without -t: the process reads a pipe that attached callers write to.
+    if (spec_.container.stdin_open && !spec_.container.tty) {
+      auto in = make_pipe("stdin");
+      if (!in) return std::unexpected(in.error());
+      stdin_read = std::move(in->read);
+      input_ = std::move(in->write);
+    }
+    UniqueFd console_parent, console_child;
+    if (spec_.container.tty) {
+      int pair[2];
+      if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+        return std::unexpected(errno_error("socketpair", "console", errno));
+      console_parent.reset(pair[0]);
+      console_child.reset(pair[1]);
+    }
+    if (spec_.container.tty || spec_.container.stdin_open)
+      if (auto r = listen_for_attach(); !r) return r;
     auto child = spawn_container_init(
-        *plan, {devnull.get(), out->write.get(), err->write.get(), errors->write.get()},
-        go->read.get(), maps->read.get());
+        *plan, {stdin_read.get(), out->write.get(), err->write.get(), errors->write.get()},
+        go->read.get(), maps->read.get(), console_child.get());
     if (!child) return std::unexpected(child.error());
     pid_ = child->first;
     pidfd_.reset(child->second);
@@ -241,7 +272,44 @@ class Monitor {
     maps_ = std::move(maps->write);
     uid_map_ = plan->uid_map;
     gid_map_ = plan->gid_map;
+    console_ = std::move(console_parent);
     return {};
+  }
+
+  // attach.sock: one caller at a time relays input to the process and gets its output.
+  Result<void> listen_for_attach() {
+    std::string path = layout_.attach_path(id_);
+    auto addr = linux::unix_address(path);
+    if (!addr) return std::unexpected(addr.error());
+    listener_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!listener_) return std::unexpected(errno_error("socket", path, errno));
+    ::unlink(path.c_str());
+    if (::bind(listener_.get(), reinterpret_cast<const sockaddr*>(&addr->address), sizeof addr->address) != 0 ||
+        ::chmod(path.c_str(), 0600) != 0 || ::listen(listener_.get(), 4) != 0)
+      return std::unexpected(errno_error("listen", path, errno));
+    return {};
+  }
+
+  void accept_attach() {
+    UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!client) return;
+    attached_ = std::move(client);  // a newer caller takes over
+    attached_input_open_ = true;
+  }
+
+  // Input from the attached caller to the process's terminal or stdin pipe.
+  void relay_input() {
+    char buf[8192];
+    ssize_t n = ::read(attached_.get(), buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    int target = terminal_ ? terminal_.get() : input_.get();
+    if (n <= 0) {
+      // The caller has no more input (it still reads the output): the process sees end of input.
+      attached_input_open_ = false;
+      if (!terminal_) input_.reset();
+      return;
+    }
+    if (target >= 0) linux::write_all_noalloc(target, buf, static_cast<std::size_t>(n));
   }
 
   // The init's first word on the error pipe: ready (a NUL byte), or why it gave up.
@@ -418,7 +486,7 @@ class Monitor {
 
   void supervise() {
     while (stdout_ || stderr_ || !exited_) {
-      pollfd fds[6];
+      pollfd fds[8];
       int n = 0;
       auto add = [&](int fd) {
         fds[n] = {fd, POLLIN, 0};
@@ -430,6 +498,8 @@ class Monitor {
       int sig_i = add(signals_.get());
       int timer_i = add(timer_.get());
       int start_i = start_fifo_ ? add(start_fifo_.get()) : -1;
+      int listen_i = listener_ ? add(listener_.get()) : -1;
+      int attached_i = attached_ && attached_input_open_ ? add(attached_.get()) : -1;
       int wait_ms = -1;
       if (exited_) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -448,9 +518,18 @@ class Monitor {
       if (sig_i >= 0 && fds[sig_i].revents) handle_signals();
       if (timer_i >= 0 && fds[timer_i].revents) handle_timer();
       if (start_i >= 0 && fds[start_i].revents) handle_start_request();
+      if (listen_i >= 0 && fds[listen_i].revents) accept_attach();
+      if (attached_i >= 0 && fds[attached_i].revents && attached_) relay_input();
       if (pid_i >= 0 && fds[pid_i].revents && !exited_) reap();
     }
     (void)log_->finish(Clock::now());
+    // The attached caller sees the end of the output; nobody attaches to what has ended.
+    attached_.reset();
+    terminal_.reset();
+    if (listener_) {
+      listener_.reset();
+      ::unlink(layout_.attach_path(id_).c_str());
+    }
   }
 
   void pump(UniqueFd& fd, LogStream stream) {
@@ -463,6 +542,18 @@ class Monitor {
     }
     if (auto r = log_->feed(stream, std::string_view(buf, static_cast<std::size_t>(n)), Clock::now()); !r)
       shim_log(r.error().message);
+    if (attached_ && !write_all(attached_.get(), buf, static_cast<std::size_t>(n))) attached_.reset();  // gone
+  }
+
+  static bool write_all(int fd, const char* data, std::size_t size) {
+    while (size > 0) {
+      ssize_t n = ::write(fd, data, size);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data += n;
+      size -= static_cast<std::size_t>(n);
+    }
+    return true;
   }
 
   void handle_signals() {
@@ -604,6 +695,12 @@ class Monitor {
   UniqueFd maps_;    // the init waits here for its id maps (user namespaces)
   std::vector<IdMapping> uid_map_, gid_map_;
   UniqueFd start_fifo_;  // create mode: a byte here is a start request
+  UniqueFd console_;     // -t: the init sends its pty master here
+  UniqueFd terminal_;    // -t: the pty master (input goes here)
+  UniqueFd input_;       // -i without -t: the process's stdin pipe
+  UniqueFd listener_;    // attach.sock
+  UniqueFd attached_;    // the attached caller
+  bool attached_input_open_ = false;
   bool waiting_ = false;
   std::string exec_failure_;
   bool exited_ = false;

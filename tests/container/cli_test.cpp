@@ -77,5 +77,26 @@ TEST_F(ContainerCli, ExecWithATerminal) {
   EXPECT_THAT(plain.out, HasSubstr("no-tty"));
 }
 
+TEST_F(ContainerCli, RunInteractiveAndWithATerminal) {
+  std::string berth = std::string(BERTH_CLI_PATH) + " --root " + root_;
+  // -i: our stdin reaches the process, its end is the process's end of input.
+  auto piped = shell("printf 'one\\ntwo\\n' | " + berth + " run --rm -i --image busybox -- sh -c 'wc -l; exit 4' 2>&1; echo rc=$?");
+  EXPECT_EQ(piped, "2\nrc=4\n");
+  // -t: a terminal of the container's own devpts, its controlling terminal.
+  auto tty = shell(berth + " run --rm -t --image busybox -- sh -c 'tty; test -t 0 && echo is-tty; exit 3' </dev/null; echo rc=$?");
+  EXPECT_THAT(tty, HasSubstr("/dev/pts/0"));
+  EXPECT_THAT(tty, HasSubstr("is-tty"));
+  EXPECT_THAT(tty, HasSubstr("rc=3"));
+  // -it: a shell reading commands from us through the terminal.
+  auto shell_session = shell("printf 'echo $((6*7))\\nexit 5\\n' | " + berth + " run --rm -it --image busybox -- sh; echo rc=$?");
+  EXPECT_THAT(shell_session, HasSubstr("42"));
+  EXPECT_THAT(shell_session, HasSubstr("rc=5"));
+  // A workload without a terminal or open stdin has nothing to attach to.
+  ASSERT_EQ(run_cli(root_, {"create", "--name", "plain", "--image", "busybox", "--", "true"}).exit_code, 0);
+  auto attach = runtime_->attach("plain");
+  ASSERT_FALSE(attach);
+  EXPECT_THAT(attach.error().message, HasSubstr("nothing to attach"));
+}
+
 }  // namespace
 }  // namespace berth::testing
