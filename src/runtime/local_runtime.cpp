@@ -235,6 +235,10 @@ Result<void> LocalRuntime::start_created(const state::WorkloadRecord& record) {
   if (ready == 0)
     return fail(ErrorCode::timeout, fmt::format("workload {}: not started within {} s", record.name,
                                                 std::chrono::duration_cast<std::chrono::seconds>(shim_report_timeout).count()));
+  // The shim's byte: it has released the process and recorded it running. (Without it, another
+  // starter took the byte, or the shim died: the row says which.)
+  char ack;
+  if (fds[0].revents & POLLIN && ::read(started.get(), &ack, 1) == 1) return {};
   auto current = find_current(record.id);
   if (!current) return std::unexpected(current.error());
   if (current->state == WorkloadState::created)
