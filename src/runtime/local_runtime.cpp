@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -200,7 +201,17 @@ Result<WorkloadHandle> LocalRuntime::create(const WorkloadSpec& input) {
 }
 
 Result<void> LocalRuntime::start(std::string_view ref) {
-  auto record = find_current(ref);
+  auto found = find_current(ref);
+  if (!found) return std::unexpected(found.error());
+  // One start of a workload at a time, across processes: two shims of one workload would share
+  // its cgroup and its container's overlay work dir. The second starter waits, then finds it
+  // running.
+  std::string lock_path = layout_.workload_dir(found->id) + "/start.lock";
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock) return std::unexpected(errno_error("open", lock_path, errno));
+  while (::flock(lock.get(), LOCK_EX) != 0)
+    if (errno != EINTR) return std::unexpected(errno_error("lock", lock_path, errno));
+  auto record = find_current(found->id);
   if (!record) return std::unexpected(record.error());
   if (is_active(record->state))
     return fail(ErrorCode::conflict, fmt::format("workload {} is already running", record->name));

@@ -143,8 +143,10 @@ class Monitor {
       if (auto r = spawn_container(); !r) return fail_and_release(r.error());
       if (overlapped) {
         if (auto r = open_store_and_check(); !r) {
+          // Another start won (the row is no longer startable): only our own process goes; the
+          // cgroup is the winner's.
           kill_and_reap();
-          return fail_and_release(r.error());
+          return std::unexpected(r.error());
         }
       }
       if (auto r = open_log(); !r) {
@@ -465,11 +467,15 @@ class Monitor {
     update.started_at = Clock::now();
     update.finished_at = std::optional<TimePoint>();
     auto applied = store_->update(id_, update, state::NewEvent{"start", {{"pid", std::to_string(pid_)}}});
-    if (!applied || !*applied) {
+    if (!applied) {
       kill_and_reap();
-      return fail_and_release(applied ? Error{ErrorCode::conflict,
-                                              fmt::format("workload {} changed state while starting", name_)}
-                                      : applied.error());
+      return fail_and_release(applied.error());
+    }
+    if (!*applied) {
+      // Another start of the same workload won the row: our process goes, but the cgroup (the
+      // same one) holds the winner's, so it stays.
+      kill_and_reap();
+      return fail(ErrorCode::conflict, fmt::format("workload {} was started by someone else meanwhile", name_));
     }
     if (spec_.time_to_live) arm_timer(timer_.get(), *spec_.time_to_live);
     return {};

@@ -2,6 +2,9 @@
 // lets it exec, exec joins it, stats read it, limits hold, remove leaves nothing.
 #include <gmock/gmock.h>
 
+#include <atomic>
+#include <thread>
+
 #include "container/container_fixture.hpp"
 
 namespace berth::testing {
@@ -138,6 +141,36 @@ TEST_F(ContainerTest, RestartKeepsTheWritableLayerButNotAcrossAHostCrash) {
   auto refused = runtime_->start(h.id);
   ASSERT_FALSE(refused);
   EXPECT_THAT(refused.error().message, ::testing::HasSubstr("host went down"));
+}
+
+}  // namespace
+}  // namespace berth::testing
+
+namespace berth::testing {
+namespace {
+
+TEST_F(ContainerTest, ConcurrentStartsLeaveOneRunningContainer) {
+  auto h = run(container_spec({"sleep", "30"}));
+  ASSERT_TRUE(runtime_->stop(h.id, std::chrono::milliseconds(0)));
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::thread> starters;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 3; ++i)
+      starters.emplace_back([&] {
+        auto rt = open_runtime(RuntimeOptions{root_, BERTH_SHIM_PATH});
+        if (rt && (*rt)->start(h.id)) ++ok;
+      });
+    for (auto& t : starters) t.join();
+    EXPECT_GE(ok.load(), 1);
+    // The winner's process runs on: a losing start must not have killed it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto status = runtime_->status(h.id);
+    ASSERT_TRUE(status);
+    EXPECT_EQ(status->state, WorkloadState::running) << "round " << round;
+    ASSERT_TRUE(status->pid);
+    EXPECT_FALSE(process_gone(*status->pid));
+    ASSERT_TRUE(runtime_->stop(h.id, std::chrono::milliseconds(0)));
+  }
 }
 
 }  // namespace
