@@ -27,4 +27,48 @@ Result<UnixAddress> unix_address(const std::string& path) {
   return out;
 }
 
+namespace {
+
+// One byte of payload and room for one fd: the message both ends of send_fd use.
+struct FdMessage {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  FdMessage() {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+  }
+  FdMessage(const FdMessage&) = delete;
+  FdMessage& operator=(const FdMessage&) = delete;
+};
+
+}  // namespace
+
+Result<void> send_fd(int socket_fd, int fd, std::string_view what) {
+  FdMessage m;
+  cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  if (::sendmsg(socket_fd, &m.msg, MSG_NOSIGNAL) != 1)
+    return std::unexpected(errno_error("send", std::string(what), errno));
+  return {};
+}
+
+Result<int> receive_fd(int socket_fd, std::string_view what) {
+  FdMessage m;
+  if (::recvmsg(socket_fd, &m.msg, MSG_CMSG_CLOEXEC) != 1)
+    return std::unexpected(errno_error("receive", std::string(what), errno));
+  cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS)
+    return fail(ErrorCode::internal, fmt::format("receive {}: no fd in the message", what));
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
 }  // namespace berth::linux

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 
 #include <string>
+#include <string_view>
 
 #include "berth/error.hpp"
 #include "common/fd.hpp"
@@ -18,5 +19,10 @@ struct UnixAddress {
 };
 
 Result<UnixAddress> unix_address(const std::string& path);
+
+// Passing one fd over a unix socket (SCM_RIGHTS, with one byte of payload); `what` names it in
+// errors. The received fd is close-on-exec.
+Result<void> send_fd(int socket_fd, int fd, std::string_view what);
+Result<int> receive_fd(int socket_fd, std::string_view what);
 
 }  // namespace berth::linux

@@ -9,7 +9,6 @@
 #include <sys/mount.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,6 +21,7 @@
 #include "common/fs.hpp"
 #include "linux/mounts.hpp"
 #include "linux/namespaces.hpp"
+#include "linux/unix_socket.hpp"
 #include "linux/users.hpp"
 
 namespace berth {
@@ -348,21 +348,7 @@ Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid) {
   UniqueFd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (!slave) return std::unexpected(errno_error("open", "pty peer", errno));
   if (::fchown(slave.get(), uid, gid) != 0) return std::unexpected(errno_error("chown", "pty", errno));
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  int fd = master.get();
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  if (::sendmsg(console_fd, &msg, MSG_NOSIGNAL) != 1) return std::unexpected(errno_error("send", "pty", errno));
+  if (auto sent = linux::send_fd(console_fd, master.get(), "pty"); !sent) return std::unexpected(sent.error());
   return slave;
 }
 
@@ -470,23 +456,6 @@ Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid) {
 }
 
 }  // namespace
-
-Result<int> receive_fd(int socket_fd) {
-  char byte;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  if (::recvmsg(socket_fd, &msg, MSG_CMSG_CLOEXEC) != 1) return std::unexpected(errno_error("receive", "pty", errno));
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_type != SCM_RIGHTS) return fail(ErrorCode::internal, "receive pty: no fd in the message");
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  return fd;
-}
 
 Result<std::pair<pid_t, int>> spawn_container_init(const ContainerLaunchPlan& plan,
                                                    const ChildStdio& stdio, int go_fd, int maps_fd,

@@ -86,8 +86,6 @@ Result<std::pair<pid_t, int>> spawn_container_init(const ContainerLaunchPlan& pl
                                                    const ChildStdio& stdio, int go_fd, int maps_fd,
                                                    int console_fd);
 
-// Receives the fd the init sent on the console socket.
-Result<int> receive_fd(int socket_fd);
 
 // Writes /proc/PID/uid_map and gid_map.
 Result<void> write_id_maps(pid_t pid, const std::vector<IdMapping>& uid_map,

@@ -155,7 +155,7 @@ class Monitor {
       }
       if (auto r = await_ready(); !r) return fail_and_release(r.error());
       if (console_) {
-        auto master = receive_fd(console_.get());
+        auto master = linux::receive_fd(console_.get(), "pty");
         if (!master) {
           kill_and_reap();
           return fail_and_release(master.error());
