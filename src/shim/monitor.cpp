@@ -61,6 +61,24 @@ Result<Pipe> make_pipe(std::string_view what) {
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
+// The child's stdout and stderr, and its error pipe (see process_launch.hpp).
+struct OutputPipes {
+  Pipe out, err, errors;
+  ChildStdio stdio_with(int stdin_fd) const {
+    return {stdin_fd, out.write.get(), err.write.get(), errors.write.get()};
+  }
+};
+
+Result<OutputPipes> make_output_pipes() {
+  auto out = make_pipe("stdout");
+  if (!out) return std::unexpected(out.error());
+  auto err = make_pipe("stderr");
+  if (!err) return std::unexpected(err.error());
+  auto errors = make_pipe("exec errors");
+  if (!errors) return std::unexpected(errors.error());
+  return OutputPipes{std::move(*out), std::move(*err), std::move(*errors)};
+}
+
 void arm_timer(int fd, std::chrono::milliseconds after) {
   itimerspec spec{};
   auto ms = std::max<std::int64_t>(after.count(), 1);
@@ -200,27 +218,30 @@ class Monitor {
     return {};
   }
 
+  // The child is ours to watch: its pid and pidfd, and our ends of its output pipes (the
+  // child's ends close here, so EOF means the child and whatever it started are done).
+  void adopt_child(std::pair<pid_t, int> child, OutputPipes& pipes) {
+    pid_ = child.first;
+    pidfd_.reset(child.second);
+    pipes.out.write.reset();
+    pipes.err.write.reset();
+    pipes.errors.write.reset();
+    stdout_ = std::move(pipes.out.read);
+    stderr_ = std::move(pipes.err.read);
+    errors_ = std::move(pipes.errors.read);
+  }
+
   Result<void> spawn_process() {
     auto plan = plan_process_launch(spec_, cgroup_.get());
     if (!plan) return std::unexpected(plan.error());
-    auto out = make_pipe("stdout");
-    auto err = make_pipe("stderr");
-    auto errors = make_pipe("exec errors");
-    if (!out || !err || !errors) return fail(ErrorCode::internal, "pipe: out of fds");
+    auto pipes = make_output_pipes();
+    if (!pipes) return std::unexpected(pipes.error());
     UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!devnull) return std::unexpected(errno_error("open", "/dev/null", errno));
 
-    auto child = spawn_process_workload(
-        *plan, {devnull.get(), out->write.get(), err->write.get(), errors->write.get()});
+    auto child = spawn_process_workload(*plan, pipes->stdio_with(devnull.get()));
     if (!child) return std::unexpected(child.error());
-    pid_ = child->first;
-    pidfd_.reset(child->second);
-    out->write.reset();
-    err->write.reset();
-    errors->write.reset();
-    stdout_ = std::move(out->read);
-    stderr_ = std::move(err->read);
-    errors_ = std::move(errors->read);
+    adopt_child(*child, *pipes);
     // EOF on the error pipe means exec happened; a message means the child gave up.
     return check_exec();
   }
@@ -231,12 +252,12 @@ class Monitor {
     auto plan = plan_container_launch(spec_, layout_.workload_dir(id_), layout_.volumes_dir(),
                                       layout_.cache_dir(), cgroup_.get());
     if (!plan) return std::unexpected(plan.error());
-    auto out = make_pipe("stdout");
-    auto err = make_pipe("stderr");
-    auto errors = make_pipe("exec errors");
+    auto pipes = make_output_pipes();
+    if (!pipes) return std::unexpected(pipes.error());
     auto go = make_pipe("start");
+    if (!go) return std::unexpected(go.error());
     auto maps = make_pipe("id maps");
-    if (!out || !err || !errors || !go || !maps) return fail(ErrorCode::internal, "pipe: out of fds");
+    if (!maps) return std::unexpected(maps.error());
     UniqueFd stdin_read(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!stdin_read) return std::unexpected(errno_error("open", "/dev/null", errno));
     // -i without -t: the process reads a pipe that attached callers write to.
@@ -256,20 +277,12 @@ class Monitor {
     }
     if (spec_.container.tty || spec_.container.stdin_open)
       if (auto r = listen_for_attach(); !r) return r;
-    auto child = spawn_container_init(
-        *plan, {stdin_read.get(), out->write.get(), err->write.get(), errors->write.get()},
-        go->read.get(), maps->read.get(), console_child.get());
+    auto child = spawn_container_init(*plan, pipes->stdio_with(stdin_read.get()), go->read.get(),
+                                      maps->read.get(), console_child.get());
     if (!child) return std::unexpected(child.error());
-    pid_ = child->first;
-    pidfd_.reset(child->second);
-    out->write.reset();
-    err->write.reset();
-    errors->write.reset();
+    adopt_child(*child, *pipes);
     go->read.reset();
     maps->read.reset();
-    stdout_ = std::move(out->read);
-    stderr_ = std::move(err->read);
-    errors_ = std::move(errors->read);
     go_ = std::move(go->write);
     maps_ = std::move(maps->write);
     uid_map_ = plan->uid_map;
