@@ -70,6 +70,14 @@ Result<void> LocalRuntime::prepare_container(WorkloadSpec& spec, const std::stri
       return std::unexpected(r.error().with_context("copy the layers of " + spec.image));
     }
   }
+  // A profile from a file is compiled here, into the cache the shim reads, so a bad one is refused
+  // at create and a good one is compiled once. (The default profile is checked by its tests.)
+  if (!spec.container.seccomp.empty() && spec.container.seccomp != "unconfined") {
+    auto caps = container_capabilities(spec);
+    if (!caps) return std::unexpected(caps.error());
+    if (auto program = container_seccomp(spec, *caps, layout_.cache_dir()); !program)
+      return std::unexpected(program.error().with_context("container.seccomp"));
+  }
   if (spec.args.empty() || spec.args[0].empty())
     return fail(ErrorCode::invalid_spec,
                 spec.image.empty() ? "args: a container with --rootfs needs a command"

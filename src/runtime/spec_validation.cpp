@@ -10,7 +10,6 @@
 #include "common/fs.hpp"
 #include "linux/capabilities.hpp"
 #include "linux/cgroup.hpp"
-#include "linux/seccomp.hpp"
 #include "runtime/container_launch.hpp"
 
 namespace berth {
@@ -154,11 +153,6 @@ Result<void> validate_container(const WorkloadSpec& s) {
   if (c.hostname.size() > 63) return invalid("container.hostname: longer than 63 characters");
   if (auto caps = linux::resolve_capabilities(linux::docker_default_capabilities(), c.cap_add, c.cap_drop); !caps)
     return std::unexpected(caps.error());
-  if (!c.seccomp.empty() && c.seccomp != "unconfined") {
-    auto text = read_file(c.seccomp);
-    if (!text) return std::unexpected(text.error().with_context("container.seccomp"));
-    if (auto p = linux::compile_seccomp_profile(*text, 0, c.seccomp); !p) return std::unexpected(p.error());
-  }
   for (std::size_t i = 0; i < c.rlimits.size(); ++i) {
     if (!rlimit_resource(c.rlimits[i].type))
       return invalid(fmt::format("container.rlimits[{}].type: \"{}\" is not a resource limit", i, c.rlimits[i].type));
