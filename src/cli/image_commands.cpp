@@ -4,7 +4,7 @@
 #include "cli/command.hpp"
 #include "cli/output.hpp"
 #include "common/units.hpp"
-#include "runtime/json.hpp"
+#include "image/image_config.hpp"
 
 namespace berth::cli {
 
@@ -58,7 +58,7 @@ CommandResult image_ls(Context& ctx, const std::vector<std::string>& args) {
   if (!images) return std::unexpected(images.error());
   if (*json) {
     nlohmann::json out = nlohmann::json::array();
-    for (auto& i : *images) out.push_back(to_json(i));
+    for (auto& i : *images) out.push_back(image::image_info_to_json(i));
     print_json(out);
     return 0;
   }
@@ -92,7 +92,7 @@ CommandResult image_inspect(Context& ctx, const std::vector<std::string>& args) 
   for (auto& ref : (*p)->positionals) {
     auto image = (*runtime)->inspect_image(ref);
     if (!image) return std::unexpected(image.error());
-    out.push_back(to_json(*image));
+    out.push_back(image::image_info_to_json(*image));
   }
   print_json(out);
   return 0;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <fmt/format.h>
 
+#include "common/time.hpp"
+
 namespace berth::image {
 
 using nlohmann::json;
@@ -69,7 +71,8 @@ json image_defaults_to_json(const ImageDefaults& d) {
             {"working_dir", d.working_dir}, {"user", d.user}, {"exposed_ports", d.exposed_ports},
             {"stop_signal", d.stop_signal}, {"labels", d.labels}};
   if (d.health_check)
-    j["health_check"] = {{"command", d.health_check->command},
+    j["health_check"] = {{"type", d.health_check->type},
+                         {"command", d.health_check->command},
                          {"interval_ms", d.health_check->interval.count()},
                          {"timeout_ms", d.health_check->timeout.count()},
                          {"start_period_ms", d.health_check->start_period.count()},
@@ -101,6 +104,40 @@ Result<ImageDefaults> image_defaults_from_json(const json& j) {
     return d;
   } catch (const json::exception& e) {
     return fail(ErrorCode::internal, fmt::format("image record defaults: {}", e.what()));
+  }
+}
+
+json image_info_to_json(const ImageInfo& i) {
+  return {{"id", i.id},
+          {"names", i.names},
+          {"manifest_digest", i.manifest_digest},
+          {"diff_ids", i.diff_ids},
+          {"architecture", i.architecture},
+          {"os", i.os},
+          {"size", i.size},
+          {"created", format_rfc3339_nano(i.created)},
+          {"imported", format_rfc3339_nano(i.imported)},
+          {"config", image_defaults_to_json(i.defaults)}};
+}
+
+Result<ImageInfo> image_info_from_json(const json& j, const std::string& what) {
+  try {
+    ImageInfo i;
+    i.id = j.at("id").get<std::string>();
+    i.names = j.at("names").get<std::vector<std::string>>();
+    i.manifest_digest = j.at("manifest_digest").get<std::string>();
+    i.diff_ids = j.at("diff_ids").get<std::vector<std::string>>();
+    i.architecture = j.at("architecture").get<std::string>();
+    i.os = j.at("os").get<std::string>();
+    i.size = j.at("size").get<std::int64_t>();
+    i.created = parse_rfc3339(j.at("created").get<std::string>()).value_or(TimePoint{});
+    i.imported = parse_rfc3339(j.at("imported").get<std::string>()).value_or(TimePoint{});
+    auto defaults = image_defaults_from_json(j.at("config"));
+    if (!defaults) return std::unexpected(defaults.error());
+    i.defaults = std::move(*defaults);
+    return i;
+  } catch (const json::exception& e) {
+    return fail(ErrorCode::internal, fmt::format("image record {}: {}", what, e.what()));
   }
 }
 

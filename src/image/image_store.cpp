@@ -231,36 +231,6 @@ Result<ImageSource> read_docker_archive(const std::string& dir) {
   return src;
 }
 
-// The store's own record of an image.
-json info_to_json(const ImageInfo& i) {
-  json defaults = image_defaults_to_json(i.defaults);
-  return {{"id", i.id},           {"names", i.names},         {"manifest_digest", i.manifest_digest},
-          {"diff_ids", i.diff_ids}, {"architecture", i.architecture}, {"os", i.os},
-          {"size", i.size},       {"created", format_rfc3339_nano(i.created)},
-          {"imported", format_rfc3339_nano(i.imported)}, {"defaults", defaults}};
-}
-
-Result<ImageInfo> info_from_json(const json& j, const std::string& what) {
-  try {
-    ImageInfo i;
-    i.id = j.at("id").get<std::string>();
-    i.names = j.at("names").get<std::vector<std::string>>();
-    i.manifest_digest = j.at("manifest_digest").get<std::string>();
-    i.diff_ids = j.at("diff_ids").get<std::vector<std::string>>();
-    i.architecture = j.at("architecture").get<std::string>();
-    i.os = j.at("os").get<std::string>();
-    i.size = j.at("size").get<std::int64_t>();
-    i.created = parse_rfc3339(j.at("created").get<std::string>()).value_or(TimePoint{});
-    i.imported = parse_rfc3339(j.at("imported").get<std::string>()).value_or(TimePoint{});
-    auto defaults = image_defaults_from_json(j.at("defaults"));
-    if (!defaults) return std::unexpected(defaults.error());
-    i.defaults = std::move(*defaults);
-    return i;
-  } catch (const json::exception& e) {
-    return fail(ErrorCode::internal, fmt::format("image record {}: {}", what, e.what()));
-  }
-}
-
 class DirLock {
  public:
   static Result<DirLock> take(const std::string& path) {
@@ -474,12 +444,12 @@ Result<ImageInfo> ImageStore::import(const std::string& path, const ImageImportO
     std::string meta = fmt::format("{}/meta/{}.json", dir_, other.id.substr(7));
     if (other.names.empty()) {
       ::unlink(meta.c_str());
-    } else if (auto r = write_file_atomic(meta, info_to_json(other).dump()); !r) {
+    } else if (auto r = write_file_atomic(meta, image_info_to_json(other).dump()); !r) {
       return std::unexpected(r.error());
     }
   }
   std::sort(info.names.begin(), info.names.end());
-  if (auto r = write_file_atomic(fmt::format("{}/meta/{}.json", dir_, info.id.substr(7)), info_to_json(info).dump()); !r)
+  if (auto r = write_file_atomic(fmt::format("{}/meta/{}.json", dir_, info.id.substr(7)), image_info_to_json(info).dump()); !r)
     return std::unexpected(r.error());
   for (auto& g : new_layers) g->release();
   // Layers of images that lost their last name.
@@ -506,7 +476,7 @@ Result<std::vector<ImageInfo>> ImageStore::list() const {
       if (j.error().code == ErrorCode::not_found) continue;  // removed meanwhile
       return std::unexpected(j.error());
     }
-    auto info = info_from_json(*j, name);
+    auto info = image_info_from_json(*j, name);
     if (!info) return std::unexpected(info.error());
     out.push_back(std::move(*info));
   }
@@ -543,7 +513,7 @@ Result<std::vector<std::string>> ImageStore::remove(std::string_view ref) {
   bool by_name = name && std::find(image->names.begin(), image->names.end(), *name) != image->names.end();
   if (by_name && image->names.size() > 1) {
     std::erase(image->names, *name);
-    if (auto r = write_file_atomic(meta, info_to_json(*image).dump()); !r) return std::unexpected(r.error());
+    if (auto r = write_file_atomic(meta, image_info_to_json(*image).dump()); !r) return std::unexpected(r.error());
     return std::vector<std::string>{};
   }
   if (::unlink(meta.c_str()) != 0) return std::unexpected(errno_error("remove", meta, errno));

@@ -447,29 +447,4 @@ std::string dump_json(const json& j, int indent) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
-json to_json(const ImageInfo& image) {
-  const auto& d = image.defaults;
-  json config = {{"entrypoint", d.entrypoint}, {"cmd", d.cmd},
-                 {"env", d.env},               {"working_dir", d.working_dir},
-                 {"user", d.user},             {"exposed_ports", d.exposed_ports},
-                 {"stop_signal", d.stop_signal}, {"labels", d.labels}};
-  if (d.health_check)
-    config["health_check"] = {{"type", d.health_check->type},
-                              {"command", d.health_check->command},
-                              {"interval_ms", d.health_check->interval.count()},
-                              {"timeout_ms", d.health_check->timeout.count()},
-                              {"retries", d.health_check->retries},
-                              {"start_period_ms", d.health_check->start_period.count()}};
-  return {{"id", image.id},
-          {"names", image.names},
-          {"manifest_digest", image.manifest_digest},
-          {"diff_ids", image.diff_ids},
-          {"architecture", image.architecture},
-          {"os", image.os},
-          {"size", image.size},
-          {"created", format_rfc3339_nano(image.created)},
-          {"imported", format_rfc3339_nano(image.imported)},
-          {"config", config}};
-}
-
 }  // namespace berth

@@ -21,7 +21,6 @@ nlohmann::json to_json(const ExitInfo& exit);
 nlohmann::json to_json(const ExecResult& result);
 nlohmann::json to_json(const Event& event);
 nlohmann::json to_json(const LogChunk& chunk);
-nlohmann::json to_json(const ImageInfo& image);
 
 // Dumps without throwing on bytes that are not UTF-8 (they print as U+FFFD).
 std::string dump_json(const nlohmann::json& json, int indent = -1);
