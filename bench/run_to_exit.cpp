@@ -19,27 +19,11 @@
 
 #include "berth/runtime.hpp"
 #include "common/fs.hpp"
+#include "lifecycle_bench.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-struct Summary {
-  double p50_ms, p99_ms;
-};
-
-Summary measure(int iterations, const std::function<void()>& once) {
-  once();  // warm caches, page in binaries
-  std::vector<double> ms;
-  for (int i = 0; i < iterations; ++i) {
-    auto t0 = Clock::now();
-    once();
-    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  auto at = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<std::size_t>(q * ms.size()))]; };
-  return {at(0.50), at(0.99)};
-}
+using namespace berth::bench;
 
 int spawn_and_wait(const char* path, char* const argv[]) {
   pid_t pid;
@@ -47,11 +31,6 @@ int spawn_and_wait(const char* path, char* const argv[]) {
   int status = 0;
   waitpid(pid, &status, 0);
   return status;
-}
-
-[[noreturn]] void die(const std::string& what) {
-  fmt::print(stderr, "bench: {}\n", what);
-  std::exit(1);
 }
 
 }  // namespace
@@ -78,49 +57,12 @@ int main(int argc, char** argv) {
   berth::WorkloadSpec spec;
   spec.args = {"/bin/true"};
   // Where the time goes, phase by phase.
-  std::vector<double> create_ms, start_ms, wait_ms, remove_ms;
-  auto since = [](Clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  };
-  auto library = measure(iterations, [&] {
-    auto t0 = Clock::now();
-    auto h = (*runtime)->create(spec);
-    if (!h) die(h.error().message);
-    create_ms.push_back(since(t0));
-    t0 = Clock::now();
-    if (auto s = (*runtime)->start(h->id); !s) die(s.error().message);
-    start_ms.push_back(since(t0));
-    t0 = Clock::now();
-    auto exit = (*runtime)->wait(h->id, std::chrono::seconds(10));
-    if (!exit || exit->exit_code != 0) die("workload did not exit 0");
-    wait_ms.push_back(since(t0));
-    t0 = Clock::now();
-    if (auto r = (*runtime)->remove(h->id); !r) die(r.error().message);
-    remove_ms.push_back(since(t0));
-  });
-  for (auto* v : {&create_ms, &start_ms, &wait_ms, &remove_ms}) std::sort(v->begin(), v->end());
-
+  auto library = measure_lifecycle(**runtime, spec, iterations);
   // The shim's memory while it watches a running workload: RSS (shared libraries included)
   // and the anonymous part that each extra workload really costs.
-  long shim_rss_kib = -1, shim_anon_kib = -1;
-  {
-    berth::WorkloadSpec sleeper;
-    sleeper.args = {"/bin/sleep", "30"};
-    auto h = (*runtime)->create(sleeper);
-    if (!h || !(*runtime)->start(h->id)) die("could not start a sleeper");
-    auto st = (*runtime)->status(h->id);
-    std::string stat = berth::read_file(fmt::format("/proc/{}/stat", st->pid.value_or(0))).value_or("");
-    auto fields = stat.substr(stat.rfind(')') + 4);
-    int shim = std::atoi(fields.c_str());
-    std::string status = berth::read_file(fmt::format("/proc/{}/status", shim)).value_or("");
-    auto field = [&](const char* key) {
-      auto at = status.find(key);
-      return at == std::string::npos ? -1L : std::atol(status.c_str() + at + std::strlen(key));
-    };
-    shim_rss_kib = field("VmRSS:");
-    shim_anon_kib = field("RssAnon:");
-    (void)(*runtime)->remove(h->id, true);
-  }
+  berth::WorkloadSpec sleeper;
+  sleeper.args = {"/bin/sleep", "30"};
+  auto shim = shim_memory(**runtime, sleeper);
 
   std::string root_flag = "--root=" + root;
   char* cli_argv[] = {const_cast<char*>(BERTH_CLI_PATH), root_flag.data(),
@@ -138,12 +80,11 @@ int main(int argc, char** argv) {
                s.p50_ms / floor.p50_ms, s.p50_ms - floor.p50_ms);
   };
   row("floor: fork+exec+wait", floor);
-  row("library: create+start+wait", library);
+  row("library: create+start+wait", library.total);
   row("cli: berth run --rm /bin/true (incl. remove)", cli);
   fmt::print("library phases, p50 (ms): create {:.3f}, start {:.3f}, wait {:.3f}; then remove {:.3f}\n",
-             create_ms[create_ms.size() / 2], start_ms[start_ms.size() / 2],
-             wait_ms[wait_ms.size() / 2], remove_ms[remove_ms.size() / 2]);
+             library.create_p50, library.start_p50, library.wait_p50, library.remove_p50);
   fmt::print("berth-shim memory while watching a workload: RSS {} KiB, of which anonymous {} KiB\n",
-             shim_rss_kib, shim_anon_kib);
+             shim.rss_kib, shim.anonymous_kib);
   return 0;
 }
