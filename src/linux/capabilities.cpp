@@ -130,16 +130,4 @@ int apply_capabilities_in_child(const CapabilitySets& sets, int last_cap, const 
   return 0;
 }
 
-Result<CapabilitySets> read_capabilities(pid_t pid) {
-  auto path = fmt::format("/proc/{}/status", pid);
-  auto text = read_file(path);
-  if (!text) return std::unexpected(text.error());
-  auto field = [&](std::string_view key) -> CapabilityMask {
-    auto at = text->find(fmt::format("\n{}:\t", key));
-    if (at == std::string::npos) return 0;
-    return std::strtoull(text->c_str() + at + key.size() + 3, nullptr, 16);
-  };
-  return CapabilitySets{field("CapBnd"), field("CapEff"), field("CapPrm"), field("CapInh"), field("CapAmb")};
-}
-
 }  // namespace berth::linux

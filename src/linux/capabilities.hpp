@@ -17,8 +17,6 @@ struct CapabilitySets { CapabilityMask bounding = 0, effective = 0, permitted = 
 CapabilitySets container_capability_sets(CapabilityMask caps);
 // PR_SET_KEEPCAPS: permitted capabilities survive a setuid away from root.
 int keep_capabilities_across_setuid();
-// Reads CapBnd/CapEff/CapPrm/CapInh/CapAmb of a process from /proc/PID/status.
-Result<CapabilitySets> read_capabilities(pid_t pid);
 // In the child between clone and exec, allocation-free, 0 or an errno. First, while still
 // root (dropping needs CAP_SETPCAP): every capability outside sets.bounding leaves the bounding
 // set. Then keep_capabilities_across_setuid() before setresuid, and after it
