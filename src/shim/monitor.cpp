@@ -441,13 +441,15 @@ class Monitor {
       return;
     }
     if (n < 0 || !waiting_) return;
-    // Release it, record it running and wake the starter; whether the exec itself worked is
-    // seen after (as with runc, start returns once the process is let go; the program was
-    // found at create). A failed exec ends as exit code 127 with the reason.
-    waiting_ = false;
-    char go = 1;
-    linux::write_all_noalloc(go_.get(), &go, 1);
-    go_.reset();
+    // Release it and see it exec before recording it running and waking the starter: once start
+    // returns, the pid in the row is the workload's own program, never berth's code still
+    // holding the shim's fds. A failed exec (the program was found at create, so rare) ends as
+    // exit code 127 with the reason.
+    if (auto r = release(); !r) {
+      exec_failure_ = r.error().message;
+      exit_.exit_code = 127;
+      drain_deadline_ = std::chrono::steady_clock::now();
+    }
     if (auto r = record_running({WorkloadState::created}); !r) shim_log("record start: " + r.error().message);
     start_fifo_.reset();
     // Wake whoever waits on started.fifo: a byte for one of them, and the hangup (last
@@ -457,12 +459,6 @@ class Monitor {
     if (fd) {
       char byte = 1;
       (void)!::write(fd.get(), &byte, 1);
-    }
-    fd.reset();
-    if (auto r = check_exec(); !r) {
-      exec_failure_ = r.error().message;
-      exit_.exit_code = 127;
-      drain_deadline_ = std::chrono::steady_clock::now();
     }
   }
 
