@@ -3,7 +3,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,10 +56,26 @@ class Runtime {
                                               std::string_view network = {}) = 0;
   virtual Result<std::vector<WorkloadInfo>> list(const ListOptions& options = {}) = 0;
   virtual Result<std::unique_ptr<EventReader>> watch(std::uint64_t since_seq = 0) = 0;
+  // The seq of the newest event: watch(last_event_seq()) sees only what happens from now on.
+  virtual Result<std::uint64_t> last_event_seq() = 0;
   // For a container created with tty or stdin_open: a connected stream socket (the caller owns
   // it) that carries the caller's input to the process and its output back, from create (attach
   // before start to see everything) until it exits. One attached caller at a time.
   virtual Result<int> attach(std::string_view ref) = 0;
+
+  // What the supervisor (health checks, restart policies, stacks) reports back.
+  // Keeps a health probe's result with the workload's status (the last few are kept) and, when
+  // `state` is healthy or unhealthy and differs from the current one, moves the workload there
+  // with a "healthy" or "unhealthy" event. conflict when the workload is not running.
+  virtual Result<void> report_health(std::string_view ref, const HealthResult& result,
+                                     std::optional<WorkloadState> state) = 0;
+  // Starts an exited workload again because its restart policy says so: start(), counted in
+  // restart_count, after a "restart" event. conflict when it is running or was stopped by a user.
+  virtual Result<void> restart(std::string_view ref) = 0;
+  // Adds an event about something other than one workload's lifecycle (a stack going up or
+  // down) to the one event stream. Returns its seq.
+  virtual Result<std::uint64_t> publish_event(std::string_view subject, std::string_view type,
+                                              const std::map<std::string, std::string>& attributes) = 0;
 
   // Local images (the container kind runs them).
   virtual Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) = 0;

@@ -32,10 +32,12 @@ std::optional<WorkloadState> parse_workload_state(std::string_view text);
 // running, healthy, unhealthy, starting and stopping all have live processes.
 bool is_active(WorkloadState state);
 
+// One health probe: exit_code 0 is healthy, as with Docker's HEALTHCHECK.
 struct HealthResult {
   TimePoint time;
   int exit_code = 0;
-  std::string output;
+  std::string output;  // what the probe printed or why it failed, truncated
+  bool operator==(const HealthResult&) const = default;
 };
 
 struct WorkloadStatus {
@@ -52,7 +54,9 @@ struct WorkloadStatus {
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> finished_at;
   int restart_count = 0;
-  std::vector<HealthResult> health;
+  std::vector<HealthResult> health;  // the last probes, oldest first
+  // stop() was called since the last start: restart policies leave the workload stopped.
+  bool stopped_by_user = false;
 };
 
 // What a workload holds; one entry of list().

@@ -43,12 +43,35 @@ class LogReader {
                                                std::stop_token stop = {}) = 0;
 };
 
+// The types of the one event stream. A workload's: created, started, stopping (a stop was
+// asked for), killed (a signal was sent), exited or oom (its processes ended; attributes
+// exit_code, signal, reason), stopped (a stop finished), restarting (its restart policy starts
+// it again), healthy, unhealthy, removed. A stack's (workload_id empty, workload_name the
+// stack): stack_up, stack_ready, stack_failed, stack_down.
+namespace event_type {
+inline constexpr std::string_view created = "created";
+inline constexpr std::string_view started = "started";
+inline constexpr std::string_view stopping = "stopping";
+inline constexpr std::string_view killed = "killed";
+inline constexpr std::string_view exited = "exited";
+inline constexpr std::string_view oom = "oom";
+inline constexpr std::string_view stopped = "stopped";
+inline constexpr std::string_view restarting = "restarting";
+inline constexpr std::string_view healthy = "healthy";
+inline constexpr std::string_view unhealthy = "unhealthy";
+inline constexpr std::string_view removed = "removed";
+inline constexpr std::string_view stack_up = "stack_up";
+inline constexpr std::string_view stack_ready = "stack_ready";
+inline constexpr std::string_view stack_failed = "stack_failed";
+inline constexpr std::string_view stack_down = "stack_down";
+}  // namespace event_type
+
 struct Event {
   std::uint64_t seq = 0;  // strictly increasing, never reused
   TimePoint time;
-  std::string workload_id;
-  std::string workload_name;
-  std::string type;  // create, start, stop, kill, exit, oom, die, remove, ...
+  std::string workload_id;    // empty for a stack's events
+  std::string workload_name;  // or the stack's name
+  std::string type;           // one of event_type
   std::map<std::string, std::string> attributes;
 };
 

@@ -36,4 +36,13 @@ Result<ExitRecord> read_exit_record(const std::string& path) {
   return r;
 }
 
+state::NewEvent exit_event(const ExitInfo& exit) {
+  std::map<std::string, std::string> attributes{{"reason", exit.reason}};
+  if (exit.exit_code) attributes["exit_code"] = std::to_string(*exit.exit_code);
+  if (exit.exit_signal) attributes["signal"] = std::to_string(*exit.exit_signal);
+  if (exit.oom_killed) attributes["oom_killed"] = "true";
+  return state::NewEvent{std::string(exit.oom_killed ? event_type::oom : event_type::exited),
+                         std::move(attributes)};
+}
+
 }  // namespace berth

@@ -7,6 +7,7 @@
 
 #include "berth/error.hpp"
 #include "berth/status.hpp"
+#include "state/store.hpp"
 
 namespace berth {
 
@@ -17,5 +18,9 @@ struct ExitRecord {
 
 Result<void> write_exit_record(const std::string& path, const ExitRecord& record);
 Result<ExitRecord> read_exit_record(const std::string& path);
+
+// The event that records an exit: "oom" when the kernel killed it for memory, else "exited";
+// attributes reason, exit_code and signal.
+state::NewEvent exit_event(const ExitInfo& exit);
 
 }  // namespace berth

@@ -21,6 +21,7 @@
 #include "linux/process.hpp"
 #include "linux/unix_socket.hpp"
 #include "runtime/exit_record.hpp"
+#include "runtime/health_record.hpp"
 #include "runtime/ids.hpp"
 #include "runtime/json.hpp"
 #include "runtime/shim_launcher.hpp"
@@ -77,6 +78,8 @@ WorkloadStatus status_of(const state::WorkloadRecord& r) {
   s.started_at = r.started_at;
   s.finished_at = r.finished_at;
   s.restart_count = r.restart_count;
+  s.health = decode_health_results(r.health_json);
+  s.stopped_by_user = r.stopped_by_user;
   return s;
 }
 
@@ -131,25 +134,22 @@ Result<state::WorkloadRecord> LocalRuntime::reconcile(state::WorkloadRecord reco
   state::WorkloadUpdate update;
   update.expected_states = active_states;
   update.pid = std::optional<int>();
-  std::map<std::string, std::string> attributes;
-  if (auto exit = read_exit_record(layout_.exit_path(record.id))) {
-    update.state = exit->exit.state;
-    update.exit_code = exit->exit.exit_code;
-    update.exit_signal = exit->exit.exit_signal;
-    update.oom_killed = exit->exit.oom_killed;
-    update.reason = exit->exit.reason;
-    update.finished_at = exit->finished_at;
-    attributes["reason"] = exit->exit.reason;
-    if (exit->exit.exit_code) attributes["exit_code"] = std::to_string(*exit->exit.exit_code);
-    if (exit->exit.exit_signal) attributes["signal"] = std::to_string(*exit->exit.exit_signal);
+  ExitInfo exit;
+  if (auto recorded = read_exit_record(layout_.exit_path(record.id))) {
+    exit = recorded->exit;
+    update.finished_at = recorded->finished_at;
   } else {
-    update.state = WorkloadState::failed;
-    update.reason = fmt::format("shim (pid {}) exited without recording how the workload ended",
-                                record.shim_pid.value_or(0));
+    exit.state = WorkloadState::failed;
+    exit.reason = fmt::format("shim (pid {}) exited without recording how the workload ended",
+                              record.shim_pid.value_or(0));
     update.finished_at = Clock::now();
-    attributes["reason"] = *update.reason;
   }
-  auto applied = store_->update(record.id, update, state::NewEvent{"exit", attributes});
+  update.state = exit.state;
+  update.exit_code = exit.exit_code;
+  update.exit_signal = exit.exit_signal;
+  update.oom_killed = exit.oom_killed;
+  update.reason = exit.reason;
+  auto applied = store_->update(record.id, update, exit_event(exit));
   if (!applied) return std::unexpected(applied.error());
   return store_->get(record.id);
 }
@@ -185,7 +185,7 @@ Result<WorkloadHandle> LocalRuntime::create(const WorkloadSpec& input) {
     if (auto r = write_file(layout_.spec_path(*id), record.spec_json); !r) return undo(r.error());
   record.state = WorkloadState::created;
   record.created_at = Clock::now();
-  if (auto r = store_->insert(record, state::NewEvent{"create", {{"kind", std::string(to_string(spec.kind))}}}); !r)
+  if (auto r = store_->insert(record, state::NewEvent{std::string(event_type::created), {{"kind", std::string(to_string(spec.kind))}}}); !r)
     return undo(r.error());
   if (spec.kind == WorkloadKind::container) {
     // A container's process is made now and waits, set up, for start.
@@ -215,6 +215,11 @@ Result<void> LocalRuntime::start(std::string_view ref) {
   if (!record) return std::unexpected(record.error());
   if (is_active(record->state))
     return fail(ErrorCode::conflict, fmt::format("workload {} is already running", record->name));
+  if (record->stopped_by_user) {  // a start undoes a user's stop, for restart policies
+    state::WorkloadUpdate clear;
+    clear.stopped_by_user = false;
+    if (auto r = store_->update(record->id, clear, std::nullopt); !r) return std::unexpected(r.error());
+  }
   if (record->state == WorkloadState::created && has_live_shim(*record)) return start_created(*record);
   auto pid = launch_shim(shim_path_, layout_.root, record->id, shim_report_timeout, false);
   if (!pid) return std::unexpected(pid.error());
@@ -309,7 +314,15 @@ Result<ExitInfo> LocalRuntime::stop(std::string_view ref,
                                     std::optional<std::chrono::milliseconds> grace) {
   auto record = find_current(ref);
   if (!record) return std::unexpected(record.error());
-  if (!is_active(record->state)) return exit_info_of(*record);
+  if (!is_active(record->state)) {
+    // Already down (perhaps waiting for a policy restart): the user's stop still holds it down.
+    if (!record->stopped_by_user && record->state != WorkloadState::created) {
+      state::WorkloadUpdate hold;
+      hold.stopped_by_user = true;
+      (void)store_->update(record->id, hold, std::nullopt);
+    }
+    return exit_info_of(*record);
+  }
   auto spec = spec_of(*record);
   if (!spec) return std::unexpected(spec.error());
   auto grace_period = grace.value_or(spec->stop_grace);
@@ -318,8 +331,9 @@ Result<ExitInfo> LocalRuntime::stop(std::string_view ref,
   update.expected_states = {WorkloadState::starting, WorkloadState::running,
                             WorkloadState::healthy, WorkloadState::unhealthy};
   update.state = WorkloadState::stopping;
+  update.stopped_by_user = true;
   (void)store_->update(record->id, update,
-                       state::NewEvent{"stop", {{"grace_ms", std::to_string(grace_period.count())},
+                       state::NewEvent{std::string(event_type::stopping), {{"grace_ms", std::to_string(grace_period.count())},
                                                 {"signal", std::to_string(spec->stop_signal)}}});
   bool exited = false;
   if (grace_period.count() > 0 && signal_workload(*record, spec->stop_signal)) {
@@ -337,7 +351,11 @@ Result<ExitInfo> LocalRuntime::stop(std::string_view ref,
   }
   auto current = find_current(record->id);
   if (!current) return std::unexpected(current.error());
-  return exit_info_of(*current);
+  auto exit = exit_info_of(*current);
+  auto done = exit_event(exit);
+  done.type = event_type::stopped;
+  (void)store_->update(current->id, state::WorkloadUpdate{}, done);
+  return exit;
 }
 
 Result<void> LocalRuntime::kill(std::string_view ref, int signal) {
@@ -351,7 +369,7 @@ Result<void> LocalRuntime::kill(std::string_view ref, int signal) {
   state::WorkloadUpdate note;  // no change, only the event
   note.expected_states = active_states;
   (void)store_->update(record->id, note,
-                       state::NewEvent{"kill", {{"signal", std::to_string(signal)}}});
+                       state::NewEvent{std::string(event_type::killed), {{"signal", std::to_string(signal)}}});
   return {};
 }
 
@@ -477,6 +495,61 @@ Result<int> LocalRuntime::attach(std::string_view ref) {
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr->address), sizeof addr->address) != 0)
     return std::unexpected(errno_error("attach to", record->name, errno));
   return fd.release();
+}
+
+}  // namespace berth
+
+namespace berth {
+
+Result<void> LocalRuntime::report_health(std::string_view ref, const HealthResult& result,
+                                         std::optional<WorkloadState> state) {
+  if (state && *state != WorkloadState::healthy && *state != WorkloadState::unhealthy)
+    return fail(ErrorCode::invalid_spec,
+                fmt::format("health state: \"{}\" is not healthy or unhealthy", to_string(*state)));
+  auto record = find_current(ref);
+  if (!record) return std::unexpected(record.error());
+  auto results = decode_health_results(record->health_json);
+  results.push_back(result);
+  if (results.size() > health_results_kept)
+    results.erase(results.begin(), results.end() - health_results_kept);
+  state::WorkloadUpdate update;
+  update.expected_states = {WorkloadState::running, WorkloadState::healthy, WorkloadState::unhealthy};
+  update.health_json = encode_health_results(results);
+  std::optional<state::NewEvent> event;
+  if (state && *state != record->state) {
+    update.state = *state;
+    event = state::NewEvent{std::string(to_string(*state)),
+                            {{"exit_code", std::to_string(result.exit_code)}, {"output", result.output}}};
+  }
+  auto applied = store_->update(record->id, update, event);
+  if (!applied) return std::unexpected(applied.error());
+  if (!*applied)
+    return fail(ErrorCode::conflict, fmt::format("workload {} is not running", record->name));
+  return {};
+}
+
+Result<void> LocalRuntime::restart(std::string_view ref) {
+  auto record = find_current(ref);
+  if (!record) return std::unexpected(record.error());
+  if (record->stopped_by_user)
+    return fail(ErrorCode::conflict, fmt::format("workload {} was stopped by a user", record->name));
+  state::WorkloadUpdate update;
+  update.expected_states = {WorkloadState::exited, WorkloadState::oom_killed, WorkloadState::failed};
+  update.restart_count = record->restart_count + 1;
+  auto applied = store_->update(
+      record->id, update,
+      state::NewEvent{std::string(event_type::restarting), {{"restart_count", std::to_string(record->restart_count + 1)}}});
+  if (!applied) return std::unexpected(applied.error());
+  if (!*applied)
+    return fail(ErrorCode::conflict,
+                fmt::format("workload {} is {}, not exited", record->name, to_string(record->state)));
+  return start(record->id);
+}
+
+Result<std::uint64_t> LocalRuntime::publish_event(std::string_view subject, std::string_view type,
+                                                  const std::map<std::string, std::string>& attributes) {
+  if (type.empty()) return fail(ErrorCode::invalid_spec, "event type: must not be empty");
+  return store_->append_event("", std::string(subject), state::NewEvent{std::string(type), attributes});
 }
 
 }  // namespace berth

@@ -40,7 +40,13 @@ class LocalRuntime final : public Runtime {
                                       std::string_view network) override;
   Result<std::vector<WorkloadInfo>> list(const ListOptions& options) override;
   Result<std::unique_ptr<EventReader>> watch(std::uint64_t since_seq) override;
+  Result<std::uint64_t> last_event_seq() override { return store_->last_seq(); }
   Result<int> attach(std::string_view ref) override;
+  Result<void> report_health(std::string_view ref, const HealthResult& result,
+                             std::optional<WorkloadState> state) override;
+  Result<void> restart(std::string_view ref) override;
+  Result<std::uint64_t> publish_event(std::string_view subject, std::string_view type,
+                                      const std::map<std::string, std::string>& attributes) override;
   Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) override;
   Result<std::vector<ImageInfo>> list_images() override;
   Result<ImageInfo> inspect_image(std::string_view ref) override;

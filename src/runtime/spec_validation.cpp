@@ -11,6 +11,7 @@
 #include "linux/capabilities.hpp"
 #include "linux/cgroup.hpp"
 #include "runtime/container_launch.hpp"
+#include "runtime/health_target.hpp"
 
 namespace berth {
 
@@ -49,13 +50,42 @@ Result<void> validate_common(const WorkloadSpec& s) {
   return {};
 }
 
-// Fields whose backends are not built yet: refused rather than silently ignored.
-Result<void> refuse_what_is_not_built(const WorkloadSpec& s) {
+Result<void> validate_health_check(const HealthCheck& h);
+Result<void> validate_restart_policy(const RestartPolicy& p);
+
+// Fields every kind shares, and those whose backends are not built yet: refused rather than
+// silently ignored.
+Result<void> validate_supervision_and_refuse_unbuilt(const WorkloadSpec& s) {
+  if (s.health_check)
+    if (auto r = validate_health_check(*s.health_check); !r) return r;
+  if (auto r = validate_restart_policy(s.restart_policy); !r) return r;
   if (!s.ports.empty()) return invalid("ports: published ports are not supported yet (networks come later)");
   if (!s.aliases.empty()) return invalid("aliases: networks are not supported yet");
-  if (s.health_check) return invalid("health_check: health checks are not supported yet");
-  if (s.restart_policy.name != "no")
-    return invalid("restart_policy: restart policies are not supported yet (only \"no\")");
+  return {};
+}
+
+Result<void> validate_health_check(const HealthCheck& h) {
+  if (h.type == "exec") {
+    if (h.command.empty() || h.command[0].empty())
+      return invalid("health_check.command: an exec health check needs a command");
+  } else if (h.type == "http" || h.type == "tcp") {
+    if (auto target = parse_probe_target(h.target); !target) return std::unexpected(target.error());
+  } else {
+    return invalid(fmt::format("health_check.type: \"{}\" is not exec, http or tcp", h.type));
+  }
+  if (h.interval.count() <= 0) return invalid("health_check.interval: must be more than 0");
+  if (h.timeout.count() <= 0) return invalid("health_check.timeout: must be more than 0");
+  if (h.start_period.count() < 0) return invalid("health_check.start_period: must not be negative");
+  if (h.retries < 1) return invalid(fmt::format("health_check.retries: {} is not at least 1", h.retries));
+  return {};
+}
+
+Result<void> validate_restart_policy(const RestartPolicy& p) {
+  if (p.name != "no" && p.name != "always" && p.name != "unless-stopped" && p.name != "on-failure")
+    return invalid(fmt::format("restart_policy: \"{}\" is not no, always, unless-stopped or on-failure[:N]", p.name));
+  if (p.max_retries < 0) return invalid(fmt::format("restart_policy: {} retries is negative", p.max_retries));
+  if (p.max_retries > 0 && p.name != "on-failure")
+    return invalid(fmt::format("restart_policy: a retry count goes only with on-failure, not {}", p.name));
   return {};
 }
 
@@ -72,7 +102,7 @@ Result<void> validate_process(const WorkloadSpec& s) {
   if (!s.container.empty()) return not_for_process("container");
   if (!s.resources.cpuset_cpus.empty() || !s.resources.cpuset_mems.empty())
     return invalid("resources.cpuset: only containers take a cpuset");
-  if (auto r = refuse_what_is_not_built(s); !r) return r;
+  if (auto r = validate_supervision_and_refuse_unbuilt(s); !r) return r;
   if (!s.network.empty() && s.network != "host" && s.network != "none")
     return invalid(fmt::format(
         "network: \"{}\" is not available for a process workload (host or none)", s.network));
@@ -120,7 +150,7 @@ Result<void> validate_container(const WorkloadSpec& s) {
   }
   if (!s.module.empty()) return invalid("module: not valid for a container");
   if (!s.wasm.empty()) return invalid("wasm: not valid for a container");
-  if (auto r = refuse_what_is_not_built(s); !r) return r;
+  if (auto r = validate_supervision_and_refuse_unbuilt(s); !r) return r;
   if (!s.network.empty() && s.network != "host" && s.network != "none")
     return invalid(fmt::format(
         "network: \"{}\" is not available yet (host, none, or empty for a private loopback)", s.network));

@@ -74,7 +74,7 @@ Result<void> release_workload(const StateLayout& layout, const linux::CgroupHost
     if (auto r = remove_tree(dir); !r) return std::unexpected(r.error().with_context("remove " + record.name));
     report.files.push_back(dir);
   }
-  if (auto r = store.erase(record.id, state::NewEvent{"remove", {}}); !r) return std::unexpected(r.error());
+  if (auto r = store.erase(record.id, state::NewEvent{std::string(event_type::removed), {}}); !r) return std::unexpected(r.error());
   return {};
 }
 

@@ -475,7 +475,7 @@ class Monitor {
     update.reason = "";
     update.started_at = Clock::now();
     update.finished_at = std::optional<TimePoint>();
-    auto applied = store_->update(id_, update, state::NewEvent{"start", {{"pid", std::to_string(pid_)}}});
+    auto applied = store_->update(id_, update, state::NewEvent{std::string(event_type::started), {{"pid", std::to_string(pid_)}}});
     if (!applied) {
       kill_and_reap();
       return fail_and_release(applied.error());
@@ -655,11 +655,7 @@ class Monitor {
     update.oom_killed = exit_.oom_killed;
     update.reason = exit_.reason;
     update.finished_at = record.finished_at;
-    std::map<std::string, std::string> attributes{{"reason", exit_.reason}};
-    if (exit_.exit_code) attributes["exit_code"] = std::to_string(*exit_.exit_code);
-    if (exit_.exit_signal) attributes["signal"] = std::to_string(*exit_.exit_signal);
-    if (exit_.oom_killed) attributes["oom_killed"] = "true";
-    if (auto r = store_->update(id_, update, state::NewEvent{"exit", attributes}); !r)
+    if (auto r = store_->update(id_, update, exit_event(exit_)); !r)
       shim_log("record exit: " + r.error().message);
     // Written last: waiters wake on it and then find the store already updated.
     if (auto r = write_exit_record(layout_.exit_path(id_), record); !r)

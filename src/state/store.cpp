@@ -21,7 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr int schema_version = 1;
+constexpr int schema_version = 2;
 // How long a write waits for another process's transaction (SQLite's busy handler), and the
 // bound on retrying the SQLITE_BUSY cases that handler does not cover.
 constexpr auto busy_timeout = 10000ms;
@@ -57,9 +57,18 @@ CREATE TABLE IF NOT EXISTS events (
 PRAGMA user_version = 1;
 )sql";
 
+// Version 2: what the supervisor keeps with a workload. health_json is the last probe results
+// (opaque here); stopped_by_user marks a stop asked for, which restart policies respect.
+constexpr const char* schema_v2 = R"sql(
+ALTER TABLE workloads ADD COLUMN health_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE workloads ADD COLUMN stopped_by_user INTEGER NOT NULL DEFAULT 0;
+PRAGMA user_version = 2;
+)sql";
+
 #define BERTH_WORKLOAD_COLUMNS                                                                \
   "id, name, kind, spec_json, state, pid, shim_pid, shim_start_time, exit_code, exit_signal, " \
-  "oom_killed, reason, created_at, started_at, finished_at, restart_count"
+  "oom_killed, reason, created_at, started_at, finished_at, restart_count, health_json, "      \
+  "stopped_by_user"
 
 enum Statement : std::size_t {
   begin_immediate,
@@ -83,7 +92,7 @@ constexpr std::array<const char*, statement_count> statement_sql{
     "COMMIT",
     "ROLLBACK",
     "INSERT INTO workloads (" BERTH_WORKLOAD_COLUMNS
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     "SELECT name, state FROM workloads WHERE id = ?1",
     // One statement for every update: each column changes only when its flag is set.
     "UPDATE workloads SET"
@@ -97,7 +106,9 @@ constexpr std::array<const char*, statement_count> statement_sql{
     " reason = iif(?16, ?17, reason),"
     " started_at = iif(?18, ?19, started_at),"
     " finished_at = iif(?20, ?21, finished_at),"
-    " restart_count = iif(?22, ?23, restart_count)"
+    " restart_count = iif(?22, ?23, restart_count),"
+    " health_json = iif(?24, ?25, health_json),"
+    " stopped_by_user = iif(?26, ?27, stopped_by_user)"
     " WHERE id = ?1",
     "DELETE FROM workloads WHERE id = ?1",
     "INSERT INTO events (time_ns, workload_id, workload_name, type, attributes_json)"
@@ -135,6 +146,8 @@ enum WorkloadColumn : int {
   col_started_at,
   col_finished_at,
   col_restart_count,
+  col_health_json,
+  col_stopped_by_user,
   workload_column_count,
 };
 
@@ -412,6 +425,8 @@ struct Store::Ops {
     r.started_at = column_optional_time(row, col_started_at);
     r.finished_at = column_optional_time(row, col_finished_at);
     r.restart_count = static_cast<int>(sqlite3_column_int64(row, col_restart_count));
+    r.health_json = column_text(row, col_health_json);
+    r.stopped_by_user = sqlite3_column_int64(row, col_stopped_by_user) != 0;
     return r;
   }
 
@@ -497,13 +512,19 @@ struct Store::Ops {
     ++index;
     flag(u.restart_count.has_value());
     if (u.restart_count) use.bind(index, static_cast<std::int64_t>(*u.restart_count));
+    ++index;
+    flag(u.health_json.has_value());
+    if (u.health_json) use.bind(index, *u.health_json);
+    ++index;
+    flag(u.stopped_by_user.has_value());
+    if (u.stopped_by_user) use.bind(index, static_cast<std::int64_t>(*u.stopped_by_user ? 1 : 0));
     return run(store, use, fmt::format("update workload {}", id));
   }
 
   static bool changes_anything(const WorkloadUpdate& u) {
     return u.state || u.pid || u.shim_pid || u.shim_start_time || u.exit_code ||
            u.exit_signal || u.oom_killed || u.reason || u.started_at || u.finished_at ||
-           u.restart_count;
+           u.restart_count || u.health_json || u.stopped_by_user;
   }
 
   static Result<void> create_schema(Store& store) {
@@ -519,7 +540,11 @@ struct Store::Ops {
       if (auto r = exec(store, schema_v1, "create schema"); !r)
         return std::unexpected(r.error());
     }
-    // Later versions migrate here: if (current < 2) { ... PRAGMA user_version = 2; }
+    if (current < 2) {
+      if (auto r = exec(store, schema_v2, "migrate schema to version 2"); !r)
+        return std::unexpected(r.error());
+    }
+    // Later versions migrate here: if (current < 3) { ... PRAGMA user_version = 3; }
     return {};
   }
 };
@@ -618,6 +643,8 @@ Result<void> Store::insert(const WorkloadRecord& record, const NewEvent& event) 
     use.bind(14, record.started_at);
     use.bind(15, record.finished_at);
     use.bind(16, static_cast<std::int64_t>(record.restart_count));
+    use.bind(17, record.health_json.empty() ? std::string("[]") : record.health_json);
+    use.bind(18, static_cast<std::int64_t>(record.stopped_by_user ? 1 : 0));
     if (auto r = Ops::run(*this, use, fmt::format("insert workload {}", record.name)); !r) {
       int extended = last_rc_;
       if (extended == SQLITE_CONSTRAINT_PRIMARYKEY)
@@ -666,6 +693,15 @@ Result<void> Store::erase(const std::string& id, const NewEvent& event) {
         return r;
     }
     return Ops::append_event(*this, id, row->first, event);
+  });
+}
+
+Result<std::uint64_t> Store::append_event(const std::string& subject_id,
+                                          const std::string& subject_name, const NewEvent& event) {
+  return Ops::transaction(*this, "append event", [&]() -> Result<std::uint64_t> {
+    if (auto r = Ops::append_event(*this, subject_id, subject_name, event); !r)
+      return std::unexpected(r.error());
+    return static_cast<std::uint64_t>(sqlite3_last_insert_rowid(db_));
   });
 }
 

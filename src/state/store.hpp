@@ -40,6 +40,8 @@ struct WorkloadRecord {
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> finished_at;
   int restart_count = 0;
+  std::string health_json = "[]";  // the supervisor's last probe results (opaque here)
+  bool stopped_by_user = false;    // a stop was asked for since the last start
 };
 
 // What an update changes, applied only if the row's state is one of `expected_states`
@@ -57,6 +59,8 @@ struct WorkloadUpdate {
   std::optional<std::optional<TimePoint>> started_at;
   std::optional<std::optional<TimePoint>> finished_at;
   std::optional<int> restart_count;
+  std::optional<std::string> health_json;
+  std::optional<bool> stopped_by_user;
 };
 
 struct NewEvent {
@@ -81,6 +85,11 @@ class Store {
                       const std::optional<NewEvent>& event);
   // Deletes the row and appends `event` in one transaction; not_found if missing.
   Result<void> erase(const std::string& id, const NewEvent& event);
+
+  // An event about something other than one workload's row (a stack going up or down, or a
+  // workload already removed). Returns its seq.
+  Result<std::uint64_t> append_event(const std::string& subject_id, const std::string& subject_name,
+                                     const NewEvent& event);
 
   Result<WorkloadRecord> get(const std::string& id);
   // Resolves a name, a full id or a unique id prefix; not_found / conflict (ambiguous prefix).

@@ -115,8 +115,8 @@ TEST_F(Cli, TwentyParallelRunsAllSucceedWithConsistentState) {
   std::uint64_t expected = 1;
   while (auto e = (*reader)->next(300ms)) {
     EXPECT_EQ((*e)->seq, expected++);
-    if ((*e)->type == "create") ++creates[(*e)->workload_id];
-    if ((*e)->type == "start") ++starts[(*e)->workload_id];
+    if ((*e)->type == "created") ++creates[(*e)->workload_id];
+    if ((*e)->type == "started") ++starts[(*e)->workload_id];
   }
   EXPECT_EQ(creates.size(), 20u);
   EXPECT_EQ(starts.size(), 20u);

@@ -69,8 +69,8 @@ TEST_F(LogsAndEvents, WatchReplaysThenFollowsAndResumesWithoutGapsOrDuplicates) 
     ASSERT_TRUE(e && *e);
     seen.push_back(**e);
   }
-  EXPECT_EQ(seen[0].type, "create");
-  EXPECT_EQ(seen[1].type, "start");
+  EXPECT_EQ(seen[0].type, "created");
+  EXPECT_EQ(seen[1].type, "started");
   reader->reset();  // disconnect; more happens meanwhile
   run(process_spec({"true"}, "second"));
   ASSERT_TRUE(runtime_->wait("second", 5s));
@@ -85,7 +85,7 @@ TEST_F(LogsAndEvents, WatchReplaysThenFollowsAndResumesWithoutGapsOrDuplicates) 
     auto e = (*resumed)->next(2s);
     if (!e) break;  // timeout: nothing more
     seen.push_back(**e);
-    if ((*e)->type == "remove" && (*e)->workload_name == "second") break;
+    if ((*e)->type == "removed" && (*e)->workload_name == "second") break;
   }
   late.join();
   std::vector<std::string> types;
@@ -93,9 +93,9 @@ TEST_F(LogsAndEvents, WatchReplaysThenFollowsAndResumesWithoutGapsOrDuplicates) 
     EXPECT_EQ(seen[i].seq, seen[0].seq + i) << "gap or duplicate at " << i;
     types.push_back(seen[i].workload_name + ":" + seen[i].type);
   }
-  EXPECT_EQ(types, (std::vector<std::string>{"first:create", "first:start", "first:exit",
-                                             "second:create", "second:start", "second:exit",
-                                             "first:remove", "second:remove"}));
+  EXPECT_EQ(types, (std::vector<std::string>{"first:created", "first:started", "first:exited",
+                                             "second:created", "second:started", "second:exited",
+                                             "first:removed", "second:removed"}));
 }
 
 TEST_F(LogsAndEvents, WatchIsCancelledByItsStopToken) {

@@ -61,14 +61,31 @@ TEST_F(Specs, FieldsAProcessCannotHonourAreRefused) {
   s.ports.push_back({});
   expect_refused(s, ErrorCode::invalid_spec, "ports");
   s = base;
-  s.health_check = HealthCheck{};
-  expect_refused(s, ErrorCode::invalid_spec, "health_check");
-  s = base;
-  s.restart_policy.name = "always";
-  expect_refused(s, ErrorCode::invalid_spec, "restart_policy");
-  s = base;
   s.network = "bridge0";
   expect_refused(s, ErrorCode::invalid_spec, "network");
+}
+
+TEST_F(Specs, BadHealthChecksAndRestartPoliciesAreNamed) {
+  auto base = process_spec({"true"});
+  auto s = base;
+  s.health_check = HealthCheck{};
+  expect_refused(s, ErrorCode::invalid_spec, "health_check.type");
+  s.health_check->type = "exec";
+  expect_refused(s, ErrorCode::invalid_spec, "health_check.command");
+  s.health_check->type = "http";
+  s.health_check->target = "/healthz";
+  expect_refused(s, ErrorCode::invalid_spec, "health target");
+  s.health_check->target = "8080/healthz";
+  s.health_check->retries = 0;
+  expect_refused(s, ErrorCode::invalid_spec, "health_check.retries");
+  s.health_check->retries = 3;
+  s.health_check->interval = std::chrono::milliseconds(0);
+  expect_refused(s, ErrorCode::invalid_spec, "health_check.interval");
+  s = base;
+  s.restart_policy.name = "sometimes";
+  expect_refused(s, ErrorCode::invalid_spec, "restart_policy");
+  s.restart_policy = {"always", 3};
+  expect_refused(s, ErrorCode::invalid_spec, "restart_policy");
 }
 
 TEST_F(Specs, KindsWithoutABackendAreUnavailable) {

@@ -83,6 +83,41 @@ NewEvent event(std::string type, std::map<std::string, std::string> attributes =
   return NewEvent{std::move(type), std::move(attributes)};
 }
 
+TEST_F(StoreTest, AVersion1StoreIsMigratedKeepingItsRows) {
+  ASSERT_EQ(::mkdir(root_.c_str(), 0711), 0);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((root_ + "/state.db").c_str(), &db), SQLITE_OK);
+  const char* v1 =
+      "CREATE TABLE workloads (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, kind TEXT NOT NULL,"
+      " spec_json TEXT NOT NULL, state TEXT NOT NULL, pid INTEGER, shim_pid INTEGER,"
+      " shim_start_time INTEGER, exit_code INTEGER, exit_signal INTEGER,"
+      " oom_killed INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',"
+      " created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,"
+      " restart_count INTEGER NOT NULL DEFAULT 0);"
+      "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL,"
+      " workload_id TEXT NOT NULL, workload_name TEXT NOT NULL, type TEXT NOT NULL,"
+      " attributes_json TEXT NOT NULL DEFAULT '{}');"
+      "INSERT INTO workloads (id, name, kind, spec_json, state, created_at, restart_count)"
+      " VALUES ('aa', 'old', 'process', '{}', 'exited', 1, 4);"
+      "PRAGMA user_version = 1;";
+  ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(query("PRAGMA user_version"), "2");
+  auto old = store->get("aa");
+  ASSERT_TRUE(old) << old.error().message;
+  EXPECT_EQ(old->restart_count, 4);
+  EXPECT_EQ(old->health_json, "[]");
+  EXPECT_FALSE(old->stopped_by_user);
+  WorkloadUpdate update;
+  update.stopped_by_user = true;
+  update.health_json = "[1]";
+  ASSERT_TRUE(store->update("aa", update, std::nullopt));
+  EXPECT_TRUE(store->get("aa")->stopped_by_user);
+  EXPECT_EQ(store->get("aa")->health_json, "[1]");
+}
+
 TEST_F(StoreTest, OpenCreatesRootAndSchema) {
   mode_t mask = ::umask(0);
   ::umask(mask);
@@ -94,7 +129,7 @@ TEST_F(StoreTest, OpenCreatesRootAndSchema) {
   EXPECT_TRUE(std::filesystem::exists(root_ + "/state.db"));
 
   EXPECT_EQ(query("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(query("PRAGMA user_version"), "1");
+  EXPECT_EQ(query("PRAGMA user_version"), "2");
   EXPECT_EQ(query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                   "('workloads', 'events')"),
             "2");
