@@ -38,6 +38,10 @@ class Runtime {
   virtual Result<ExitInfo> stop(std::string_view ref,
                                 std::optional<std::chrono::milliseconds> grace = {}) = 0;
   virtual Result<void> kill(std::string_view ref, int signal) = 0;
+  // A user's restart: stop (grace, as stop()), then start. One at a time per workload, across
+  // processes: a restart while another is under way is a conflict error.
+  virtual Result<void> restart(std::string_view ref,
+                               std::optional<std::chrono::milliseconds> grace = {}) = 0;
   // Refuses a workload with live processes unless force. Idempotent on what is left.
   virtual Result<TeardownReport> remove(std::string_view ref, bool force = false) = 0;
   virtual Result<WorkloadStatus> status(std::string_view ref) = 0;
@@ -70,8 +74,9 @@ class Runtime {
   virtual Result<void> report_health(std::string_view ref, const HealthResult& result,
                                      std::optional<WorkloadState> state) = 0;
   // Starts an exited workload again because its restart policy says so: start(), counted in
-  // restart_count, after a "restart" event. conflict when it is running or was stopped by a user.
-  virtual Result<void> restart(std::string_view ref) = 0;
+  // restart_count, after a "restarting" event. conflict when it is running or was stopped by a
+  // user.
+  virtual Result<void> restart_by_policy(std::string_view ref) = 0;
   // Adds an event about something other than one workload's lifecycle (a stack going up or
   // down) to the one event stream. Returns its seq.
   virtual Result<std::uint64_t> publish_event(std::string_view subject, std::string_view type,

@@ -528,7 +528,26 @@ Result<void> LocalRuntime::report_health(std::string_view ref, const HealthResul
   return {};
 }
 
-Result<void> LocalRuntime::restart(std::string_view ref) {
+Result<void> LocalRuntime::restart(std::string_view ref, std::optional<std::chrono::milliseconds> grace) {
+  auto record = find_current(ref);
+  if (!record) return std::unexpected(record.error());
+  // The lock is the "one at a time": it lives as long as this call, in any process.
+  std::string lock_path = layout_.workload_dir(record->id) + "/restart.lock";
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock) return std::unexpected(errno_error("open", lock_path, errno));
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK)
+      return fail(ErrorCode::conflict, fmt::format("workload {} is already being restarted", record->name));
+    return std::unexpected(errno_error("lock", lock_path, errno));
+  }
+  if (auto stopped = stop(record->id, grace); !stopped)
+    return std::unexpected(stopped.error().with_context("restart " + record->name));
+  if (auto started = start(record->id); !started)
+    return std::unexpected(started.error().with_context("restart " + record->name));
+  return {};
+}
+
+Result<void> LocalRuntime::restart_by_policy(std::string_view ref) {
   auto record = find_current(ref);
   if (!record) return std::unexpected(record.error());
   if (record->stopped_by_user)

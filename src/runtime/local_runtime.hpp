@@ -44,7 +44,8 @@ class LocalRuntime final : public Runtime {
   Result<int> attach(std::string_view ref) override;
   Result<void> report_health(std::string_view ref, const HealthResult& result,
                              std::optional<WorkloadState> state) override;
-  Result<void> restart(std::string_view ref) override;
+  Result<void> restart_by_policy(std::string_view ref) override;
+  Result<void> restart(std::string_view ref, std::optional<std::chrono::milliseconds> grace) override;
   Result<std::uint64_t> publish_event(std::string_view subject, std::string_view type,
                                       const std::map<std::string, std::string>& attributes) override;
   Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) override;

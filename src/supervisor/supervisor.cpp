@@ -317,7 +317,7 @@ void Supervisor::restart(const Task& task) {
     if (it == watches_.end() || it->second->generation != task.generation) return;
     name = it->second->name;
   }
-  auto r = task.kind == TaskKind::restart_anew ? runtime_.start(task.id) : runtime_.restart(task.id);
+  auto r = task.kind == TaskKind::restart_anew ? runtime_.start(task.id) : runtime_.restart_by_policy(task.id);
   if (!r) {
     // A start that failed in the shim records an exit, which comes back here with more backoff.
     if (r.error().code != ErrorCode::conflict) log(fmt::format("restart {}: {}", name, r.error().message));
@@ -357,29 +357,6 @@ Result<void> Supervisor::wait_ready(const std::string& ref, std::chrono::millise
     changed_.wait_until(lock, stop, std::min(deadline, SteadyClock::now() + 200ms), [&] { return events_seen_ != seen; });
     if (stop.stop_requested()) return fail(ErrorCode::unavailable, "cancelled");
   }
-}
-
-Result<void> Supervisor::restart_workload(std::string_view ref, std::optional<std::chrono::milliseconds> grace) {
-  auto status = runtime_.status(ref);
-  if (!status) return std::unexpected(status.error());
-  {
-    std::lock_guard lock(mutex_);
-    if (!restarting_.insert(status->id).second)
-      return fail(ErrorCode::conflict, fmt::format("workload {} is already being restarted", status->name));
-  }
-  auto done = [&] {
-    std::lock_guard lock(mutex_);
-    restarting_.erase(status->id);
-  };
-  auto stopped = runtime_.stop(status->id, grace);
-  if (!stopped) {
-    done();
-    return std::unexpected(stopped.error().with_context("restart " + status->name));
-  }
-  auto started = runtime_.start(status->id);
-  done();
-  if (!started) return std::unexpected(started.error().with_context("restart " + status->name));
-  return {};
 }
 
 }  // namespace berth::supervisor

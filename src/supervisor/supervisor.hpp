@@ -45,10 +45,6 @@ class Supervisor {
   Result<void> wait_ready(const std::string& ref, std::chrono::milliseconds timeout,
                           std::stop_token stop = {});
 
-  // A user's restart: stop (grace), then start. One at a time per workload: a second restart
-  // while one runs is a conflict error.
-  Result<void> restart_workload(std::string_view ref, std::optional<std::chrono::milliseconds> grace);
-
   // How many workloads are watched (health check or restart policy); for status and tests.
   std::size_t watched() const;
 
@@ -86,7 +82,6 @@ class Supervisor {
   std::set<std::string> unwatched_;                        // seen, with nothing to supervise
   std::multimap<SteadyClock::time_point, Task> timers_;
   std::vector<Task> ready_tasks_;
-  std::set<std::string> restarting_;  // user restarts under way
   std::uint64_t events_seen_ = 0;     // bumps on every event: readiness waiters look again
   std::vector<std::jthread> threads_;
 };

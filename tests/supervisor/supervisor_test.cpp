@@ -222,15 +222,15 @@ TEST_F(SupervisorTest, AnUnhealthyWorkloadIsRestartedWhenItsPolicySays) {
 }
 
 TEST_F(SupervisorTest, OneUserRestartAtATime) {
-  supervise();
   // Ignores SIGTERM, so the restart's stop takes its whole grace period.
   auto spec = process_spec({"/bin/sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"}, "slow");
   spec.stop_grace = 1500ms;
   run(spec);
   auto pid = runtime_->status("slow")->pid;
-  auto first = std::async(std::launch::async, [&] { return supervisor_->restart_workload("slow", {}); });
-  ASSERT_TRUE(eventually([&] { return runtime_->status("slow")->state == WorkloadState::stopping; }));
-  auto second = supervisor_->restart_workload("slow", {});
+  auto first = std::async(std::launch::async, [&] { return runtime_->restart("slow"); });
+  ASSERT_TRUE(eventually([&] { return runtime_->status("slow")->state == WorkloadState::stopping; }))
+      << (first.wait_for(0s) == std::future_status::ready ? first.get().error().message : "still restarting");
+  auto second = runtime_->restart("slow");
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, ErrorCode::conflict);
   EXPECT_NE(second.error().message.find("already being restarted"), std::string::npos);
