@@ -2,6 +2,7 @@
 #pragma once
 
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,6 +21,7 @@ enum class ErrorCode {
 };
 
 std::string_view to_string(ErrorCode code);
+std::optional<ErrorCode> parse_error_code(std::string_view text);
 
 struct Error {
   ErrorCode code = ErrorCode::internal;
@@ -30,6 +32,7 @@ struct Error {
   Error with_context(std::string_view context) const {
     return Error{code, std::string(context) + ": " + message};
   }
+  bool operator==(const Error&) const = default;
 };
 
 template <typename T>

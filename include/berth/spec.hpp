@@ -21,6 +21,7 @@ struct Resources {
   std::optional<std::int64_t> pids_limit;
   std::string cpuset_cpus;  // "0-1,3": the cpus the workload may run on (empty: all)
   std::string cpuset_mems;  // memory nodes, same syntax
+  bool operator==(const Resources&) const = default;
 };
 
 // Optional new namespaces for a process workload (containers always get their own).
@@ -31,6 +32,7 @@ struct Namespaces {
   bool mount = false;
   bool net = false;
   bool any() const { return pid || ipc || uts || mount || net; }
+  bool operator==(const Namespaces&) const = default;
 };
 
 struct PortMapping {
@@ -38,6 +40,7 @@ struct PortMapping {
   std::optional<std::uint16_t> host_port;  // empty: ephemeral
   std::uint16_t container_port = 0;
   std::string protocol = "tcp";
+  bool operator==(const PortMapping&) const = default;
 };
 
 struct Mount {
@@ -46,6 +49,7 @@ struct Mount {
   std::string target;
   bool read_only = false;
   std::vector<std::string> options;
+  bool operator==(const Mount&) const = default;
 };
 
 struct HealthCheck {
@@ -56,6 +60,7 @@ struct HealthCheck {
   std::chrono::milliseconds timeout{30000};
   int retries = 3;
   std::chrono::milliseconds start_period{0};
+  bool operator==(const HealthCheck&) const = default;
 };
 
 struct RestartPolicy {
@@ -79,6 +84,7 @@ struct WasmSettings {
            preopened_dirs.empty() && allowed_peers.empty() && !kv_max_entries &&
            !kv_max_value_bytes && !pool_size;
   }
+  bool operator==(const WasmSettings&) const = default;
 };
 
 // A resource limit as Docker's --ulimit names it: "nofile", "nproc", "core", ... (RLIMIT_*).
@@ -120,6 +126,7 @@ struct ContainerSettings {
            seccomp.empty() && no_new_privileges && rlimits.empty() && group_add.empty() &&
            uid_map.empty() && gid_map.empty() && !tty && !stdin_open && image_id.empty() && image_layers.empty();
   }
+  bool operator==(const ContainerSettings&) const = default;
 };
 
 struct WorkloadSpec {
@@ -149,6 +156,7 @@ struct WorkloadSpec {
   bool auto_remove = false;  // remove once it exits (--rm)
   WasmSettings wasm;
   ContainerSettings container;
+  bool operator==(const WorkloadSpec&) const = default;
 };
 
 std::string_view to_string(WorkloadKind kind);

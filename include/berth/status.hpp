@@ -57,12 +57,14 @@ struct WorkloadStatus {
   std::vector<HealthResult> health;  // the last probes, oldest first
   // stop() was called since the last start: restart policies leave the workload stopped.
   bool stopped_by_user = false;
+  bool operator==(const WorkloadStatus&) const = default;
 };
 
 // What a workload holds; one entry of list().
 struct WorkloadInfo {
   WorkloadStatus status;
   WorkloadSpec spec;
+  bool operator==(const WorkloadInfo&) const = default;
 };
 
 struct ResourceStats {
@@ -78,6 +80,7 @@ struct ResourceStats {
   std::optional<std::uint64_t> net_tx_bytes;
   std::uint64_t io_read_bytes = 0;
   std::uint64_t io_write_bytes = 0;
+  bool operator==(const ResourceStats&) const = default;
 };
 
 // What remove() released, so callers can see nothing was left behind.
@@ -90,6 +93,7 @@ struct TeardownReport {
   std::vector<std::string> namespaces;  // "mnt:[4026532301]"... of a workload still running
   std::vector<std::string> network;
   std::vector<std::string> files;       // directories removed (container upper dir, logs)
+  bool operator==(const TeardownReport&) const = default;
 };
 
 struct ExitInfo {
@@ -104,6 +108,7 @@ struct ExitInfo {
     if (exit_signal) return 128 + *exit_signal;
     return 255;
   }
+  bool operator==(const ExitInfo&) const = default;
 };
 
 struct ExecOptions {
@@ -117,12 +122,14 @@ struct ExecOptions {
   // stdio[0] is a terminal (a pty's slave): the command starts a session and takes it as its
   // controlling terminal.
   bool tty = false;
+  bool operator==(const ExecOptions&) const = default;
 };
 
 struct ExecResult {
   int exit_code = 0;  // 128 + signal when killed
   std::string stdout_data;
   std::string stderr_data;
+  bool operator==(const ExecResult&) const = default;
 };
 
 }  // namespace berth

@@ -16,12 +16,14 @@ namespace berth {
 
 enum class LogStream { stdout_stream, stderr_stream };
 std::string_view to_string(LogStream stream);
+std::optional<LogStream> parse_log_stream(std::string_view text);
 
 struct LogChunk {
   LogStream stream = LogStream::stdout_stream;
   TimePoint time;
   std::string bytes;
   bool partial = false;  // the line went on in the next chunk
+  bool operator==(const LogChunk&) const = default;
 };
 
 struct LogOptions {
@@ -31,6 +33,7 @@ struct LogOptions {
   std::optional<TimePoint> until;
   bool include_stdout = true;
   bool include_stderr = true;
+  bool operator==(const LogOptions&) const = default;
 };
 
 // next() returns a chunk, std::nullopt at the end of the stream (not following and all read,
@@ -73,6 +76,7 @@ struct Event {
   std::string workload_name;  // or the stack's name
   std::string type;           // one of event_type
   std::map<std::string, std::string> attributes;
+  bool operator==(const Event&) const = default;
 };
 
 // Replays events with seq > since, then follows. A reader that reconnects with the last seq it

@@ -23,6 +23,14 @@ std::string_view to_string(ErrorCode code) {
   return "internal";
 }
 
+std::optional<ErrorCode> parse_error_code(std::string_view text) {
+  for (auto code : {ErrorCode::not_found, ErrorCode::invalid_spec, ErrorCode::conflict,
+                    ErrorCode::unavailable, ErrorCode::timeout, ErrorCode::limit_exceeded,
+                    ErrorCode::permission_denied, ErrorCode::internal})
+    if (to_string(code) == text) return code;
+  return std::nullopt;
+}
+
 std::string_view to_string(WorkloadKind kind) {
   switch (kind) {
     case WorkloadKind::process: return "process";
@@ -79,6 +87,12 @@ bool is_active(WorkloadState state) {
 
 std::string_view to_string(LogStream stream) {
   return stream == LogStream::stdout_stream ? "stdout" : "stderr";
+}
+
+std::optional<LogStream> parse_log_stream(std::string_view text) {
+  for (auto stream : {LogStream::stdout_stream, LogStream::stderr_stream})
+    if (to_string(stream) == text) return stream;
+  return std::nullopt;
 }
 
 }  // namespace berth
