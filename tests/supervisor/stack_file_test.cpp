@@ -550,5 +550,16 @@ dirs = ["data:/data"]
   std::filesystem::remove_all(dir);
 }
 
+TEST(StackFile, TheDocumentedExampleIsValid) {
+  std::ifstream in(std::string(BERTH_SOURCE_DIR) + "/docs/stack-file.md");
+  std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto start = doc.find("```toml\n[stack]");
+  ASSERT_NE(start, std::string::npos);
+  start += 8;
+  auto stack = parse_ok(std::string_view(doc).substr(start, doc.find("```", start) - start));
+  EXPECT_EQ(names(stack), (Strings{"cache", "db", "api", "thumbnails"}));
+  EXPECT_EQ(find(stack, "api").depends_on, (Strings{"cache", "db"}));
+}
+
 }  // namespace
 }  // namespace berth::stack
