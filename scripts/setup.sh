@@ -19,6 +19,8 @@ packages=(
   procps iproute2 util-linux coreutils python3 tini
   # containers: image layers, seccomp, the test image, and runc as the benchmark peer
   libarchive-dev libseccomp-dev busybox-static tar gzip zstd runc
+  # stack files
+  libtomlplusplus-dev
 )
 
 missing=()

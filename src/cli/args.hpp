@@ -1,6 +1,6 @@
 // A small table-driven flag parser: long and short flags, "--flag=value" and "--flag value",
 // repeatable flags, bool flags, combined short flags ("-dt", "-de K=V"), "--" ending flags,
-// and commands whose first positional starts an argv. Plus the value parsers commands share.
+// and commands whose first positional starts an argv.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "berth/error.hpp"
+#include "common/numbers.hpp"
 
 namespace berth::cli {
 
@@ -46,11 +47,5 @@ struct ParsedArgs {
 Result<ParsedArgs> parse_args(const std::vector<std::string>& args,
                               const std::vector<FlagSpec>& flags, std::string_view command,
                               int positionals_before_argv = -1);
-
-// Whole numbers in [min, max]; the error names `field` and the text.
-Result<std::int64_t> parse_integer(std::string_view text, std::string_view field,
-                                   std::int64_t min = INT64_MIN, std::int64_t max = INT64_MAX);
-// Finite decimal numbers ("0.5", "2").
-Result<double> parse_number(std::string_view text, std::string_view field);
 
 }  // namespace berth::cli

@@ -1,8 +1,10 @@
 #include "cli/container_flags.hpp"
 
-#include <sys/resource.h>
-
 #include <fmt/format.h>
+
+#include <filesystem>
+
+#include "runtime/spec_text.hpp"
 
 namespace berth::cli {
 
@@ -51,60 +53,6 @@ const std::vector<FlagSpec>& container_flags() {
 
 bool wants_container(const ParsedArgs& args) { return args.has("image") || args.has("rootfs"); }
 
-Result<Mount> parse_volume(std::string_view text) {
-  auto parts = split(text, ':');
-  if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
-    return invalid(fmt::format("volume: \"{}\" is not SRC:DST[:OPTIONS]", text));
-  Mount m;
-  m.type = parts[0][0] == '/' ? "bind" : "volume";
-  m.source = parts[0];
-  m.target = parts[1];
-  if (parts.size() == 3)
-    for (auto& option : split(parts[2], ',')) {
-      if (option.empty()) return invalid(fmt::format("volume: \"{}\" has an empty option", text));
-      if (option == "ro") m.read_only = true;
-      else if (option != "rw") m.options.push_back(option);
-    }
-  return m;
-}
-
-Result<Mount> parse_tmpfs(std::string_view text) {
-  auto colon = text.find(':');
-  Mount m;
-  m.type = "tmpfs";
-  m.target = std::string(text.substr(0, colon));
-  if (m.target.empty()) return invalid(fmt::format("tmpfs: \"{}\" is not DST[:OPTIONS]", text));
-  if (colon != std::string_view::npos)
-    for (auto& option : split(text.substr(colon + 1), ',')) {
-      if (option == "ro") m.read_only = true;
-      else if (option != "rw" && !option.empty()) m.options.push_back(option);
-    }
-  return m;
-}
-
-Result<Rlimit> parse_ulimit(std::string_view text) {
-  auto eq = text.find('=');
-  if (eq == std::string_view::npos || eq == 0)
-    return invalid(fmt::format("ulimit: \"{}\" is not TYPE=SOFT[:HARD]", text));
-  Rlimit l;
-  l.type = std::string(text.substr(0, eq));
-  auto values = split(text.substr(eq + 1), ':');
-  if (values.size() > 2) return invalid(fmt::format("ulimit: \"{}\" is not TYPE=SOFT[:HARD]", text));
-  auto value = [&](const std::string& v) -> Result<std::uint64_t> {
-    if (v == "-1" || v == "unlimited") return RLIM_INFINITY;
-    auto n = parse_integer(v, "ulimit", 0);
-    if (!n) return std::unexpected(n.error());
-    return static_cast<std::uint64_t>(*n);
-  };
-  auto soft = value(values[0]);
-  if (!soft) return std::unexpected(soft.error());
-  auto hard = values.size() == 2 ? value(values[1]) : soft;
-  if (!hard) return std::unexpected(hard.error());
-  l.soft = *soft;
-  l.hard = *hard;
-  return l;
-}
-
 Result<IdMapping> parse_id_mapping(std::string_view text, std::string_view flag) {
   auto parts = split(text, ':');
   if (parts.size() != 3) return invalid(fmt::format("{}: \"{}\" is not CONTAINER:HOST:SIZE", flag, text));
@@ -125,6 +73,13 @@ Result<void> container_spec_from_flags(const ParsedArgs& p, WorkloadSpec& spec) 
   for (auto& v : p.all("volume")) {
     auto m = parse_volume(v);
     if (!m) return std::unexpected(m.error());
+    // "-v ./data:/data" is relative to where the command runs, as in Docker 23 and later.
+    if (m->type == "bind") {
+      std::error_code ec;
+      auto absolute = std::filesystem::absolute(m->source, ec);
+      if (ec) return invalid(fmt::format("volume: \"{}\": {}", m->source, ec.message()));
+      m->source = absolute.lexically_normal().string();
+    }
     spec.mounts.push_back(*m);
   }
   for (auto& v : p.all("tmpfs")) {
