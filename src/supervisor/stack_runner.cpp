@@ -174,7 +174,8 @@ Result<UpReport> stack_up(supervisor::Supervisor& supervisor, const StackFile& f
     std::vector<std::jthread> starters;
     starters.reserve(file.workloads.size());
     for (const auto& member : file.workloads) {
-      starters.emplace_back([&, &member] {
+      starters.emplace_back([&, m = &member] {
+        const StackWorkload& member = *m;
         {
           std::unique_lock lock(mutex);
           changed.wait(lock, stop, [&] {
