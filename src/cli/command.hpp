@@ -45,6 +45,11 @@ CommandResult cmd_logs(Context&, const std::vector<std::string>&);
 CommandResult cmd_exec(Context&, const std::vector<std::string>&);
 CommandResult cmd_stats(Context&, const std::vector<std::string>&);
 CommandResult cmd_events(Context&, const std::vector<std::string>&);
+CommandResult cmd_restart(Context&, const std::vector<std::string>&);
+// stack_commands.cpp
+CommandResult cmd_up(Context&, const std::vector<std::string>&);
+CommandResult cmd_down(Context&, const std::vector<std::string>&);
+CommandResult cmd_stack(Context&, const std::vector<std::string>&);
 // image_commands.cpp
 CommandResult cmd_image(Context&, const std::vector<std::string>&);
 

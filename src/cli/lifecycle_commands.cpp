@@ -187,6 +187,27 @@ CommandResult cmd_stop(Context& ctx, const std::vector<std::string>& args) {
   });
 }
 
+CommandResult cmd_restart(Context& ctx, const std::vector<std::string>& args) {
+  auto p = parse_command(args,
+                         {help_flag, {"time", 't', true, "SECONDS", "grace before SIGKILL (default: the workload's)"},
+                          format_flag},
+                         "restart", "[-t SECONDS] NAME...");
+  if (!p) return std::unexpected(p.error());
+  if (!*p) return 0;  // --help
+  std::optional<std::chrono::milliseconds> grace;
+  if (auto t = (*p)->last("time")) {
+    auto secs = parse_integer(*t, "time", 0, 365LL * 24 * 3600);
+    if (!secs) return std::unexpected(secs.error());
+    grace = std::chrono::seconds(*secs);
+  }
+  auto runtime = ctx.runtime();
+  if (!runtime) return std::unexpected(runtime.error());
+  return for_each_workload(**p, "restart", [&](const std::string& name) -> Result<Done> {
+    if (auto r = (*runtime)->restart(name, grace); !r) return std::unexpected(r.error());
+    return Done{name, nlohmann::json{{"name", name}, {"restarted", true}}};
+  });
+}
+
 CommandResult cmd_kill(Context& ctx, const std::vector<std::string>& args) {
   auto p = parse_command(args,
                          {help_flag, {"signal", 's', true, "SIGNAL", "signal to send (default KILL)"},

@@ -1,5 +1,7 @@
 #include "cli/workload_flags.hpp"
 
+#include "runtime/spec_text.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <fmt/format.h>
@@ -90,6 +92,14 @@ const std::vector<FlagSpec>& workload_flags() {
       {"mount-ns", 0, false, {}, "new mount namespace"},
       {"network", 0, true, "host|none", "host: share the host's network; none: own, loopback only"},
       {"rm", 0, false, {}, "remove it once it exits"},
+      {"restart", 0, true, "POLICY", "no, always, unless-stopped, on-failure[:N] (berthd or `berth up` applies it)"},
+      {"health-cmd", 0, true, "CMD", "health check: a shell command inside it (exit 0 = healthy)"},
+      {"health-http", 0, true, "PORT[/PATH]", "health check: HTTP GET on its loopback (2xx/3xx = healthy)"},
+      {"health-tcp", 0, true, "PORT", "health check: a TCP connect on its loopback"},
+      {"health-interval", 0, true, "DURATION", "time between health checks (default 30s)"},
+      {"health-timeout", 0, true, "DURATION", "longest a health check may take (default 30s)"},
+      {"health-retries", 0, true, "N", "failures in a row that make it unhealthy (default 3)"},
+      {"health-start-period", 0, true, "DURATION", "failures this long after start do not count"},
       format_flag,
   };
   static const std::vector<FlagSpec> all = [] {
@@ -113,6 +123,48 @@ Result<void> add_env(std::vector<std::string>& env, std::string_view entry, std:
   }
   return {};
 }
+
+namespace {
+
+// Docker's --health-* flags, plus --health-http and --health-tcp for the probes berth runs
+// itself. One kind at most. (An image's own HEALTHCHECK applies when none is given.)
+Result<void> health_check_from_flags(const ParsedArgs& p, WorkloadSpec& spec) {
+  int kinds = p.has("health-cmd") + p.has("health-http") + p.has("health-tcp");
+  if (kinds > 1) return fail(ErrorCode::invalid_spec, "health: give one of --health-cmd, --health-http, --health-tcp");
+  bool timing = p.has("health-interval") || p.has("health-timeout") || p.has("health-retries") ||
+                p.has("health-start-period");
+  if (!kinds && !timing) return {};
+  HealthCheck check;
+  if (auto v = p.last("health-cmd")) {
+    check.type = "exec";
+    check.command = {"/bin/sh", "-c", *v};
+  } else if (auto v = p.last("health-http")) {
+    check.type = "http";
+    check.target = *v;
+  } else if (auto v = p.last("health-tcp")) {
+    check.type = "tcp";
+    check.target = *v;
+  } else {
+    return fail(ErrorCode::invalid_spec, "health: the --health-* timings need --health-cmd, --health-http or --health-tcp");
+  }
+  for (auto [flag, field] : {std::pair{"health-interval", &check.interval}, std::pair{"health-timeout", &check.timeout},
+                             std::pair{"health-start-period", &check.start_period}}) {
+    if (auto v = p.last(flag)) {
+      auto d = parse_duration(*v);
+      if (!d) return std::unexpected(d.error().with_context(flag));
+      *field = *d;
+    }
+  }
+  if (auto v = p.last("health-retries")) {
+    auto n = parse_integer(*v, "health-retries", 1, 1000000);
+    if (!n) return std::unexpected(n.error());
+    check.retries = static_cast<int>(*n);
+  }
+  spec.health_check = check;
+  return {};
+}
+
+}  // namespace
 
 Result<WorkloadSpec> spec_from_flags(const ParsedArgs& p) {
   WorkloadSpec spec;
@@ -169,6 +221,12 @@ Result<WorkloadSpec> spec_from_flags(const ParsedArgs& p) {
     return fail(ErrorCode::invalid_spec,
                 fmt::format("network: \"{}\" is not host or none", spec.network));
   spec.auto_remove = p.has("rm");
+  if (auto v = p.last("restart")) {
+    auto policy = parse_restart_policy(*v, "restart");
+    if (!policy) return std::unexpected(policy.error());
+    spec.restart_policy = *policy;
+  }
+  if (auto r = health_check_from_flags(p, spec); !r) return std::unexpected(r.error());
   return spec;
 }
 
