@@ -11,16 +11,29 @@
 #include "berth/runtime.hpp"
 #include "cli/args.hpp"
 
+namespace berth::client {
+class RemoteRuntime;
+}
+
 namespace berth::cli {
 
 struct Context {
   std::string root;  // --root, or empty for BERTH_ROOT / the default
   std::string storage_driver;  // --storage-driver, or empty: overlay where available
-  // Opened on first use, so `berth --version` and bad flags need no state root.
-  Result<Runtime*> runtime();
+  std::string host;  // --host, or BERTH_HOST: berthd's API (unix:///PATH, tcp://HOST:PORT)
+  // Opened on first use, so `berth --version` and bad flags need no state root. berthd's API
+  // when --host or BERTH_HOST names it, or when it answers on its default socket and no state
+  // root was chosen; else the state store directly. `local`: a terminal or stdin is passed on,
+  // which needs the store (and this host) itself.
+  Result<Runtime*> runtime(bool local = false);
+  // berthd, when runtime() reached it (or can), else unavailable with how to start it.
+  Result<client::RemoteRuntime*> daemon();
+  bool via_daemon() const { return remote_ != nullptr; }
 
  private:
   std::unique_ptr<Runtime> runtime_;
+  client::RemoteRuntime* remote_ = nullptr;  // runtime_, when it is berthd's
+  std::unique_ptr<Runtime> local_;
 };
 
 // The exit code for berth's own errors (bad flags, unknown workloads, ...), as docker's 125.

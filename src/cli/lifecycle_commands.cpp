@@ -91,7 +91,8 @@ CommandResult cmd_run(Context& ctx, const std::vector<std::string>& args) {
   bool detach = (*p)->has("detach");
   // Detached, the runtime removes it once it exits; attached, we do, after reading its exit.
   spec->auto_remove = detach && (*p)->has("rm");
-  auto runtime = ctx.runtime();
+  bool interactive = !detach && (spec->container.tty || spec->container.stdin_open);
+  auto runtime = ctx.runtime(interactive);
   if (!runtime) return std::unexpected(runtime.error());
   // Caught from before create: a Ctrl-C from here on reaches the workload, not just us.
   std::optional<CaughtSignals> signals;

@@ -1,20 +1,67 @@
 // berth: the command-line interface, a thin layer over the Runtime API. Global flags, then a
 // command looked up by name in one table.
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 #include <string_view>
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
+#include "client/remote_runtime.hpp"
+#include "http/client.hpp"
 
 namespace berth::cli {
 
-Result<Runtime*> Context::runtime() {
-  if (!runtime_) {
-    auto opened = open_runtime(RuntimeOptions{root, {}, storage_driver});
-    if (!opened) return std::unexpected(opened.error());
-    runtime_ = std::move(*opened);
+namespace {
+
+constexpr const char* default_daemon_socket = "/run/berth/berth.sock";
+
+}  // namespace
+
+Result<client::RemoteRuntime*> Context::daemon() {
+  if (remote_) return remote_;
+  std::string where = host.empty() ? std::string("unix://") + default_daemon_socket : host;
+  auto endpoint = http::parse_endpoint(where);
+  if (!endpoint) return std::unexpected(endpoint.error());
+  auto remote = client::RemoteRuntime::connect(*endpoint);
+  if (!remote)
+    return fail(ErrorCode::unavailable,
+                fmt::format("berthd does not answer at {} ({}): start it with `berthd` (or `systemctl "
+                            "start berthd`)", where, remote.error().message));
+  remote_ = remote->get();
+  runtime_ = std::move(*remote);
+  return remote_;
+}
+
+Result<Runtime*> Context::runtime(bool local) {
+  auto open_local = [&]() -> Result<std::unique_ptr<Runtime>> {
+    return open_runtime(RuntimeOptions{root, {}, storage_driver});
+  };
+  if (local) {
+    if (!remote_ && runtime_) return runtime_.get();
+    if (!local_) {
+      auto opened = open_local();
+      if (!opened) return std::unexpected(opened.error());
+      local_ = std::move(*opened);
+    }
+    return local_.get();
   }
+  if (runtime_) return runtime_.get();
+  if (!host.empty()) {
+    auto d = daemon();
+    if (!d) return std::unexpected(d.error());
+    return runtime_.get();
+  }
+  // berthd when it runs on this host's default root; a chosen root is worked on directly.
+  if (root.empty() && !std::getenv("BERTH_ROOT") && ::access(default_daemon_socket, F_OK) == 0) {
+    if (auto d = daemon()) return runtime_.get();
+  }
+  auto opened = open_local();
+  if (!opened) return std::unexpected(opened.error());
+  runtime_ = std::move(*opened);
   return runtime_.get();
 }
 
@@ -71,6 +118,7 @@ constexpr CommandEntry commands[] = {
 
 const std::vector<FlagSpec> global_flags = {
     {"root", 0, true, "DIR", "state root (default $BERTH_ROOT, then /var/lib/berth)"},
+    {"host", 'H', true, "unix:///PATH|tcp://HOST:PORT", "berthd's API (default $BERTH_HOST, then its socket if it runs)"},
     {"storage-driver", 0, true, "overlay|copy", "how container roots are made (default: overlay where available)"},
     {"version", 'v', false, {}, "show berth's version"},
     help_flag,
@@ -127,6 +175,8 @@ int main(int argc, char** argv) {
     context.root = *root;
   }
   context.storage_driver = global->last("storage-driver").value_or("");
+  if (auto host = global->last("host")) context.host = *host;
+  else if (const char* env = std::getenv("BERTH_HOST"); env && *env) context.host = env;
   const std::string& name = global->positionals.front();
   const CommandEntry* command = find_command(name);
   if (command == nullptr) return fail(unknown_command(name));

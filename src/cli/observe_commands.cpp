@@ -203,7 +203,7 @@ CommandResult cmd_exec(Context& ctx, const std::vector<std::string>& args) {
     if (!d) return std::unexpected(d.error().with_context("timeout"));
     options.timeout = *d;
   }
-  auto runtime = ctx.runtime();
+  auto runtime = ctx.runtime((*p)->has("tty") || (*p)->has("interactive"));
   if (!runtime) return std::unexpected(runtime.error());
   std::vector<std::string> argv(pos.begin() + 1, pos.end());
   if ((*p)->has("tty")) {

@@ -11,6 +11,7 @@
 #include "cli/command.hpp"
 #include "cli/output.hpp"
 #include "cli/signals.hpp"
+#include "client/remote_runtime.hpp"
 #include "common/fs.hpp"
 #include "runtime/json.hpp"
 #include "supervisor/stack_runner.hpp"
@@ -100,10 +101,43 @@ void print_up_report(const stack::UpReport& report, bool json) {
 
 }  // namespace
 
-CommandResult stack_up_detached(Context&, const stack::StackFile&, bool) {
-  return fail(ErrorCode::unavailable,
-              "berth up -d needs berthd, which keeps the stack up: start it with `berthd &` (or "
-              "`systemctl start berthd`), or run `berth up` without -d to supervise in the foreground");
+// berthd reads the file itself (it is on this host) with the caller's environment.
+CommandResult stack_up_detached(Context& ctx, const stack::StackFile& file, bool json) {
+  auto daemon = ctx.daemon();
+  if (!daemon)
+    return fail(ErrorCode::unavailable,
+                fmt::format("berth up -d needs berthd, which keeps the stack up. {}; or run `berth up` "
+                            "without -d to supervise in the foreground", daemon.error().message));
+  nlohmann::json env = nlohmann::json::object();
+  for (const auto& [k, v] : environment()) env[k] = v;
+  auto answer = (*daemon)->call("POST", "/v1/stacks", nlohmann::json{{"file", file.path}, {"env", env}});
+  if (!answer) return std::unexpected(answer.error());
+  stack::UpReport report;
+  report.stack = answer->value("stack", file.name);
+  report.created = answer->value("created", std::vector<std::string>{});
+  report.started = answer->value("started", std::vector<std::string>{});
+  report.unchanged = answer->value("unchanged", std::vector<std::string>{});
+  report.took = std::chrono::milliseconds(answer->value("took_ms", 0));
+  print_up_report(report, json);
+  return 0;
+}
+
+// berthd supervises; this shows the stack's output until Ctrl-C, then takes it down.
+CommandResult stack_up_attached_to_daemon(Context& ctx, Runtime& runtime, const stack::StackFile& file, bool json) {
+  CaughtSignals signals;
+  if (auto r = stack_up_detached(ctx, file, json); !r || *r != 0) return r;
+  std::stop_source stopping;
+  std::jthread watch_signals([&](std::stop_token done) {
+    while (!done.stop_requested() && !signals.take()) std::this_thread::sleep_for(50ms);
+    stopping.request_stop();
+  });
+  auto members = stack::stack_workloads(runtime, file.name);
+  if (members) follow_stack_logs(runtime, *members, stopping.get_token(), true, std::nullopt);
+  while (!stopping.stop_requested()) std::this_thread::sleep_for(50ms);
+  auto down = (*ctx.daemon())->call("DELETE", fmt::format("/v1/stacks/{}", client::url_encode(file.name)));
+  if (!down && down.error().code != ErrorCode::not_found) return std::unexpected(down.error());
+  write_fd(2, fmt::format("berth: stack {} is down\n", file.name));
+  return 0;
 }
 
 CommandResult cmd_up(Context& ctx, const std::vector<std::string>& args) {
@@ -122,6 +156,7 @@ CommandResult cmd_up(Context& ctx, const std::vector<std::string>& args) {
 
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
+  if (ctx.via_daemon()) return stack_up_attached_to_daemon(ctx, **runtime, *file, *json);
   CaughtSignals signals;
   supervisor::SupervisorOptions options;
   options.log = [](std::string_view line) { write_fd(2, fmt::format("berth: {}\n", line)); };

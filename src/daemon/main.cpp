@@ -1,0 +1,156 @@
+// berthd: the supervisor and the REST API on a Unix socket (and optionally TCP with a bearer
+// token). Workloads belong to their shims, not to berthd: stopping or killing berthd leaves
+// them running, and the next berthd re-adopts them (live restore).
+#include <grp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "cli/args.hpp"
+#include "common/fs.hpp"
+#include "common/time.hpp"
+#include "daemon/api.hpp"
+#include "daemon/auth.hpp"
+#include "http/server.hpp"
+
+namespace berth::daemon {
+namespace {
+
+void log_line(std::string_view message) {
+  std::string line = fmt::format("{} berthd: {}\n", format_rfc3339_nano(Clock::now()), message);
+  (void)!::write(2, line.data(), line.size());
+}
+
+const std::vector<cli::FlagSpec> flags = {
+    {"help", 'h', false, {}, "show this help"},
+    {"root", 0, true, "DIR", "state root (default $BERTH_ROOT, then /var/lib/berth)"},
+    {"socket", 0, true, "PATH", "the API's Unix socket (default /run/berth/berth.sock)"},
+    {"tcp", 0, true, "HOST:PORT", "also serve the API on TCP; needs --token-file"},
+    {"token-file", 0, true, "FILE", "bearer tokens accepted on TCP, one a line (re-read on SIGHUP)"},
+    {"storage-driver", 0, true, "overlay|copy", "how container roots are made"},
+    {"version", 'v', false, {}, "show the version"},
+};
+
+int run(const std::vector<std::string>& args) {
+  auto parsed = cli::parse_args(args, flags, "berthd");
+  if (!parsed) {
+    log_line(parsed.error().message);
+    return 2;
+  }
+  if (parsed->has("help")) {
+    std::printf("usage: berthd [--root DIR] [--socket PATH] [--tcp HOST:PORT --token-file FILE]\n");
+    for (const auto& f : flags) std::printf("  --%-16s %.*s\n", f.name.c_str(), static_cast<int>(f.help.size()), f.help.data());
+    return 0;
+  }
+  if (parsed->has("version")) {
+    std::printf("berthd %.*s\n", static_cast<int>(berth::version().size()), berth::version().data());
+    return 0;
+  }
+  if (!parsed->positionals.empty()) {
+    log_line(fmt::format("unexpected argument \"{}\"", parsed->positionals[0]));
+    return 2;
+  }
+  std::string socket_path = parsed->last("socket").value_or("/run/berth/berth.sock");
+  Access access;
+  if (parsed->has("tcp") != parsed->has("token-file")) {
+    log_line("--tcp and --token-file go together: TCP clients need a bearer token");
+    return 2;
+  }
+  if (auto file = parsed->last("token-file")) {
+    if (auto r = access.load_tokens(*file); !r) {
+      log_line(r.error().message);
+      return 2;
+    }
+  }
+
+  // Signals are taken by one thread with sigwait; every other thread has them blocked.
+  sigset_t handled;
+  sigemptyset(&handled);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, s);
+  pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto runtime = open_runtime(RuntimeOptions{parsed->last("root").value_or(""), {}, parsed->last("storage-driver").value_or("")});
+  if (!runtime) {
+    log_line(runtime.error().message);
+    return 1;
+  }
+  supervisor::SupervisorOptions options;
+  options.log = log_line;
+  auto supervisor = supervisor::Supervisor::start(**runtime, options);
+  if (!supervisor) {
+    log_line("reconcile: " + supervisor.error().message);
+    return 1;
+  }
+  Api api(**runtime, **supervisor);
+  http::Server server([&](const http::Request& request, http::ResponseWriter& writer) {
+    if (auto denied = access.check(request); !denied) {
+      http::Response response;
+      response.status = denied.error().code == ErrorCode::permission_denied ? 403 : 401;
+      response.headers = {{"Content-Type", "application/json"}};
+      if (response.status == 401) response.headers.push_back({"WWW-Authenticate", "Bearer"});
+      response.body = fmt::format("{{\"code\":\"permission_denied\",\"message\":\"{}\"}}\n", denied.error().message);
+      (void)writer.send(response);
+      return;
+    }
+    api.handle(request, writer);
+  });
+  auto dir = socket_path.substr(0, socket_path.rfind('/'));
+  if (!dir.empty()) {
+    if (auto r = make_dirs(dir, 0755); !r) {
+      log_line(r.error().message);
+      return 1;
+    }
+  }
+  if (auto r = server.listen_unix(socket_path, 0600); !r) {
+    log_line(r.error().message);
+    return 1;
+  }
+  if (auto tcp = parsed->last("tcp")) {
+    if (auto r = server.listen_tcp(*tcp); !r) {
+      log_line(r.error().message);
+      return 1;
+    }
+  }
+  log_line(fmt::format("serving on {}{}, supervising {} workloads", socket_path,
+                       parsed->has("tcp") ? fmt::format(" and tcp port {}", server.tcp_port()) : "",
+                       (*supervisor)->watched()));
+
+  std::jthread signals([&](std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      timespec period{0, 200'000'000};
+      int s = ::sigtimedwait(&handled, nullptr, &period);
+      if (s == SIGHUP) {
+        auto r = access.reload();
+        log_line(r ? "SIGHUP: token file re-read" : "SIGHUP: " + r.error().message);
+      } else if (s == SIGTERM || s == SIGINT) {
+        log_line(fmt::format("{}: stopping; workloads keep running", s == SIGTERM ? "SIGTERM" : "SIGINT"));
+        server.stop();
+        return;
+      }
+    }
+  });
+  auto served = server.run();
+  signals.request_stop();
+  supervisor->reset();
+  if (!served) {
+    log_line(served.error().message);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace berth::daemon
+
+int main(int argc, char** argv) {
+  return berth::daemon::run(std::vector<std::string>(argv + 1, argv + argc));
+}
