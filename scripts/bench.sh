@@ -7,3 +7,5 @@ cd "$(dirname "$0")/.."
 tini -s -- ./build/bench/bench_run_to_exit "${1:-200}"
 echo
 tini -s -- ./build/bench/bench_container_start "${1:-100}"
+echo
+tini -s -- ./build/bench/bench_stack_daemon 200 1000

@@ -120,8 +120,19 @@ Result<std::unique_ptr<LocalRuntime>> LocalRuntime::open(const RuntimeOptions& o
 }
 
 Result<WorkloadSpec> LocalRuntime::spec_of(const state::WorkloadRecord& record) const {
+  // A stored spec never changes after create, so a long-lived runtime (berthd listing a
+  // thousand workloads) parses each once. Keyed by id and checked against the text, so a
+  // reused id or a row written by another process cannot serve a stale spec.
+  {
+    std::lock_guard lock(spec_cache_mutex_);
+    if (auto it = spec_cache_.find(record.id); it != spec_cache_.end() && it->second.first == record.spec_json)
+      return it->second.second;
+  }
   auto spec = spec_from_json(nlohmann::json::parse(record.spec_json, nullptr, false));
   if (!spec) return std::unexpected(spec.error().with_context("stored spec of " + record.name));
+  std::lock_guard lock(spec_cache_mutex_);
+  if (spec_cache_.size() >= spec_cache_limit) spec_cache_.clear();
+  spec_cache_[record.id] = {record.spec_json, *spec};
   return spec;
 }
 

@@ -2,6 +2,7 @@
 // limits in cgroups. Kinds plug in below it; today the process kind is built.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -87,6 +88,10 @@ class LocalRuntime final : public Runtime {
   std::mutex images_mutex_;
   linux::CgroupHost cgroup_host_;
   std::unique_ptr<state::Store> store_;
+  // Parsed specs by workload id, with the text they came from (see spec_of).
+  static constexpr std::size_t spec_cache_limit = 10000;
+  mutable std::mutex spec_cache_mutex_;
+  mutable std::map<std::string, std::pair<std::string, WorkloadSpec>> spec_cache_;
 };
 
 WorkloadStatus status_of(const state::WorkloadRecord& record);
