@@ -9,8 +9,14 @@ berth=$PWD/build/berth
 root=$(mktemp -d /tmp/berth-demo-XXXXXX)
 b() { "$berth" --root "$root" "$@"; }
 image=$(mktemp -d /tmp/berth-demo-image-XXXXXX)
+daemon_pid=
 cleanup() {
   b rm -f hello web hog cell box >/dev/null 2>&1 || true
+  if [ -n "$daemon_pid" ]; then
+    b --host "unix://$root/berth.sock" down --stack web -t 1 >/dev/null 2>&1 || true
+    kill "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+  fi
   rm -rf "$root" "$image"
 }
 trap cleanup EXIT
@@ -57,3 +63,33 @@ r = json.load(sys.stdin)[0]
 for key in ("killed_pids", "mounts", "namespaces", "cgroups", "files"):
     print(f"  {key}: {len(r[key])}  e.g. {r[key][:3]}")'
 show events --no-follow
+
+printf '\n\033[1m# berthd and stacks: health-gated start order, restart policies, live restore\033[0m\n'
+printf '\n\033[1m$ berthd --root %s --socket %s/berth.sock &\033[0m\n' "$root" "$root"
+"$PWD/build/berthd" --root "$root" --socket "$root/berth.sock" 2>"$root/berthd.log" &
+daemon_pid=$!
+export BERTH_HOST="unix://$root/berth.sock"
+for _ in $(seq 50); do b ps >/dev/null 2>&1 && break; sleep 0.1; done
+show stack validate -f examples/web-stack/berth.toml
+show up -d -f examples/web-stack/berth.toml
+show stack ps web
+printf '\n\033[1m$ kill -9 $(pid of web-worker)   # its restart policy (always) brings it back\033[0m\n'
+kill -9 "$(b inspect web-worker | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["pid"])')"
+sleep 1.5
+show stack ps web
+printf '\n\033[1m$ kill -9 berthd; berthd &   # workloads belong to their shims: nothing stops, the new berthd re-adopts them\033[0m\n'
+kill -9 "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
+"$PWD/build/berthd" --root "$root" --socket "$root/berth.sock" 2>>"$root/berthd.log" &
+daemon_pid=$!
+for _ in $(seq 50); do b ps >/dev/null 2>&1 && break; sleep 0.1; done
+show stack ps web
+show stack logs --tail 2 web
+printf '\n\033[1m$ curl --unix-socket %s/berth.sock http://localhost/v1/workloads/web-site/status\033[0m\n' "$root"
+curl -s --unix-socket "$root/berth.sock" http://localhost/v1/workloads/web-site/status | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+h = s["health"][-1]
+print("  state:", s["state"], " restarts:", s["restart_count"], " last probe:", repr(h["output"]), "exit", h["exit_code"])'
+show down --stack web -t 1
+step "events --since 0 --no-follow | tail -5"
+b events --since 0 --no-follow | tail -5

@@ -16,7 +16,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev
   # tools the tests and the demo call
-  procps iproute2 util-linux coreutils python3 tini
+  procps iproute2 util-linux coreutils python3 tini curl
   # containers: image layers, seccomp, the test image, and runc as the benchmark peer
   libarchive-dev libseccomp-dev busybox-static tar gzip zstd runc
   # stack files

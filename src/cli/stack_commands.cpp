@@ -207,7 +207,21 @@ CommandResult cmd_down(Context& ctx, const std::vector<std::string>& args) {
   if (!name) return std::unexpected(name.error());
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
-  auto down = stack::stack_down(**runtime, *name, grace);
+  Result<stack::DownReport> down;
+  if (ctx.via_daemon()) {  // berthd takes it down, so its stack events are published
+    auto answer = (*ctx.daemon())->call(
+        "DELETE", fmt::format("/v1/stacks/{}{}", client::url_encode(*name),
+                              grace ? fmt::format("?grace_ms={}", grace->count()) : ""));
+    if (!answer) return std::unexpected(answer.error());
+    down = stack::DownReport{*name, {}};
+    for (const auto& r : (*answer)["removed"]) {
+      auto report = report_from_json(r);
+      if (!report) return std::unexpected(report.error());
+      down->removed.push_back(std::move(*report));
+    }
+  } else {
+    down = stack::stack_down(**runtime, *name, grace);
+  }
   if (!down) return std::unexpected(down.error());
   if (*json) {
     nlohmann::json removed = nlohmann::json::array();
