@@ -2,6 +2,7 @@
 // dispatched by name from the table in main.cpp.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +66,9 @@ CommandResult cmd_down(Context&, const std::vector<std::string>&);
 CommandResult cmd_stack(Context&, const std::vector<std::string>&);
 // image_commands.cpp
 CommandResult cmd_image(Context&, const std::vector<std::string>&);
+
+// -t/--time SECONDS: a stop's grace before SIGKILL; nothing when not given.
+Result<std::optional<std::chrono::milliseconds>> grace_flag(const ParsedArgs& args);
 
 // Parses a command's flags; for -h/--help prints the command's help and returns std::nullopt
 // (the command then exits 0).

@@ -171,16 +171,12 @@ CommandResult cmd_stop(Context& ctx, const std::vector<std::string>& args) {
                          "stop", "[-t SECONDS] NAME...");
   if (!p) return std::unexpected(p.error());
   if (!*p) return 0;  // --help
-  std::optional<std::chrono::milliseconds> grace;
-  if (auto t = (*p)->last("time")) {
-    auto secs = parse_integer(*t, "time", 0, 365LL * 24 * 3600);
-    if (!secs) return std::unexpected(secs.error());
-    grace = std::chrono::seconds(*secs);
-  }
+  auto grace = grace_flag(**p);
+  if (!grace) return std::unexpected(grace.error());
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
   return for_each_workload(**p, "stop", [&](const std::string& name) -> Result<Done> {
-    auto exit = (*runtime)->stop(name, grace);
+    auto exit = (*runtime)->stop(name, *grace);
     if (!exit) return std::unexpected(exit.error());
     auto j = to_json(*exit);
     j["name"] = name;
@@ -195,16 +191,12 @@ CommandResult cmd_restart(Context& ctx, const std::vector<std::string>& args) {
                          "restart", "[-t SECONDS] NAME...");
   if (!p) return std::unexpected(p.error());
   if (!*p) return 0;  // --help
-  std::optional<std::chrono::milliseconds> grace;
-  if (auto t = (*p)->last("time")) {
-    auto secs = parse_integer(*t, "time", 0, 365LL * 24 * 3600);
-    if (!secs) return std::unexpected(secs.error());
-    grace = std::chrono::seconds(*secs);
-  }
+  auto grace = grace_flag(**p);
+  if (!grace) return std::unexpected(grace.error());
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
   return for_each_workload(**p, "restart", [&](const std::string& name) -> Result<Done> {
-    if (auto r = (*runtime)->restart(name, grace); !r) return std::unexpected(r.error());
+    if (auto r = (*runtime)->restart(name, *grace); !r) return std::unexpected(r.error());
     return Done{name, nlohmann::json{{"name", name}, {"restarted", true}}};
   });
 }

@@ -65,6 +65,14 @@ Result<Runtime*> Context::runtime(bool local) {
   return runtime_.get();
 }
 
+Result<std::optional<std::chrono::milliseconds>> grace_flag(const ParsedArgs& args) {
+  auto t = args.last("time");
+  if (!t) return std::optional<std::chrono::milliseconds>();
+  auto secs = parse_integer(*t, "time", 0, 365LL * 24 * 3600);
+  if (!secs) return std::unexpected(secs.error());
+  return std::optional<std::chrono::milliseconds>(std::chrono::seconds(*secs));
+}
+
 Result<std::optional<ParsedArgs>> parse_command(const std::vector<std::string>& args,
                                                 const std::vector<FlagSpec>& flags,
                                                 std::string_view name, std::string_view synopsis,

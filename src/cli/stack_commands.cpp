@@ -197,12 +197,8 @@ CommandResult cmd_down(Context& ctx, const std::vector<std::string>& args) {
   if (!*p) return 0;
   auto json = wants_json(**p);
   if (!json) return std::unexpected(json.error());
-  std::optional<std::chrono::milliseconds> grace;
-  if (auto t = (*p)->last("time")) {
-    auto secs = parse_integer(*t, "time", 0, 365LL * 24 * 3600);
-    if (!secs) return std::unexpected(secs.error());
-    grace = std::chrono::seconds(*secs);
-  }
+  auto grace = grace_flag(**p);
+  if (!grace) return std::unexpected(grace.error());
   auto name = stack_name(**p);
   if (!name) return std::unexpected(name.error());
   auto runtime = ctx.runtime();
@@ -211,7 +207,7 @@ CommandResult cmd_down(Context& ctx, const std::vector<std::string>& args) {
   if (ctx.via_daemon()) {  // berthd takes it down, so its stack events are published
     auto answer = (*ctx.daemon())->call(
         "DELETE", fmt::format("/v1/stacks/{}{}", client::url_encode(*name),
-                              grace ? fmt::format("?grace_ms={}", grace->count()) : ""));
+                              *grace ? fmt::format("?grace_ms={}", (*grace)->count()) : ""));
     if (!answer) return std::unexpected(answer.error());
     down = stack::DownReport{*name, {}};
     for (const auto& r : (*answer)["removed"]) {
@@ -220,7 +216,7 @@ CommandResult cmd_down(Context& ctx, const std::vector<std::string>& args) {
       down->removed.push_back(std::move(*report));
     }
   } else {
-    down = stack::stack_down(**runtime, *name, grace);
+    down = stack::stack_down(**runtime, *name, *grace);
   }
   if (!down) return std::unexpected(down.error());
   if (*json) {

@@ -29,4 +29,15 @@ Result<double> parse_number(std::string_view text, std::string_view field) {
   return value;
 }
 
+std::optional<std::uint16_t> parse_port_number(std::string_view text) {
+  if (text.empty() || text.size() > 5) return std::nullopt;
+  unsigned value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (value < 1 || value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
 }  // namespace berth

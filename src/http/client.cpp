@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "common/numbers.hpp"
 #include "linux/unix_socket.hpp"
 
 namespace berth::http {
@@ -50,16 +51,9 @@ Result<Endpoint> parse_endpoint(std::string_view text) {
     if (colon != std::string_view::npos && colon > 0) {
       std::string host(text.substr(0, colon));
       if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-      auto port_text = text.substr(colon + 1);
-      unsigned port = 0;
-      bool ok = !port_text.empty() && port_text.size() <= 5;
-      for (char c : port_text) {
-        if (c < '0' || c > '9') ok = false;
-        else port = port * 10 + static_cast<unsigned>(c - '0');
-      }
-      if (ok && port > 0 && port <= 65535) {
+      if (auto port = parse_port_number(text.substr(colon + 1))) {
         e.host = host;
-        e.port = static_cast<std::uint16_t>(port);
+        e.port = *port;
         return e;
       }
     }

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "common/numbers.hpp"
 #include "linux/unix_socket.hpp"
 
 namespace berth::http {
@@ -65,16 +66,12 @@ Result<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view a
     return fail(ErrorCode::invalid_spec, fmt::format("address \"{}\" is not HOST:PORT", address));
   std::string host(address.substr(0, colon));
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  // Port 0: the kernel picks one.
   auto port_text = address.substr(colon + 1);
-  unsigned port = 0;
-  if (port_text.empty() || port_text.size() > 5) return fail(ErrorCode::invalid_spec, fmt::format("address \"{}\": bad port", address));
-  for (char c : port_text) {
-    if (c < '0' || c > '9') return fail(ErrorCode::invalid_spec, fmt::format("address \"{}\": bad port", address));
-    port = port * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (port > 65535) return fail(ErrorCode::invalid_spec, fmt::format("address \"{}\": port above 65535", address));
+  auto port = port_text == "0" ? std::optional<std::uint16_t>(0) : parse_port_number(port_text);
+  if (!port) return fail(ErrorCode::invalid_spec, fmt::format("address \"{}\": \"{}\" is not a port", address, port_text));
   if (host.empty()) host = "0.0.0.0";
-  return std::pair{host, static_cast<std::uint16_t>(port)};
+  return std::pair{host, *port};
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/numbers.hpp"
+
 namespace berth {
 
 Result<ProbeTarget> parse_probe_target(std::string_view text) {
@@ -21,16 +23,11 @@ Result<ProbeTarget> parse_probe_target(std::string_view text) {
     if (!host.empty()) target.host = std::string(host == "localhost" ? "127.0.0.1" : host);
     port_text = rest.substr(colon + 1);
   }
-  unsigned port = 0;
-  bool digits = !port_text.empty() && port_text.size() <= 5;
-  for (char c : port_text) {
-    if (c < '0' || c > '9') digits = false;
-    else port = port * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (!digits || port == 0 || port > 65535)
+  auto port = parse_port_number(port_text);
+  if (!port)
     return fail(ErrorCode::invalid_spec,
                 fmt::format("health target: \"{}\" names no port (PORT[/PATH], HOST:PORT[/PATH] or http://HOST:PORT/PATH)", text));
-  target.port = static_cast<std::uint16_t>(port);
+  target.port = *port;
   return target;
 }
 

@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/numbers.hpp"
+#include "runtime/health_target.hpp"
 #include "common/signal_names.hpp"
 #include "common/time.hpp"
 #include "common/units.hpp"
@@ -71,16 +73,6 @@ std::string_view type_name(toml::node_type type) {
     case toml::node_type::none: break;
   }
   return "nothing";
-}
-
-bool is_port(std::string_view text) {
-  if (text.empty() || text.size() > 5) return false;
-  unsigned value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<unsigned>(c - '0');
-  }
-  return value >= 1 && value <= 65535;
 }
 
 std::string sanitised_name(std::string_view text) {
@@ -435,14 +427,8 @@ void Reader::read_health(const toml::table& table, std::string_view prefix, Read
                                          h.type == "http" ? "\"8080/healthz\" or \"http://HOST:PORT/PATH\""
                                                           : "a port, or HOST:PORT"));
     } else if (!h.target.empty() && !is_template(h.target)) {
-      // What the checker will read: a port first, or a whole URL.
-      bool ok;
-      if (h.type == "http") {
-        ok = h.target.starts_with("http://") || is_port(h.target.substr(0, h.target.find('/')));
-      } else {
-        auto colon = h.target.rfind(':');
-        ok = is_port(colon == std::string::npos ? h.target : h.target.substr(colon + 1));
-      }
+      // What the prober will read (runtime/health_target.hpp).
+      bool ok = parse_probe_target(h.target).has_value();
       if (!ok)
         report(*target_node, field("target"),
                fmt::format("\"{}\" is not {}", h.target,

@@ -1,5 +1,7 @@
 #include "supervisor/stack_interpolation.hpp"
 
+#include "common/numbers.hpp"
+
 #include <fmt/format.h>
 
 #include <optional>
@@ -19,23 +21,13 @@ bool is_env_name(std::string_view name) {
   return true;
 }
 
-bool is_port(std::string_view text) {
-  if (text.empty() || text.size() > 5) return false;
-  unsigned value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<unsigned>(c - '0');
-  }
-  return value >= 1 && value <= 65535;
-}
-
 // `body` is what follows "workloads." inside ${...}. Workload names may hold dots, so the key
 // is found from the end: "host_port.PORT", or the last dotted part.
 Result<WorkloadReference> parse_reference(std::string_view whole, std::string_view body) {
   WorkloadReference ref;
   if (auto at = body.rfind(".host_port."); at != std::string_view::npos) {
     auto port = body.substr(at + 11);
-    if (!is_port(port))
+    if (!parse_port_number(port))
       return fail(ErrorCode::invalid_spec,
                   fmt::format("\"{}\": host_port.{} is not a port in 1-65535", whole, port));
     ref.workload = std::string(body.substr(0, at));

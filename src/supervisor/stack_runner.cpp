@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "common/numbers.hpp"
 #include "common/sha256.hpp"
 #include "runtime/json.hpp"
 
@@ -117,12 +118,9 @@ Result<UpReport> stack_up(supervisor::Supervisor& supervisor, const StackFile& f
       return address->substr(0, address->rfind(':'));
     }
     if (key.starts_with("host_port.")) {
-      auto text = key.substr(10);
-      int port = 0;
-      for (char c : text) port = c >= '0' && c <= '9' && port < 65536 ? port * 10 + (c - '0') : 65536;
-      if (text.empty() || port < 1 || port > 65535)
-        return fail(ErrorCode::invalid_spec, fmt::format("\"{}\" is not host_port.PORT", key));
-      auto bound = runtime.resolve_host_port(name, static_cast<std::uint16_t>(port));
+      auto port = parse_port_number(key.substr(10));
+      if (!port) return fail(ErrorCode::invalid_spec, fmt::format("\"{}\" is not host_port.PORT", key));
+      auto bound = runtime.resolve_host_port(name, *port);
       if (!bound) return std::unexpected(bound.error());
       return std::to_string(*bound);
     }
