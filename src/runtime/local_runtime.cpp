@@ -217,11 +217,8 @@ Result<void> LocalRuntime::start(std::string_view ref) {
   // One start of a workload at a time, across processes: two shims of one workload would share
   // its cgroup and its container's overlay work dir. The second starter waits, then finds it
   // running.
-  std::string lock_path = layout_.workload_dir(found->id) + "/start.lock";
-  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!lock) return std::unexpected(errno_error("open", lock_path, errno));
-  while (::flock(lock.get(), LOCK_EX) != 0)
-    if (errno != EINTR) return std::unexpected(errno_error("lock", lock_path, errno));
+  auto lock = lock_starts(found->id);
+  if (!lock) return std::unexpected(lock.error());
   auto record = find_current(found->id);
   if (!record) return std::unexpected(record.error());
   if (is_active(record->state))
@@ -235,6 +232,18 @@ Result<void> LocalRuntime::start(std::string_view ref) {
   auto pid = launch_shim(shim_path_, layout_.root, record->id, shim_report_timeout, false);
   if (!pid) return std::unexpected(pid.error());
   return {};
+}
+
+Result<UniqueFd> LocalRuntime::lock_starts(const std::string& id) {
+  std::string lock_path = layout_.workload_dir(id) + "/start.lock";
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock) {
+    if (errno == ENOENT) return fail(ErrorCode::not_found, fmt::format("workload {} is gone", id));
+    return std::unexpected(errno_error("open", lock_path, errno));
+  }
+  while (::flock(lock.get(), LOCK_EX) != 0)
+    if (errno != EINTR) return std::unexpected(errno_error("lock", lock_path, errno));
+  return lock;
 }
 
 Result<void> LocalRuntime::start_created(const state::WorkloadRecord& record) {
@@ -385,7 +394,13 @@ Result<void> LocalRuntime::kill(std::string_view ref, int signal) {
 }
 
 Result<TeardownReport> LocalRuntime::remove(std::string_view ref, bool force) {
-  auto record = find_current(ref);
+  auto found = find_current(ref);
+  if (!found) return std::unexpected(found.error());
+  // A start under way (in this process or another) finishes first: removing between its check
+  // of the row and its shim's launch would leave a workload running with no row to find it by.
+  auto lock = lock_starts(found->id);
+  if (!lock) return std::unexpected(lock.error());
+  auto record = find_current(found->id);
   if (!record) return std::unexpected(record.error());
   if (is_active(record->state) && !force)
     return fail(ErrorCode::conflict,

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "berth/runtime.hpp"
+#include "common/fd.hpp"
 #include "linux/cgroup.hpp"
 #include "image/image_store.hpp"
 #include "runtime/layout.hpp"
@@ -79,6 +80,9 @@ class LocalRuntime final : public Runtime {
   Result<void> prepare_container(WorkloadSpec& spec, const std::string& workload_dir);
   // Lets a created container (its shim holding the process) exec.
   Result<void> start_created(const state::WorkloadRecord& record);
+  // Holds workloads/<id>/start.lock: one start, or a remove, of a workload at a time, across
+  // processes.
+  Result<UniqueFd> lock_starts(const std::string& id);
   Result<image::ImageStore*> images();
 
   StateLayout layout_;

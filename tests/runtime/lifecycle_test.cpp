@@ -1,4 +1,5 @@
 // The process runtime's lifecycle with real processes: create, start, wait, stop, kill, remove.
+#include <filesystem>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -245,6 +246,41 @@ TEST_F(Lifecycle, TheShimsMemoryStaysSmall) {
   ASSERT_GT(rss_kib, 0);
   std::cout << "berth-shim RSS: " << rss_kib << " KiB\n";
   EXPECT_LT(rss_kib, 8 * 1024);
+}
+
+}  // namespace
+}  // namespace berth::testing
+
+namespace berth::testing {
+namespace {
+
+// A remove racing a start (two callers, or berthd and a CLI) never leaves a workload running
+// with no row: the remove waits for the start under way, then takes down what it started.
+TEST_F(Lifecycle, ARemoveRacingAStartLeavesNothingRunning) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 15; ++i) {
+    auto spec = process_spec({"/bin/sleep", "100"}, "race" + std::to_string(i));
+    auto h = runtime_->create(spec);
+    ASSERT_TRUE(h) << h.error().message;
+    ids.push_back(h->id);
+    std::jthread starter([&] { (void)runtime_->start(h->id); });
+    // Spread over the start's few milliseconds, so some removes land inside its launch.
+    std::this_thread::sleep_for(std::chrono::microseconds(250 * i));
+    auto removed = runtime_->remove(h->id, true);
+    starter.join();
+    if (!removed) continue;  // (it may also have been removed after the start: then all is gone too)
+    for (int pid : removed->killed_pids) EXPECT_TRUE(eventually([&] { return process_gone(pid); }));
+    auto again = runtime_->status(h->id);
+    EXPECT_FALSE(again) << "the row came back";
+    for (auto& dir : cgroup_dirs_of(h->id)) EXPECT_FALSE(path_exists(dir)) << dir;
+  }
+  // No shim of theirs is left: none has its id on its command line.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    auto cmdline = read_file(entry.path().string() + "/cmdline");
+    if (!cmdline) continue;
+    for (const auto& id : ids) EXPECT_EQ(cmdline->find(id), std::string::npos) << "a shim of " << id << " runs on";
+  }
 }
 
 }  // namespace
