@@ -19,6 +19,8 @@ packages=(
   procps iproute2 util-linux coreutils python3 tini curl
   # containers: image layers, seccomp, the test image, and runc as the benchmark peer
   libarchive-dev libseccomp-dev busybox-static tar gzip zstd runc
+  # networks: berth's NAT and port rules live in its own nftables table
+  nftables
   # stack files
   libtomlplusplus-dev
 )
