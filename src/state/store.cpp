@@ -21,7 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr int schema_version = 2;
+constexpr int schema_version = 3;
 // How long a write waits for another process's transaction (SQLite's busy handler), and the
 // bound on retrying the SQLITE_BUSY cases that handler does not cover.
 constexpr auto busy_timeout = 10000ms;
@@ -63,6 +63,29 @@ constexpr const char* schema_v2 = R"sql(
 ALTER TABLE workloads ADD COLUMN health_json TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE workloads ADD COLUMN stopped_by_user INTEGER NOT NULL DEFAULT 0;
 PRAGMA user_version = 2;
+)sql";
+
+// Version 3: networks and the addresses handed out on them (state/network_store.cpp). An
+// address is an IPv4 address as a number; (network, address) is unique, so one is never
+// handed out twice.
+constexpr const char* schema_v3 = R"sql(
+CREATE TABLE IF NOT EXISTS networks (
+  name TEXT PRIMARY KEY,
+  id TEXT UNIQUE NOT NULL,
+  subnet TEXT UNIQUE NOT NULL,
+  gateway TEXT NOT NULL,
+  bridge TEXT UNIQUE NOT NULL,
+  created_at INTEGER NOT NULL,
+  labels_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS addresses (
+  network TEXT NOT NULL,
+  address INTEGER NOT NULL,
+  workload_id TEXT NOT NULL,
+  PRIMARY KEY (network, address)
+);
+CREATE INDEX IF NOT EXISTS addresses_by_workload ON addresses (workload_id);
+PRAGMA user_version = 3;
 )sql";
 
 #define BERTH_WORKLOAD_COLUMNS                                                                \
@@ -544,7 +567,11 @@ struct Store::Ops {
       if (auto r = exec(store, schema_v2, "migrate schema to version 2"); !r)
         return std::unexpected(r.error());
     }
-    // Later versions migrate here: if (current < 3) { ... PRAGMA user_version = 3; }
+    if (current < 3) {
+      if (auto r = exec(store, schema_v3, "migrate schema to version 3"); !r)
+        return std::unexpected(r.error());
+    }
+    // Later versions migrate here: if (current < 4) { ... PRAGMA user_version = 4; }
     return {};
   }
 };
@@ -704,6 +731,16 @@ Result<std::uint64_t> Store::append_event(const std::string& subject_id,
     return static_cast<std::uint64_t>(sqlite3_last_insert_rowid(db_));
   });
 }
+
+Result<void> Store::write(std::string_view what, const std::function<Result<void>(sqlite3*)>& body) {
+  return Ops::transaction(*this, what, [&]() { return body(db_); });
+}
+
+Result<void> Store::read(std::string_view, const std::function<Result<void>(sqlite3*)>& body) {
+  return Ops::read(*this, [&]() { return body(db_); });
+}
+
+Error Store::sqlite_error(int rc, std::string_view what) { return Ops::db_error(*this, rc, what); }
 
 Result<WorkloadRecord> Store::get(const std::string& id) {
   return Ops::read(*this, [&]() -> Result<WorkloadRecord> {

@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -90,6 +91,14 @@ class Store {
   // workload already removed). Returns its seq.
   Result<std::uint64_t> append_event(const std::string& subject_id, const std::string& subject_name,
                                      const NewEvent& event);
+
+  // For the store's other tables (state/network_store.cpp): `body` runs with this connection's
+  // handle inside one IMMEDIATE transaction, committed when it succeeds (write), or as plain
+  // reads. A raw SQLite failure becomes an error through sqlite_error (which also lets busy
+  // databases be retried).
+  Result<void> write(std::string_view what, const std::function<Result<void>(sqlite3*)>& body);
+  Result<void> read(std::string_view what, const std::function<Result<void>(sqlite3*)>& body);
+  Error sqlite_error(int rc, std::string_view what);
 
   Result<WorkloadRecord> get(const std::string& id);
   // Resolves a name, a full id or a unique id prefix; not_found / conflict (ambiguous prefix).

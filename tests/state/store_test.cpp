@@ -104,7 +104,7 @@ TEST_F(StoreTest, AVersion1StoreIsMigratedKeepingItsRows) {
   sqlite3_close(db);
   auto store = open_store();
   ASSERT_TRUE(store);
-  EXPECT_EQ(query("PRAGMA user_version"), "2");
+  EXPECT_EQ(query("PRAGMA user_version"), "3");
   auto old = store->get("aa");
   ASSERT_TRUE(old) << old.error().message;
   EXPECT_EQ(old->restart_count, 4);
@@ -129,7 +129,7 @@ TEST_F(StoreTest, OpenCreatesRootAndSchema) {
   EXPECT_TRUE(std::filesystem::exists(root_ + "/state.db"));
 
   EXPECT_EQ(query("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(query("PRAGMA user_version"), "2");
+  EXPECT_EQ(query("PRAGMA user_version"), "3");
   EXPECT_EQ(query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                   "('workloads', 'events')"),
             "2");
