@@ -1,0 +1,145 @@
+#include "linux/nftables.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "common/fd.hpp"
+
+extern char** environ;
+
+namespace berth::linux::nftables {
+
+namespace {
+
+constexpr const char* table = "ip berth";
+
+Result<std::string> run(const std::vector<std::string>& args, const std::string& input) {
+  int in[2], out[2];
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)
+    return fail(ErrorCode::internal, fmt::format("nft: pipe: {}", std::strerror(errno)));
+  UniqueFd in_read(in[0]), in_write(in[1]), out_read(out[0]), out_write(out[1]);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in_read.get(), 0);
+  posix_spawn_file_actions_adddup2(&actions, out_write.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, out_write.get(), 2);
+  std::vector<char*> argv;
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, "nft", &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0)
+    return fail(ErrorCode::unavailable, fmt::format("nft: {} (install Debian's nftables)", std::strerror(rc)));
+  in_read.reset();
+  out_write.reset();
+  std::size_t written = 0;
+  while (written < input.size()) {
+    ssize_t n = ::write(in_write.get(), input.data() + written, input.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += static_cast<std::size_t>(n);
+  }
+  in_write.reset();
+  std::string output;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(out_read.get(), buffer, sizeof buffer)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    output.append(buffer, static_cast<std::size_t>(n));
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    while (!output.empty() && output.back() == '\n') output.pop_back();
+    return fail(ErrorCode::internal, fmt::format("nft: {}", output.empty() ? "failed" : output));
+  }
+  return output;
+}
+
+}  // namespace
+
+Result<std::string> run_nft(const std::string& script) { return run({"nft", "-f", "-"}, script); }
+
+Result<void> ensure_table() {
+  // `add` is idempotent for tables, sets, maps and chains; the base rules go in only when the
+  // chains are new (a fresh table), so this can run before every change.
+  auto listed = list_table();
+  if (!listed) return std::unexpected(listed.error());
+  if (!listed->empty()) return {};
+  auto r = run_nft(fmt::format(R"(
+add table {0}
+add set {0} nat_subnets {{ type ipv4_addr; flags interval; }}
+add map {0} forward_from {{ type ifname : verdict; }}
+add chain {0} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
+add chain {0} forward {{ type filter hook forward priority filter; policy accept; }}
+add rule {0} postrouting ip saddr @nat_subnets ip daddr != @nat_subnets masquerade
+add rule {0} forward iifname vmap @forward_from
+)", table));
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<void> add_network(const std::string& chain, const std::string& bridge, const std::string& subnet) {
+  if (auto r = ensure_table(); !r) return r;
+  auto r = run_nft(fmt::format(R"(
+add chain {0} {1}
+flush chain {0} {1}
+add rule {0} {1} oifname "brt-*" oifname != "{2}" drop
+add element {0} forward_from {{ "{2}" : jump {1} }}
+add element {0} nat_subnets {{ {3} }}
+)", table, chain, bridge, subnet));
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<void> remove_network(const std::string& chain, const std::string& bridge, const std::string& subnet) {
+  auto listed = list_table();
+  if (!listed) return std::unexpected(listed.error());
+  if (listed->empty()) return {};
+  // Each piece on its own, so one already gone does not keep the others.
+  std::string script;
+  if (listed->find(fmt::format("\"{}\" : jump {}", bridge, chain)) != std::string::npos)
+    script += fmt::format("delete element {} forward_from {{ \"{}\" }}\n", table, bridge);
+  if (listed->find(subnet) != std::string::npos)
+    script += fmt::format("delete element {} nat_subnets {{ {} }}\n", table, subnet);
+  if (listed->find("chain " + chain + " {") != std::string::npos)
+    script += fmt::format("flush chain {0} {1}\ndelete chain {0} {1}\n", table, chain);
+  if (script.empty()) return {};
+  auto r = run_nft(script);
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<std::string> list_table() {
+  auto r = run({"nft", "list", "table", "ip", "berth"}, "");
+  if (!r) {
+    if (r.error().message.find("No such file or directory") != std::string::npos) return std::string();
+    return std::unexpected(r.error());
+  }
+  return r;
+}
+
+Result<void> delete_table() {
+  auto listed = list_table();
+  if (!listed) return std::unexpected(listed.error());
+  if (listed->empty()) return {};
+  auto r = run_nft(fmt::format("delete table {}\n", table));
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+}  // namespace berth::linux::nftables

@@ -1,0 +1,28 @@
+// berth's packet rules, all in its own nftables table (`table ip berth`), so they can be listed
+// and removed as a unit without touching anyone else's: outbound NAT for its networks'
+// subnets, and isolation between its networks. Applied with nft(8) from Debian's nftables,
+// each change one atomic `nft -f` transaction.
+#pragma once
+
+#include <string>
+
+#include "berth/error.hpp"
+
+namespace berth::linux::nftables {
+
+// Creates the table, its sets and base chains when missing (idempotent).
+Result<void> ensure_table();
+// A network: its subnet masqueraded on the way out, its bridge's traffic kept off the other
+// berth bridges. `chain` names the network's own chain (a valid nft identifier).
+Result<void> add_network(const std::string& chain, const std::string& bridge, const std::string& subnet);
+// Undoes add_network; rules already gone are not an error.
+Result<void> remove_network(const std::string& chain, const std::string& bridge, const std::string& subnet);
+// `nft list table ip berth`, or empty when there is no table.
+Result<std::string> list_table();
+// Removes the whole table (tests and `berth network prune` of the last network).
+Result<void> delete_table();
+
+// Runs `nft -f -` with `script` on stdin; the error carries nft's message.
+Result<std::string> run_nft(const std::string& script);
+
+}  // namespace berth::linux::nftables

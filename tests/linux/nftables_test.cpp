@@ -1,0 +1,49 @@
+// berth's nftables table: a network's NAT and isolation rules go in and come out as a unit,
+// idempotently, without touching other networks' rules.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "linux/nftables.hpp"
+
+namespace berth::linux::nftables {
+namespace {
+
+TEST(Nftables, ANetworksRulesGoInAndComeOut) {
+  std::string tag = std::to_string(::getpid() % 100000);
+  std::string chain = "net-t" + tag, bridge = "brt-t" + tag, subnet = "10.213.99.0/24";
+  std::string other_chain = "net-u" + tag, other_bridge = "brt-u" + tag, other_subnet = "10.213.98.0/24";
+  bool table_was_there = !list_table().value_or("").empty();
+  ASSERT_TRUE(add_network(other_chain, other_bridge, other_subnet));
+  auto added = add_network(chain, bridge, subnet);
+  ASSERT_TRUE(added) << added.error().message;
+  ASSERT_TRUE(add_network(chain, bridge, subnet)) << "adding again is harmless";
+  auto listed = list_table();
+  ASSERT_TRUE(listed) << listed.error().message;
+  EXPECT_NE(listed->find(subnet), std::string::npos) << *listed;
+  EXPECT_NE(listed->find(fmt::format("\"{}\" : jump {}", bridge, chain)), std::string::npos) << *listed;
+  EXPECT_NE(listed->find("masquerade"), std::string::npos) << *listed;
+  EXPECT_NE(listed->find(fmt::format("oifname != \"{}\" drop", bridge)), std::string::npos) << *listed;
+
+  ASSERT_TRUE(remove_network(chain, bridge, subnet));
+  ASSERT_TRUE(remove_network(chain, bridge, subnet)) << "removing again is harmless";
+  listed = list_table();
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(listed->find(subnet), std::string::npos) << *listed;
+  EXPECT_EQ(listed->find(chain + " "), std::string::npos) << *listed;
+  EXPECT_NE(listed->find(other_subnet), std::string::npos) << "the other network's rules stay";
+  ASSERT_TRUE(remove_network(other_chain, other_bridge, other_subnet));
+  listed = list_table();
+  EXPECT_EQ(listed->find(other_subnet), std::string::npos) << *listed;
+  if (!table_was_there) ASSERT_TRUE(delete_table());  // nothing of the test's left on the host
+}
+
+TEST(Nftables, NftsOwnErrorComesBack) {
+  auto r = run_nft("add rule ip berth no-such-chain counter\n");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("nft:"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace berth::linux::nftables
