@@ -36,7 +36,9 @@ TEST(Nftables, ANetworksRulesGoInAndComeOut) {
   ASSERT_TRUE(remove_network(other_chain, other_bridge, other_subnet));
   listed = list_table();
   EXPECT_EQ(listed->find(other_subnet), std::string::npos) << *listed;
-  if (!table_was_there) ASSERT_TRUE(delete_table());  // nothing of the test's left on the host
+  if (!table_was_there) {
+    ASSERT_TRUE(delete_table());  // nothing of the test's left on the host
+  }
 }
 
 TEST(Nftables, NftsOwnErrorComesBack) {
