@@ -133,10 +133,10 @@ Result<std::string> list_table() {
   return r;
 }
 
-Result<void> delete_table() {
+Result<void> delete_table_if_unused() {
   auto listed = list_table();
   if (!listed) return std::unexpected(listed.error());
-  if (listed->empty()) return {};
+  if (listed->empty() || listed->find("elements = ") != std::string::npos) return {};
   auto r = run_nft(fmt::format("delete table {}\n", table));
   if (!r) return std::unexpected(r.error());
   return {};

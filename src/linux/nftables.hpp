@@ -19,8 +19,9 @@ Result<void> add_network(const std::string& chain, const std::string& bridge, co
 Result<void> remove_network(const std::string& chain, const std::string& bridge, const std::string& subnet);
 // `nft list table ip berth`, or empty when there is no table.
 Result<std::string> list_table();
-// Removes the whole table (tests and `berth network prune` of the last network).
-Result<void> delete_table();
+// Removes the whole table when no network's rules are left in it (the last network's removal):
+// nothing of berth stays in the host's ruleset.
+Result<void> delete_table_if_unused();
 
 // Runs `nft -f -` with `script` on stdin; the error carries nft's message.
 Result<std::string> run_nft(const std::string& script);
