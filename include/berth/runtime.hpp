@@ -12,6 +12,7 @@
 
 #include "berth/error.hpp"
 #include "berth/image.hpp"
+#include "berth/network.hpp"
 #include "berth/spec.hpp"
 #include "berth/status.hpp"
 #include "berth/streams.hpp"
@@ -81,6 +82,15 @@ class Runtime {
   // down) to the one event stream. Returns its seq.
   virtual Result<std::uint64_t> publish_event(std::string_view subject, std::string_view type,
                                               const std::map<std::string, std::string>& attributes) = 0;
+
+  // Bridge networks (the container kind joins them). remove_network is refused while a
+  // workload is attached; it returns what it released (bridge, rules). prune removes every
+  // network nothing is attached to and returns their names.
+  virtual Result<NetworkInfo> create_network(const NetworkSpec& spec) = 0;
+  virtual Result<std::vector<NetworkInfo>> list_networks() = 0;
+  virtual Result<NetworkInfo> inspect_network(std::string_view ref) = 0;
+  virtual Result<std::vector<std::string>> remove_network(std::string_view ref) = 0;
+  virtual Result<std::vector<std::string>> prune_networks() = 0;
 
   // Local images (the container kind runs them).
   virtual Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) = 0;

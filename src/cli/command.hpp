@@ -64,6 +64,8 @@ CommandResult cmd_restart(Context&, const std::vector<std::string>&);
 CommandResult cmd_up(Context&, const std::vector<std::string>&);
 CommandResult cmd_down(Context&, const std::vector<std::string>&);
 CommandResult cmd_stack(Context&, const std::vector<std::string>&);
+// network_commands.cpp
+CommandResult cmd_network(Context&, const std::vector<std::string>&);
 // image_commands.cpp
 CommandResult cmd_image(Context&, const std::vector<std::string>&);
 

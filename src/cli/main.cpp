@@ -119,6 +119,7 @@ constexpr CommandEntry commands[] = {
     {"stack", cmd_stack, "stacks: validate a file, ls, ps, logs"},
     {"wait", cmd_wait, "wait for workloads to exit and print their exit codes"},
     {"events", cmd_events, "show lifecycle events"},
+    {"network", cmd_network, "manage bridge networks: create, ls, inspect, rm, prune"},
     {"image", cmd_image, "manage local images: import, ls, inspect, rm"},
     {"version", cmd_version, "show berth's version"},
     {"help", cmd_help, "show this help, or a command's (help COMMAND)"},

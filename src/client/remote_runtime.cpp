@@ -314,6 +314,42 @@ Result<std::uint64_t> RemoteRuntime::publish_event(std::string_view, std::string
   return fail(ErrorCode::permission_denied, "events are berthd's own to publish");
 }
 
+Result<NetworkInfo> RemoteRuntime::create_network(const NetworkSpec& spec) {
+  auto r = call("POST", "/v1/networks", to_json(spec));
+  if (!r) return std::unexpected(r.error());
+  return network_info_from_json(*r);
+}
+
+Result<std::vector<NetworkInfo>> RemoteRuntime::list_networks() {
+  auto r = call("GET", "/v1/networks");
+  if (!r) return std::unexpected(r.error());
+  std::vector<NetworkInfo> out;
+  for (const auto& item : *r) {
+    auto info = network_info_from_json(item);
+    if (!info) return std::unexpected(info.error());
+    out.push_back(std::move(*info));
+  }
+  return out;
+}
+
+Result<NetworkInfo> RemoteRuntime::inspect_network(std::string_view ref) {
+  auto r = call("GET", fmt::format("/v1/networks/{}", url_encode(ref)));
+  if (!r) return std::unexpected(r.error());
+  return network_info_from_json(*r);
+}
+
+Result<std::vector<std::string>> RemoteRuntime::remove_network(std::string_view ref) {
+  auto r = call("DELETE", fmt::format("/v1/networks/{}", url_encode(ref)));
+  if (!r) return std::unexpected(r.error());
+  return r->value("released", std::vector<std::string>{});
+}
+
+Result<std::vector<std::string>> RemoteRuntime::prune_networks() {
+  auto r = call("POST", "/v1/networks/prune");
+  if (!r) return std::unexpected(r.error());
+  return r->value("removed", std::vector<std::string>{});
+}
+
 Result<ImageInfo> RemoteRuntime::import_image(const std::string& path, const ImageImportOptions& options) {
   if (options.format != ImageFormat::automatic)
     return fail(ErrorCode::invalid_spec, "import through berthd: the format is detected, not given");

@@ -410,6 +410,44 @@ Result<void> stack_down(Call& c) {
   return send_ok(c, {{"stack", report->stack}, {"removed", removed}});
 }
 
+// -- networks ------------------------------------------------------------------------------
+
+Result<void> create_network(Call& c) {
+  auto body = body_json(c);
+  if (!body) return std::unexpected(body.error());
+  auto spec = network_spec_from_json(*body);
+  if (!spec) return std::unexpected(spec.error());
+  auto info = c.runtime.create_network(*spec);
+  if (!info) return std::unexpected(info.error());
+  return send_json(c, 201, to_json(*info));
+}
+
+Result<void> list_networks(Call& c) {
+  auto all = c.runtime.list_networks();
+  if (!all) return std::unexpected(all.error());
+  json out = json::array();
+  for (const auto& n : *all) out.push_back(to_json(n));
+  return send_ok(c, out);
+}
+
+Result<void> inspect_network(Call& c) {
+  auto info = c.runtime.inspect_network(c.params["name"]);
+  if (!info) return std::unexpected(info.error());
+  return send_ok(c, to_json(*info));
+}
+
+Result<void> remove_network(Call& c) {
+  auto released = c.runtime.remove_network(c.params["name"]);
+  if (!released) return std::unexpected(released.error());
+  return send_ok(c, {{"released", *released}});
+}
+
+Result<void> prune_networks(Call& c) {
+  auto removed = c.runtime.prune_networks();
+  if (!removed) return std::unexpected(removed.error());
+  return send_ok(c, {{"removed", *removed}});
+}
+
 // -- images and the daemon -----------------------------------------------------------------
 
 Result<void> list_images(Call& c) {
@@ -483,6 +521,11 @@ const std::vector<Entry>& entries() {
       {{"POST", "/v1/stacks/validate", "every problem of a stack file"}, stack_validate},
       {{"GET", "/v1/stacks/{name}", "a stack's workloads in start order"}, inspect_stack},
       {{"DELETE", "/v1/stacks/{name}", "take a stack down (grace_ms)"}, stack_down},
+      {{"GET", "/v1/networks", "bridge networks and what is attached"}, list_networks},
+      {{"POST", "/v1/networks", "create a bridge network (name, subnet, gateway, labels)"}, create_network},
+      {{"POST", "/v1/networks/prune", "remove every network nothing is attached to"}, prune_networks},
+      {{"GET", "/v1/networks/{name}", "a network"}, inspect_network},
+      {{"DELETE", "/v1/networks/{name}", "remove a network (refused while in use)"}, remove_network},
       {{"GET", "/v1/images", "local images"}, list_images},
       {{"POST", "/v1/images", "import an image from a path on the daemon's host"}, import_image},
       {{"GET", "/v1/images/{ref}", "an image"}, inspect_image},

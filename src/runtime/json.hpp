@@ -46,6 +46,12 @@ nlohmann::json to_json(const LogOptions& options);
 Result<LogOptions> log_options_from_json(const nlohmann::json& json);
 
 // {"code": "not_found", "message": "..."}
+// Networks (json_network.cpp, in berth_runtime: the shim needs none of it).
+nlohmann::json to_json(const NetworkSpec& spec);
+Result<NetworkSpec> network_spec_from_json(const nlohmann::json& json);
+nlohmann::json to_json(const NetworkInfo& info);
+Result<NetworkInfo> network_info_from_json(const nlohmann::json& json);
+
 nlohmann::json to_json(const Error& error);
 Result<Error> error_from_json(const nlohmann::json& json);
 

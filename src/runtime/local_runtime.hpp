@@ -50,6 +50,11 @@ class LocalRuntime final : public Runtime {
   Result<void> restart(std::string_view ref, std::optional<std::chrono::milliseconds> grace) override;
   Result<std::uint64_t> publish_event(std::string_view subject, std::string_view type,
                                       const std::map<std::string, std::string>& attributes) override;
+  Result<NetworkInfo> create_network(const NetworkSpec& spec) override;
+  Result<std::vector<NetworkInfo>> list_networks() override;
+  Result<NetworkInfo> inspect_network(std::string_view ref) override;
+  Result<std::vector<std::string>> remove_network(std::string_view ref) override;
+  Result<std::vector<std::string>> prune_networks() override;
   Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) override;
   Result<std::vector<ImageInfo>> list_images() override;
   Result<ImageInfo> inspect_image(std::string_view ref) override;

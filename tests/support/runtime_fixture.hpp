@@ -56,6 +56,13 @@ class RuntimeTest : public ::testing::Test {
             EXPECT_FALSE(path_exists(dir)) << dir << " left behind";
         }
       }
+      // Networks the test made go too: their bridges and rules are on the host.
+      if (auto networks = runtime_->list_networks()) {
+        for (auto& n : *networks) {
+          auto r = runtime_->remove_network(n.name);
+          EXPECT_TRUE(r) << "teardown of network " << n.name << ": " << r.error().message;
+        }
+      }
       runtime_.reset();
     }
     (void)remove_tree(root_);

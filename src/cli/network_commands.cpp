@@ -1,0 +1,132 @@
+// berth network create|ls|inspect|rm|prune: bridge networks.
+#include <fmt/format.h>
+
+#include "cli/command.hpp"
+#include "cli/output.hpp"
+#include "runtime/json.hpp"
+
+namespace berth::cli {
+
+namespace {
+
+CommandResult network_create(Context& ctx, const std::vector<std::string>& args) {
+  static const std::vector<FlagSpec> flags = {
+      help_flag,
+      {"subnet", 0, true, "CIDR", "its addresses, e.g. 10.90.3.0/24 (default: the first free 10.89.N.0/24)"},
+      {"gateway", 0, true, "IP", "the bridge's address (default: the subnet's first)"},
+      {"label", 'l', true, "K=V", "set a label"},
+      format_flag,
+  };
+  auto p = parse_command(args, flags, "network create", "[--subnet CIDR] [--gateway IP] NAME");
+  if (!p) return std::unexpected(p.error());
+  if (!*p) return 0;
+  if ((*p)->positionals.size() != 1) return fail(ErrorCode::invalid_spec, "network create: give one NAME");
+  auto json = wants_json(**p);
+  if (!json) return std::unexpected(json.error());
+  NetworkSpec spec;
+  spec.name = (*p)->positionals[0];
+  spec.subnet = (*p)->last("subnet").value_or("");
+  spec.gateway = (*p)->last("gateway").value_or("");
+  for (const auto& l : (*p)->all("label")) {
+    auto eq = l.find('=');
+    if (eq == 0 || l.empty()) return fail(ErrorCode::invalid_spec, fmt::format("label: \"{}\" is not KEY=VALUE", l));
+    spec.labels[l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
+  }
+  auto runtime = ctx.runtime();
+  if (!runtime) return std::unexpected(runtime.error());
+  auto info = (*runtime)->create_network(spec);
+  if (!info) return std::unexpected(info.error());
+  if (*json) print_json(to_json(*info));
+  else write_fd(1, info->id + "\n");
+  return 0;
+}
+
+CommandResult network_ls(Context& ctx, const std::vector<std::string>& args) {
+  auto p = parse_command(args, {help_flag, format_flag}, "network ls", "");
+  if (!p) return std::unexpected(p.error());
+  if (!*p) return 0;
+  auto json = wants_json(**p);
+  if (!json) return std::unexpected(json.error());
+  auto runtime = ctx.runtime();
+  if (!runtime) return std::unexpected(runtime.error());
+  auto all = (*runtime)->list_networks();
+  if (!all) return std::unexpected(all.error());
+  if (*json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& n : *all) list.push_back(to_json(n));
+    print_json(list);
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows{{"NETWORK ID", "NAME", "SUBNET", "GATEWAY", "BRIDGE", "ATTACHED"}};
+  for (const auto& n : *all)
+    rows.push_back({n.id.substr(0, 12), n.name, n.subnet, n.gateway, n.bridge, std::to_string(n.attached.size())});
+  print_table(rows);
+  return 0;
+}
+
+CommandResult network_inspect(Context& ctx, const std::vector<std::string>& args) {
+  auto p = parse_command(args, {help_flag}, "network inspect", "NETWORK...");
+  if (!p) return std::unexpected(p.error());
+  if (!*p) return 0;
+  if ((*p)->positionals.empty()) return fail(ErrorCode::invalid_spec, "network inspect: give a NETWORK");
+  auto runtime = ctx.runtime();
+  if (!runtime) return std::unexpected(runtime.error());
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& name : (*p)->positionals) {
+    auto info = (*runtime)->inspect_network(name);
+    if (!info) return std::unexpected(info.error());
+    list.push_back(to_json(*info));
+  }
+  print_json(list);
+  return 0;
+}
+
+CommandResult network_rm(Context& ctx, const std::vector<std::string>& args) {
+  auto p = parse_command(args, {help_flag}, "network rm", "NETWORK...");
+  if (!p) return std::unexpected(p.error());
+  if (!*p) return 0;
+  if ((*p)->positionals.empty()) return fail(ErrorCode::invalid_spec, "network rm: give a NETWORK");
+  auto runtime = ctx.runtime();
+  if (!runtime) return std::unexpected(runtime.error());
+  for (const auto& name : (*p)->positionals) {
+    auto released = (*runtime)->remove_network(name);
+    if (!released) return std::unexpected(released.error());
+    write_fd(1, name + "\n");
+  }
+  return 0;
+}
+
+CommandResult network_prune(Context& ctx, const std::vector<std::string>& args) {
+  auto p = parse_command(args, {help_flag}, "network prune", "");
+  if (!p) return std::unexpected(p.error());
+  if (!*p) return 0;
+  auto runtime = ctx.runtime();
+  if (!runtime) return std::unexpected(runtime.error());
+  auto removed = (*runtime)->prune_networks();
+  if (!removed) return std::unexpected(removed.error());
+  for (const auto& name : *removed) write_fd(1, name + "\n");
+  return 0;
+}
+
+}  // namespace
+
+CommandResult cmd_network(Context& ctx, const std::vector<std::string>& args) {
+  static constexpr std::pair<std::string_view, CommandFn> subcommands[] = {
+      {"create", network_create}, {"ls", network_ls},         {"list", network_ls}, {"inspect", network_inspect},
+      {"rm", network_rm},         {"remove", network_rm},     {"prune", network_prune}};
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    fmt::print(
+        "usage: berth network COMMAND\n\n"
+        "  create [--subnet CIDR] [--gateway IP] NAME   a bridge network with outbound NAT\n"
+        "  ls                                          list networks\n"
+        "  inspect NETWORK...                          show networks as JSON\n"
+        "  rm NETWORK...                               remove networks (refused while in use)\n"
+        "  prune                                       remove every network nothing is attached to\n");
+    return args.empty() ? exit_berth_error : 0;
+  }
+  for (auto [name, fn] : subcommands)
+    if (args[0] == name) return fn(ctx, {args.begin() + 1, args.end()});
+  return fail(ErrorCode::invalid_spec, fmt::format("network: unknown command \"{}\"", args[0]));
+}
+
+}  // namespace berth::cli

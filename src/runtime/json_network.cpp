@@ -1,0 +1,54 @@
+// JSON forms of berth/network.hpp: what `berth network ... --format json` prints and the REST
+// API sends, and their strict readers.
+#include "runtime/json.hpp"
+
+#include "runtime/json_reader.hpp"
+
+namespace berth {
+
+using namespace json_detail;
+
+json to_json(const NetworkSpec& s) {
+  return {{"name", s.name}, {"subnet", s.subnet}, {"gateway", s.gateway}, {"labels", s.labels}};
+}
+
+Result<NetworkSpec> network_spec_from_json(const json& j) {
+  return guarded("network", [&]() -> Result<NetworkSpec> {
+    NetworkSpec s;
+    Reader r(j, "", "network");
+    r.get("name", s.name);
+    r.get("subnet", s.subnet);
+    r.get("gateway", s.gateway);
+    r.get("labels", s.labels);
+    return r.result(std::move(s));
+  });
+}
+
+json to_json(const NetworkInfo& n) {
+  json attached = json::array();
+  for (const auto& a : n.attached) attached.push_back({{"workload_id", a.workload_id}, {"address", a.address}});
+  return {{"id", n.id},           {"name", n.name},     {"subnet", n.subnet},
+          {"gateway", n.gateway}, {"bridge", n.bridge}, {"created_at", format_rfc3339_nano(n.created_at)},
+          {"labels", n.labels},   {"attached", attached}};
+}
+
+Result<NetworkInfo> network_info_from_json(const json& j) {
+  return guarded("network", [&]() -> Result<NetworkInfo> {
+    NetworkInfo n;
+    Reader r(j, "", "network");
+    r.get("id", n.id);
+    r.get("name", n.name);
+    r.get("subnet", n.subnet);
+    r.get("gateway", n.gateway);
+    r.get("bridge", n.bridge);
+    r.get_time("created_at", n.created_at);
+    r.get("labels", n.labels);
+    r.get_objects("attached", n.attached, [](Reader& ar, NetworkAttachment& a) {
+      ar.get("workload_id", a.workload_id);
+      ar.get("address", a.address);
+    });
+    return r.result(std::move(n));
+  });
+}
+
+}  // namespace berth
