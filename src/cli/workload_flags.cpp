@@ -90,7 +90,7 @@ const std::vector<FlagSpec>& workload_flags() {
       {"ipc", 0, false, {}, "new IPC namespace"},
       {"uts", 0, false, {}, "new UTS namespace"},
       {"mount-ns", 0, false, {}, "new mount namespace"},
-      {"network", 0, true, "host|none", "host: share the host's network; none: own, loopback only"},
+      {"network", 0, true, "host|none|NAME", "host: the host's network; none: own, loopback only; NAME: a bridge network (containers; \"berth\" is made on first use)"},
       {"rm", 0, false, {}, "remove it once it exits"},
       {"restart", 0, true, "POLICY", "no, always, unless-stopped, on-failure[:N] (berthd or `berth up` applies it)"},
       {"health-cmd", 0, true, "CMD", "health check: a shell command inside it (exit 0 = healthy)"},
@@ -217,9 +217,6 @@ Result<WorkloadSpec> spec_from_flags(const ParsedArgs& p) {
   spec.namespaces.uts = p.has("uts");
   spec.namespaces.mount = p.has("mount-ns");
   spec.network = p.last("network").value_or("");
-  if (!spec.network.empty() && spec.network != "host" && spec.network != "none")
-    return fail(ErrorCode::invalid_spec,
-                fmt::format("network: \"{}\" is not host or none", spec.network));
   spec.auto_remove = p.has("rm");
   if (auto v = p.last("restart")) {
     auto policy = parse_restart_policy(*v, "restart");

@@ -18,10 +18,13 @@
 
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "linux/netlink.hpp"
 #include "linux/process.hpp"
 #include "linux/unix_socket.hpp"
 #include "runtime/exit_record.hpp"
 #include "runtime/health_record.hpp"
+#include "runtime/network_attach.hpp"
+#include "state/network_store.hpp"
 #include "runtime/ids.hpp"
 #include "runtime/json.hpp"
 #include "runtime/shim_launcher.hpp"
@@ -186,6 +189,15 @@ Result<WorkloadHandle> LocalRuntime::create(const WorkloadSpec& input) {
   };
   if (spec.kind == WorkloadKind::container)
     if (auto r = prepare_container(spec, dir); !r) return undo(r.error());
+  // An address on its network, handed out now so it is the workload's for its whole life.
+  if (is_network_name(spec.network)) {
+    auto address = allocate_network_address(*id, spec.network);
+    if (!address) return undo(address.error());
+  }
+  auto undo_network = [&](Error error) -> Result<WorkloadHandle> {
+    (void)state::release_addresses(*store_, *id);
+    return undo(std::move(error));
+  };
 
   state::WorkloadRecord record;
   record.id = *id;
@@ -193,11 +205,11 @@ Result<WorkloadHandle> LocalRuntime::create(const WorkloadSpec& input) {
   record.kind = spec.kind;
   record.spec_json = to_json(spec).dump();
   if (spec.kind == WorkloadKind::container)
-    if (auto r = write_file(layout_.spec_path(*id), record.spec_json); !r) return undo(r.error());
+    if (auto r = write_file(layout_.spec_path(*id), record.spec_json); !r) return undo_network(r.error());
   record.state = WorkloadState::created;
   record.created_at = Clock::now();
   if (auto r = store_->insert(record, state::NewEvent{std::string(event_type::created), {{"kind", std::string(to_string(spec.kind))}}}); !r)
-    return undo(r.error());
+    return undo_network(r.error());
   if (spec.kind == WorkloadKind::container) {
     // A container's process is made now and waits, set up, for start.
     auto pid = launch_shim(shim_path_, layout_.root, record.id, shim_report_timeout, true);
@@ -479,6 +491,13 @@ Result<std::string> LocalRuntime::resolve_address(std::string_view ref, std::uin
                                                   std::string_view network) {
   auto info = inspect(ref);
   if (!info) return std::unexpected(info.error());
+  if (is_network_name(info->spec.network) && (network.empty() || network == info->spec.network)) {
+    auto addresses = state::addresses_of_workload(*store_, info->status.id);
+    if (!addresses) return std::unexpected(addresses.error());
+    for (const auto& a : *addresses)
+      if (a.network == info->spec.network)
+        return fmt::format("{}:{}", linux::netlink::to_string(linux::netlink::Ipv4{a.address}), port);
+  }
   if (!network.empty() && network != "host")
     return fail(ErrorCode::not_found, fmt::format("workload {} is not on network \"{}\"",
                                                   info->status.name, network));

@@ -88,6 +88,9 @@ class LocalRuntime final : public Runtime {
   // Holds workloads/<id>/start.lock: one start, or a remove, of a workload at a time, across
   // processes.
   Result<UniqueFd> lock_starts(const std::string& id);
+  // An address on `network` for the workload (networks.cpp); the default network "berth" is
+  // made on first use.
+  Result<std::uint32_t> allocate_network_address(const std::string& workload_id, const std::string& network);
   Result<image::ImageStore*> images();
 
   StateLayout layout_;

@@ -22,6 +22,8 @@ namespace {
 namespace netlink = linux::netlink;
 namespace nftables = linux::nftables;
 
+constexpr std::string_view default_network_name = "berth";
+
 std::string chain_of(const state::NetworkRecord& n) { return "net-" + n.id.substr(0, 10); }
 
 NetworkInfo info_of(const state::NetworkRecord& n, const std::vector<state::AddressRecord>& addresses) {
@@ -89,6 +91,26 @@ Result<NetworkInfo> LocalRuntime::create_network(const NetworkSpec& spec) {
     return std::unexpected(made.error().with_context("create network " + record.name));
   }
   return info_of(record, {});
+}
+
+Result<std::uint32_t> LocalRuntime::allocate_network_address(const std::string& workload_id,
+                                                             const std::string& network) {
+  auto n = state::find_network(*store_, network);
+  if (!n && n.error().code == ErrorCode::not_found && network == default_network_name) {
+    auto made = create_network(NetworkSpec{std::string(default_network_name), "", "", {}});
+    if (!made && made.error().code != ErrorCode::conflict) return std::unexpected(made.error());
+    n = state::find_network(*store_, network);
+  }
+  if (!n) {
+    if (n.error().code == ErrorCode::not_found)
+      return fail(ErrorCode::not_found, fmt::format("network: no network named \"{}\" (berth network create {})", network, network));
+    return std::unexpected(n.error());
+  }
+  auto subnet = parse_subnet(n->subnet);
+  if (!subnet) return std::unexpected(subnet.error());
+  auto gateway = netlink::parse_ipv4(n->gateway);
+  if (!gateway) return std::unexpected(gateway.error());
+  return state::allocate_address(*store_, n->name, workload_id, subnet->first_host(), subnet->last_host(), gateway->value);
 }
 
 Result<std::vector<NetworkInfo>> LocalRuntime::list_networks() {

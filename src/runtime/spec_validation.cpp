@@ -151,9 +151,9 @@ Result<void> validate_container(const WorkloadSpec& s) {
   if (!s.module.empty()) return invalid("module: not valid for a container");
   if (!s.wasm.empty()) return invalid("wasm: not valid for a container");
   if (auto r = validate_supervision_and_refuse_unbuilt(s); !r) return r;
-  if (!s.network.empty() && s.network != "host" && s.network != "none")
+  if (!s.network.empty() && s.network != "host" && s.network != "none" && !is_valid_workload_name(s.network))
     return invalid(fmt::format(
-        "network: \"{}\" is not available yet (host, none, or empty for a private loopback)", s.network));
+        "network: \"{}\" is not host, none, a network's name, or empty for a private loopback", s.network));
   if (!s.working_dir.empty() && !is_absolute_clean(s.working_dir))
     return invalid(fmt::format("working_dir: \"{}\" must be an absolute path without \"..\"", s.working_dir));
   if (s.user.find_first_of(" \t\n\0") != std::string::npos || std::count(s.user.begin(), s.user.end(), ':') > 1)

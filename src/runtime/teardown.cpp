@@ -1,5 +1,7 @@
 #include "runtime/teardown.hpp"
 
+#include "runtime/network_attach.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +65,9 @@ Result<void> kill_workload(const linux::CgroupHost& host, const state::WorkloadR
 Result<void> release_workload(const StateLayout& layout, const linux::CgroupHost& host,
                               state::Store& store, const state::WorkloadRecord& record,
                               TeardownReport& report) {
+  auto network = detach_from_networks(store, layout, record.id);
+  if (!network) return std::unexpected(network.error().with_context("remove " + record.name));
+  report.network.insert(report.network.end(), network->begin(), network->end());
   auto cgroup = linux::open_cgroup(host, StateLayout::cgroup_path(record.id));
   auto dirs = cgroup->remove();
   if (!dirs) return std::unexpected(dirs.error().with_context("remove " + record.name));

@@ -28,6 +28,7 @@
 #include "linux/unix_socket.hpp"
 #include "runtime/container_launch.hpp"
 #include "runtime/exit_record.hpp"
+#include "runtime/network_attach.hpp"
 #include "runtime/json.hpp"
 #include "runtime/layout.hpp"
 #include "runtime/process_launch.hpp"
@@ -170,6 +171,12 @@ class Monitor {
       if (auto r = open_log(); !r) {
         kill_and_reap();
         return fail_and_release(r.error());
+      }
+      if (is_network_name(spec_.network)) {
+        if (auto r = attach_to_network(*store_, layout_, id_, spec_.network, pid_); !r) {
+          kill_and_reap();
+          return fail_and_release(r.error());
+        }
       }
       if (auto r = await_ready(); !r) return fail_and_release(r.error());
       if (console_) {

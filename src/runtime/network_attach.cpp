@@ -1,0 +1,120 @@
+#include "runtime/network_attach.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "common/fd.hpp"
+#include "common/fs.hpp"
+#include "linux/netlink.hpp"
+#include "state/network_store.hpp"
+
+namespace berth {
+
+namespace {
+
+namespace netlink = linux::netlink;
+
+int prefix_of(const std::string& subnet) {
+  auto slash = subnet.find('/');
+  return slash == std::string::npos ? 24 : std::atoi(subnet.c_str() + slash + 1);
+}
+
+// Writes into the existing file (same inode): a container's bind mount of it sees the change.
+Result<void> write_in_place(const std::string& path, const std::string& content) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return fail(ErrorCode::internal, fmt::format("open {}: {}", path, std::strerror(errno)));
+  std::size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail(ErrorCode::internal, fmt::format("write {}: {}", path, std::strerror(errno)));
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string veth_host_name(const std::string& workload_id) { return "vb" + workload_id.substr(0, 12); }
+
+Result<void> attach_to_network(state::Store& store, const StateLayout& layout, const std::string& workload_id,
+                               const std::string& network, int pid) {
+  auto net = state::find_network(store, network);
+  if (!net) return std::unexpected(net.error());
+  auto addresses = state::addresses_of_workload(store, workload_id);
+  if (!addresses) return std::unexpected(addresses.error());
+  const state::AddressRecord* mine = nullptr;
+  for (const auto& a : *addresses)
+    if (a.network == net->name) mine = &a;
+  if (!mine) return fail(ErrorCode::internal, fmt::format("no address on network {} was handed out to this workload", network));
+  auto gateway = netlink::parse_ipv4(net->gateway);
+  if (!gateway) return std::unexpected(gateway.error());
+  UniqueFd netns(::open(fmt::format("/proc/{}/ns/net", pid).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!netns) return fail(ErrorCode::internal, fmt::format("open network namespace of {}: {}", pid, std::strerror(errno)));
+  std::string host = veth_host_name(workload_id);
+  if (netlink::link_exists(host)) (void)netlink::delete_link(host);  // left by a crash
+  if (auto r = netlink::create_veth(host, "eth0", netns.get()); !r) return r;
+  auto fail_with = [&](Error e) -> Result<void> {
+    (void)netlink::delete_link(host);
+    return std::unexpected(e.with_context("network " + network));
+  };
+  if (auto r = netlink::set_master(host, net->bridge); !r) return fail_with(r.error());
+  if (auto r = netlink::set_up(host); !r) return fail_with(r.error());
+  netlink::Ipv4 address{mine->address};
+  int prefix = prefix_of(net->subnet);
+  auto inside = netlink::in_namespace(netns.get(), [&]() -> Result<void> {
+    for (auto r : {netlink::set_up("lo"), netlink::set_up("eth0"), netlink::add_address("eth0", address, prefix),
+                   netlink::add_default_route(*gateway)})
+      if (!r) return r;
+    return {};
+  });
+  if (!inside) return fail_with(inside.error());
+  return refresh_network_hosts(store, layout, net->name);
+}
+
+Result<void> refresh_network_hosts(state::Store& store, const StateLayout& layout, const std::string& network) {
+  auto on_network = state::addresses_on_network(store, network);
+  if (!on_network) return std::unexpected(on_network.error());
+  // Every member's name and address, once.
+  std::string members;
+  for (const auto& a : *on_network) {
+    auto record = store.get(a.workload_id);
+    if (!record) continue;  // removed meanwhile
+    members += fmt::format("{}\t{}\n", netlink::to_string(netlink::Ipv4{a.address}), record->name);
+  }
+  for (const auto& a : *on_network) {
+    std::string dir = layout.workload_dir(a.workload_id) + "/etc";
+    if (!path_exists(dir + "/hosts")) continue;  // not started yet: its start writes it
+    std::string hostname = read_file(dir + "/hostname").value_or("");
+    while (!hostname.empty() && hostname.back() == '\n') hostname.pop_back();
+    std::string content = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+    content += fmt::format("{}\t{}\n", netlink::to_string(netlink::Ipv4{a.address}), hostname);
+    content += members;
+    if (auto r = write_in_place(dir + "/hosts", content); !r) return r;
+  }
+  return {};
+}
+
+Result<std::vector<std::string>> detach_from_networks(state::Store& store, const StateLayout& layout,
+                                                      const std::string& workload_id) {
+  std::vector<std::string> released;
+  std::string host = veth_host_name(workload_id);
+  if (netlink::link_exists(host)) {
+    if (auto r = netlink::delete_link(host); !r && r.error().code != ErrorCode::not_found) return std::unexpected(r.error());
+    released.push_back("veth " + host);
+  }
+  auto addresses = state::release_addresses(store, workload_id);
+  if (!addresses) return std::unexpected(addresses.error());
+  for (const auto& a : *addresses) {
+    released.push_back(fmt::format("address {} on {}", netlink::to_string(netlink::Ipv4{a.address}), a.network));
+    (void)refresh_network_hosts(store, layout, a.network);
+  }
+  return released;
+}
+
+}  // namespace berth

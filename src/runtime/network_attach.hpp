@@ -1,0 +1,39 @@
+// A container on a bridge network: its veth pair (the host end on the network's bridge, eth0
+// with its address and a default route via the gateway inside), and the /etc/hosts of every
+// container on the network, kept current as they come and go, so containers reach each other
+// by name. Used by the shim at start and by teardown; part of the shim's library.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "berth/status.hpp"
+#include "runtime/layout.hpp"
+#include "state/store.hpp"
+
+namespace berth {
+
+// A spec's network names a bridge network (not "", "none" or "host").
+inline bool is_network_name(const std::string& network) {
+  return !network.empty() && network != "none" && network != "host";
+}
+
+// The host end of a workload's veth pair: "vb" and 12 hex digits of its id (15 bytes at most).
+std::string veth_host_name(const std::string& workload_id);
+
+// Connects the network namespace of `pid` to the workload's network (from the store: the
+// network and the address handed out at create). Nothing to do for a workload without one.
+Result<void> attach_to_network(state::Store& store, const StateLayout& layout, const std::string& workload_id,
+                               const std::string& network, int pid);
+
+// Rewrites (in place: the files are bind-mounted into running containers) the /etc/hosts of
+// every workload on `network`: localhost, its own name, and every other workload's name and
+// address on the network.
+Result<void> refresh_network_hosts(state::Store& store, const StateLayout& layout, const std::string& network);
+
+// What a removed workload had: its veth (if its namespace outlived it), its addresses, and the
+// other workloads' hosts files updated. Lines for the teardown report.
+Result<std::vector<std::string>> detach_from_networks(state::Store& store, const StateLayout& layout,
+                                                      const std::string& workload_id);
+
+}  // namespace berth
