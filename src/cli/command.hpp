@@ -66,6 +66,7 @@ CommandResult cmd_down(Context&, const std::vector<std::string>&);
 CommandResult cmd_stack(Context&, const std::vector<std::string>&);
 // network_commands.cpp
 CommandResult cmd_network(Context&, const std::vector<std::string>&);
+CommandResult cmd_port(Context&, const std::vector<std::string>&);
 // image_commands.cpp
 CommandResult cmd_image(Context&, const std::vector<std::string>&);
 

@@ -119,6 +119,7 @@ constexpr CommandEntry commands[] = {
     {"stack", cmd_stack, "stacks: validate a file, ls, ps, logs"},
     {"wait", cmd_wait, "wait for workloads to exit and print their exit codes"},
     {"events", cmd_events, "show lifecycle events"},
+    {"port", cmd_port, "show where a container's published ports are on the host"},
     {"network", cmd_network, "manage bridge networks: create, ls, inspect, rm, prune"},
     {"image", cmd_image, "manage local images: import, ls, inspect, rm"},
     {"version", cmd_version, "show berth's version"},

@@ -110,6 +110,39 @@ CommandResult network_prune(Context& ctx, const std::vector<std::string>& args) 
 
 }  // namespace
 
+// berth port NAME [PORT]: where a container's published ports are on the host.
+CommandResult cmd_port(Context& ctx, const std::vector<std::string>& args) {
+  auto p = parse_command(args, {help_flag}, "port", "NAME [CONTAINER_PORT]");
+  if (!p) return std::unexpected(p.error());
+  if (!*p) return 0;
+  auto& pos = (*p)->positionals;
+  if (pos.empty() || pos.size() > 2) return fail(ErrorCode::invalid_spec, "port: give NAME and optionally a CONTAINER_PORT");
+  auto runtime = ctx.runtime();
+  if (!runtime) return std::unexpected(runtime.error());
+  auto info = (*runtime)->inspect(pos[0]);
+  if (!info) return std::unexpected(info.error());
+  std::optional<std::int64_t> only;
+  if (pos.size() == 2) {
+    auto n = parse_integer(pos[1].substr(0, pos[1].find('/')), "port", 1, 65535);
+    if (!n) return std::unexpected(n.error());
+    only = *n;
+  }
+  bool any = false;
+  for (const auto& mapping : info->spec.ports) {
+    if (only && mapping.container_port != *only) continue;
+    auto host_port = (*runtime)->resolve_host_port(pos[0], mapping.container_port);
+    if (!host_port) return std::unexpected(host_port.error());
+    std::string ip = mapping.host_ip.empty() ? "0.0.0.0" : mapping.host_ip;
+    write_fd(1, only ? fmt::format("{}:{}\n", ip, *host_port)
+                     : fmt::format("{}/{} -> {}:{}\n", mapping.container_port, mapping.protocol, ip, *host_port));
+    any = true;
+  }
+  if (!any)
+    return fail(ErrorCode::not_found, only ? fmt::format("workload {} publishes no port {}", pos[0], *only)
+                                           : fmt::format("workload {} publishes no ports", pos[0]));
+  return 0;
+}
+
 CommandResult cmd_network(Context& ctx, const std::vector<std::string>& args) {
   static constexpr std::pair<std::string_view, CommandFn> subcommands[] = {
       {"create", network_create}, {"ls", network_ls},         {"list", network_ls}, {"inspect", network_inspect},

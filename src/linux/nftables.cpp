@@ -36,8 +36,12 @@ Result<std::string> run(const std::vector<std::string>& args, const std::string&
   std::vector<std::string> copy = args;
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The shim runs with an empty environment: look where Debian installs nft first.
+  const char* program = "nft";
+  for (const char* candidate : {"/usr/sbin/nft", "/sbin/nft"})
+    if (::access(candidate, X_OK) == 0) program = candidate;
   pid_t pid;
-  int rc = posix_spawnp(&pid, "nft", &actions, nullptr, argv.data(), environ);
+  int rc = posix_spawnp(&pid, program, &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0)
     return fail(ErrorCode::unavailable, fmt::format("nft: {} (install Debian's nftables)", std::strerror(rc)));
@@ -75,12 +79,13 @@ Result<std::string> run(const std::vector<std::string>& args, const std::string&
 Result<std::string> run_nft(const std::string& script) { return run({"nft", "-f", "-"}, script); }
 
 Result<void> ensure_table() {
-  // `add` is idempotent for tables, sets, maps and chains; the base rules go in only when the
-  // chains are new (a fresh table), so this can run before every change.
+  // A table from before published ports gets their map and chains added; rules go in only
+  // with the chains they belong to, so this can run before every change.
   auto listed = list_table();
   if (!listed) return std::unexpected(listed.error());
-  if (!listed->empty()) return {};
-  auto r = run_nft(fmt::format(R"(
+  std::string script;
+  if (listed->empty())
+    script += fmt::format(R"(
 add table {0}
 add set {0} nat_subnets {{ type ipv4_addr; flags interval; }}
 add map {0} forward_from {{ type ifname : verdict; }}
@@ -88,7 +93,33 @@ add chain {0} postrouting {{ type nat hook postrouting priority srcnat; policy a
 add chain {0} forward {{ type filter hook forward priority filter; policy accept; }}
 add rule {0} postrouting ip saddr @nat_subnets ip daddr != @nat_subnets masquerade
 add rule {0} forward iifname vmap @forward_from
-)", table));
+)", table);
+  if (listed->find("map tcp_ports") == std::string::npos)
+    script += fmt::format(R"(
+add map {0} tcp_ports {{ type inet_service : ipv4_addr . inet_service; }}
+add chain {0} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
+add chain {0} output {{ type nat hook output priority -100; policy accept; }}
+add rule {0} prerouting fib daddr type local dnat ip to tcp dport map @tcp_ports
+add rule {0} output fib daddr type local ip daddr != 127.0.0.0/8 dnat ip to tcp dport map @tcp_ports
+)", table);
+  if (script.empty()) return {};
+  auto r = run_nft(script);
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<void> publish_tcp_port(std::uint16_t host_port, const std::string& container_ip, std::uint16_t container_port) {
+  if (auto r = ensure_table(); !r) return r;
+  auto r = run_nft(fmt::format("add element {} tcp_ports {{ {} : {} . {} }}\n", table, host_port, container_ip, container_port));
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<void> unpublish_tcp_port(std::uint16_t host_port) {
+  auto listed = list_table();
+  if (!listed) return std::unexpected(listed.error());
+  if (listed->find(fmt::format(" {} : ", host_port)) == std::string::npos) return {};
+  auto r = run_nft(fmt::format("delete element {} tcp_ports {{ {} }}\n", table, host_port));
   if (!r) return std::unexpected(r.error());
   return {};
 }

@@ -4,6 +4,7 @@
 // each change one atomic `nft -f` transaction.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "berth/error.hpp"
@@ -17,6 +18,12 @@ Result<void> ensure_table();
 Result<void> add_network(const std::string& chain, const std::string& bridge, const std::string& subnet);
 // Undoes add_network; rules already gone are not an error.
 Result<void> remove_network(const std::string& chain, const std::string& bridge, const std::string& subnet);
+// A published TCP port: traffic to `host_port` on any of the host's addresses (but loopback,
+// which berth's userspace proxy serves) goes to container_ip:container_port (DNAT, for
+// packets from other hosts and from this host to its own non-loopback addresses).
+Result<void> publish_tcp_port(std::uint16_t host_port, const std::string& container_ip, std::uint16_t container_port);
+Result<void> unpublish_tcp_port(std::uint16_t host_port);
+
 // `nft list table ip berth`, or empty when there is no table.
 Result<std::string> list_table();
 // Removes the whole table when no network's rules are left in it (the last network's removal):

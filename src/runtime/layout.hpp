@@ -18,6 +18,8 @@ struct StateLayout {
   // The spec as created (immutable; the store holds the same): the shim of a container reads it
   // here so it can open the store while the container's init sets up.
   std::string spec_path(const std::string& id) const { return workload_dir(id) + "/spec.json"; }
+  // The host ports a container's shim bound for its published ports.
+  std::string ports_path(const std::string& id) const { return workload_dir(id) + "/ports.json"; }
   // The shim listens here for attach (containers with a tty or an open stdin).
   std::string attach_path(const std::string& id) const { return workload_dir(id) + "/attach.sock"; }
   // The shim's own diagnostics after it has reported to its caller.

@@ -24,6 +24,7 @@
 #include "runtime/exit_record.hpp"
 #include "runtime/health_record.hpp"
 #include "runtime/network_attach.hpp"
+#include "runtime/port_proxy.hpp"
 #include "state/network_store.hpp"
 #include "runtime/ids.hpp"
 #include "runtime/json.hpp"
@@ -189,6 +190,8 @@ Result<WorkloadHandle> LocalRuntime::create(const WorkloadSpec& input) {
   };
   if (spec.kind == WorkloadKind::container)
     if (auto r = prepare_container(spec, dir); !r) return undo(r.error());
+  // Published ports need a network: the default one, as Docker's -p uses its bridge.
+  if (!spec.ports.empty() && spec.network.empty()) spec.network = "berth";
   // An address on its network, handed out now so it is the workload's for its whole life.
   if (is_network_name(spec.network)) {
     auto address = allocate_network_address(*id, spec.network);
@@ -480,11 +483,15 @@ Result<std::uint16_t> LocalRuntime::resolve_host_port(std::string_view ref,
                                                       std::uint16_t container_port) {
   auto info = inspect(ref);
   if (!info) return std::unexpected(info.error());
-  // A host process in the host network binds host ports itself; publishing comes with networks.
+  // A host process in the host network binds host ports itself.
   if (shares_host_network(info->spec)) return container_port;
+  auto published = read_published_ports(layout_.ports_path(info->status.id));
+  if (!published) return std::unexpected(published.error());
+  for (const auto& p : *published)
+    if (p.container_port == container_port) return p.host_port;
   return fail(ErrorCode::not_found,
-              fmt::format("workload {} publishes no port {} (it has its own network namespace)",
-                          info->status.name, container_port));
+              fmt::format("workload {} publishes no port {}{}", info->status.name, container_port,
+                          info->spec.ports.empty() ? "" : " (or it has not started yet)"));
 }
 
 Result<std::string> LocalRuntime::resolve_address(std::string_view ref, std::uint16_t port,

@@ -42,8 +42,8 @@ Result<void> write_in_place(const std::string& path, const std::string& content)
 
 std::string veth_host_name(const std::string& workload_id) { return "vb" + workload_id.substr(0, 12); }
 
-Result<void> attach_to_network(state::Store& store, const StateLayout& layout, const std::string& workload_id,
-                               const std::string& network, int pid) {
+Result<std::string> attach_to_network(state::Store& store, const StateLayout& layout, const std::string& workload_id,
+                                      const std::string& network, int pid) {
   auto net = state::find_network(store, network);
   if (!net) return std::unexpected(net.error());
   auto addresses = state::addresses_of_workload(store, workload_id);
@@ -58,8 +58,8 @@ Result<void> attach_to_network(state::Store& store, const StateLayout& layout, c
   if (!netns) return fail(ErrorCode::internal, fmt::format("open network namespace of {}: {}", pid, std::strerror(errno)));
   std::string host = veth_host_name(workload_id);
   if (netlink::link_exists(host)) (void)netlink::delete_link(host);  // left by a crash
-  if (auto r = netlink::create_veth(host, "eth0", netns.get()); !r) return r;
-  auto fail_with = [&](Error e) -> Result<void> {
+  if (auto r = netlink::create_veth(host, "eth0", netns.get()); !r) return std::unexpected(r.error());
+  auto fail_with = [&](Error e) -> Result<std::string> {
     (void)netlink::delete_link(host);
     return std::unexpected(e.with_context("network " + network));
   };
@@ -74,7 +74,8 @@ Result<void> attach_to_network(state::Store& store, const StateLayout& layout, c
     return {};
   });
   if (!inside) return fail_with(inside.error());
-  return refresh_network_hosts(store, layout, net->name);
+  if (auto r = refresh_network_hosts(store, layout, net->name); !r) return fail_with(r.error());
+  return netlink::to_string(address);
 }
 
 Result<void> refresh_network_hosts(state::Store& store, const StateLayout& layout, const std::string& network) {

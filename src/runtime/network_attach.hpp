@@ -22,9 +22,9 @@ inline bool is_network_name(const std::string& network) {
 std::string veth_host_name(const std::string& workload_id);
 
 // Connects the network namespace of `pid` to the workload's network (from the store: the
-// network and the address handed out at create). Nothing to do for a workload without one.
-Result<void> attach_to_network(state::Store& store, const StateLayout& layout, const std::string& workload_id,
-                               const std::string& network, int pid);
+// network and the address handed out at create). Returns the workload's address on it.
+Result<std::string> attach_to_network(state::Store& store, const StateLayout& layout, const std::string& workload_id,
+                                      const std::string& network, int pid);
 
 // Rewrites (in place: the files are bind-mounted into running containers) the /etc/hosts of
 // every workload on `network`: localhost, its own name, and every other workload's name and

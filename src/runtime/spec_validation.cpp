@@ -59,7 +59,16 @@ Result<void> validate_supervision_and_refuse_unbuilt(const WorkloadSpec& s) {
   if (s.health_check)
     if (auto r = validate_health_check(*s.health_check); !r) return r;
   if (auto r = validate_restart_policy(s.restart_policy); !r) return r;
-  if (!s.ports.empty()) return invalid("ports: published ports are not supported yet (networks come later)");
+  for (std::size_t i = 0; i < s.ports.size(); ++i) {
+    const auto& p = s.ports[i];
+    if (s.kind != WorkloadKind::container)
+      return invalid(fmt::format("ports[{}]: only containers publish ports (a process binds host ports itself)", i));
+    if (p.container_port == 0) return invalid(fmt::format("ports[{}]: the container port must be 1-65535", i));
+    if (p.protocol != "tcp")
+      return invalid(fmt::format("ports[{}]: {} is not published yet (tcp only)", i, p.protocol));
+    if (s.network == "host" || s.network == "none")
+      return invalid(fmt::format("ports[{}]: a container with network {} publishes no ports", i, s.network));
+  }
   if (!s.aliases.empty()) return invalid("aliases: networks are not supported yet");
   return {};
 }

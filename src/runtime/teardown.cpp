@@ -1,6 +1,7 @@
 #include "runtime/teardown.hpp"
 
 #include "runtime/network_attach.hpp"
+#include "runtime/port_proxy.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -65,6 +66,7 @@ Result<void> kill_workload(const linux::CgroupHost& host, const state::WorkloadR
 Result<void> release_workload(const StateLayout& layout, const linux::CgroupHost& host,
                               state::Store& store, const state::WorkloadRecord& record,
                               TeardownReport& report) {
+  for (auto& line : unpublish_ports(layout.ports_path(record.id))) report.network.push_back(std::move(line));
   auto network = detach_from_networks(store, layout, record.id);
   if (!network) return std::unexpected(network.error().with_context("remove " + record.name));
   report.network.insert(report.network.end(), network->begin(), network->end());

@@ -29,6 +29,7 @@
 #include "runtime/container_launch.hpp"
 #include "runtime/exit_record.hpp"
 #include "runtime/network_attach.hpp"
+#include "runtime/port_proxy.hpp"
 #include "runtime/json.hpp"
 #include "runtime/layout.hpp"
 #include "runtime/process_launch.hpp"
@@ -173,9 +174,17 @@ class Monitor {
         return fail_and_release(r.error());
       }
       if (is_network_name(spec_.network)) {
-        if (auto r = attach_to_network(*store_, layout_, id_, spec_.network, pid_); !r) {
+        auto address = attach_to_network(*store_, layout_, id_, spec_.network, pid_);
+        if (!address) {
           kill_and_reap();
-          return fail_and_release(r.error());
+          return fail_and_release(address.error());
+        }
+        if (!spec_.ports.empty()) {
+          auto published = publish_ports(spec_.ports, *address, layout_.ports_path(id_));
+          if (!published) {
+            kill_and_reap();
+            return fail_and_release(published.error());
+          }
         }
       }
       if (auto r = await_ready(); !r) return fail_and_release(r.error());

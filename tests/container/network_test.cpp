@@ -2,7 +2,14 @@
 // each other, addresses are reused after a remove, and nothing (veth, address) is left.
 #include "container_fixture.hpp"
 #include "linux/netlink.hpp"
+#include "linux/nftables.hpp"
 #include "runtime/network_attach.hpp"
+#include "support/cli.hpp"
+
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace berth::testing {
 namespace {
@@ -28,7 +35,7 @@ class ContainerNetworks : public ContainerTest {
 
 TEST_F(ContainerNetworks, ContainersOnOneNetworkTalkByName) {
   network("app", "10.213.50.0/24");
-  run(on("app", {"sh", "-c", "mkdir -p /tmp/w && echo hello-from-web > /tmp/w/index.html && exec httpd -f -p 8080 -h /tmp/w"}, "web"));
+  ASSERT_FALSE(run(on("app", {"sh", "-c", "mkdir -p /tmp/w && echo hello-from-web > /tmp/w/index.html && exec httpd -f -p 8080 -h /tmp/w"}, "web")).id.empty());
   auto address = runtime_->resolve_address("web", 8080, "app");
   ASSERT_TRUE(address) << address.error().message;
   EXPECT_EQ(*address, "10.213.50.2:8080");
@@ -63,9 +70,10 @@ TEST_F(ContainerNetworks, TwoNetworksAreIsolated) {
 TEST_F(ContainerNetworks, RemoveReleasesTheVethAndTheAddressWhichIsReused) {
   network("reuse", "10.213.53.0/24");
   auto h = run(on("reuse", {"sleep", "100"}, "first"));
+  ASSERT_FALSE(h.id.empty());
   std::string veth = veth_host_name(h.id);
   EXPECT_TRUE(linux::netlink::link_exists(veth));
-  EXPECT_EQ(*runtime_->resolve_address("first", 80), "10.213.53.2:80");
+  EXPECT_EQ(runtime_->resolve_address("first", 80).value_or(""), "10.213.53.2:80");
   auto report = runtime_->remove("first", true);
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_FALSE(linux::netlink::link_exists(veth));
@@ -73,7 +81,7 @@ TEST_F(ContainerNetworks, RemoveReleasesTheVethAndTheAddressWhichIsReused) {
   for (auto& line : report->network) address_released = address_released || line == "address 10.213.53.2 on reuse";
   EXPECT_TRUE(address_released) << "report.network lists what went";
   run(on("reuse", {"sleep", "100"}, "second"));
-  EXPECT_EQ(*runtime_->resolve_address("second", 80), "10.213.53.2:80");
+  EXPECT_EQ(runtime_->resolve_address("second", 80).value_or(""), "10.213.53.2:80");
   EXPECT_TRUE(runtime_->inspect_network("reuse")->attached.size() == 1);
 }
 
@@ -88,6 +96,93 @@ TEST_F(ContainerNetworks, AMissingNetworkIsNamedAndTheDefaultIsMadeOnFirstUse) {
   auto made = runtime_->inspect_network("berth");
   ASSERT_TRUE(made) << made.error().message;
   EXPECT_NE(out.find(made->subnet.substr(0, made->subnet.rfind('.'))), std::string::npos) << out << " vs " << made->subnet;
+}
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// GET over loopback; the response, or "" when nothing answered.
+std::string http_get(std::uint16_t port, const std::string& path, int attempts = 50) {
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string response;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      std::string request = "GET " + path + " HTTP/1.0\r\n\r\n";
+      (void)!::write(fd, request.data(), request.size());
+      char buffer[4096];
+      for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) response.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    if (!response.empty()) return response;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // httpd still starting
+  }
+  return "";
+}
+
+const std::vector<std::string> web_server = {
+    "sh", "-c", "mkdir -p /tmp/w && echo published-hello > /tmp/w/index.html && exec httpd -f -p 8080 -h /tmp/w"};
+
+TEST_F(ContainerNetworks, APublishedPortAnswersFromTheHostAndGoesWithTheContainer) {
+  auto port = free_port();
+  auto spec = container_spec(web_server, "pub");
+  spec.ports.push_back(PortMapping{"", port, 8080, "tcp"});
+  ASSERT_FALSE(run(spec).id.empty());
+  EXPECT_EQ(runtime_->inspect("pub")->spec.network, "berth") << "-p joins the default network";
+  auto response = http_get(port, "/index.html");
+  EXPECT_NE(response.find("published-hello"), std::string::npos) << response;
+  EXPECT_EQ(runtime_->resolve_host_port("pub", 8080).value_or(0), port);
+  auto rules = linux::nftables::list_table();
+  EXPECT_NE(rules->find(std::to_string(port) + " : "), std::string::npos) << "DNAT for other hosts: " << *rules;
+  auto report = runtime_->remove("pub", true);
+  ASSERT_TRUE(report);
+  rules = linux::nftables::list_table();
+  EXPECT_EQ(rules->find(" " + std::to_string(port) + " : "), std::string::npos) << *rules;
+  EXPECT_EQ(http_get(port, "/", 1).find("published-hello"), std::string::npos);
+}
+
+TEST_F(ContainerNetworks, AnEphemeralPortIsReportedAndATakenOneIsNamed) {
+  auto spec = container_spec(web_server, "eph");
+  spec.ports.push_back(PortMapping{"127.0.0.1", std::nullopt, 8080, "tcp"});
+  ASSERT_FALSE(run(spec).id.empty());
+  auto port = runtime_->resolve_host_port("eph", 8080);
+  ASSERT_TRUE(port) << port.error().message;
+  EXPECT_NE(*port, 0);
+  EXPECT_NE(http_get(*port, "/index.html").find("published-hello"), std::string::npos);
+  auto cli = run_cli(root_, {"port", "eph"});
+  EXPECT_EQ(cli.out, fmt::format("8080/tcp -> 127.0.0.1:{}\n", *port)) << cli.err;
+
+  // A port someone else holds: the error names it, nothing is left.
+  int holder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(holder, 1), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len);
+  auto taken = ntohs(a.sin_port);
+  auto clash = container_spec(web_server, "clash");
+  clash.ports.push_back(PortMapping{"", taken, 8080, "tcp"});
+  auto created = runtime_->create(clash);
+  ::close(holder);
+  ASSERT_FALSE(created);
+  EXPECT_NE(created.error().message.find(fmt::format("port {} on 0.0.0.0: already in use", taken)), std::string::npos)
+      << created.error().message;
+  EXPECT_FALSE(runtime_->status("clash"));
+  EXPECT_EQ(linux::nftables::list_table()->find(" " + std::to_string(taken) + " : "), std::string::npos);
 }
 
 }  // namespace

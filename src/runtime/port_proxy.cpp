@@ -1,0 +1,145 @@
+#include "runtime/port_proxy.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/fd.hpp"
+#include "common/fs.hpp"
+#include "linux/nftables.hpp"
+
+namespace berth {
+
+namespace {
+
+Result<sockaddr_in> address_of(const std::string& ip, std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  if (::inet_pton(AF_INET, ip.c_str(), &a.sin_addr) != 1)
+    return fail(ErrorCode::invalid_spec, fmt::format("\"{}\" is not an IPv4 address", ip));
+  return a;
+}
+
+// Copies one direction until end of input, then half-closes the other side.
+void pump(int from, int to) {
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = ::read(from, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    ssize_t done = 0;
+    while (done < n) {
+      ssize_t w = ::send(to, buffer + done, static_cast<std::size_t>(n - done), MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return;
+      done += w;
+    }
+  }
+  ::shutdown(to, SHUT_WR);
+}
+
+void relay(UniqueFd client, sockaddr_in target) {
+  UniqueFd upstream(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!upstream || ::connect(upstream.get(), reinterpret_cast<sockaddr*>(&target), sizeof target) != 0) return;
+  int one = 1;
+  ::setsockopt(upstream.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  std::thread back([&] { pump(upstream.get(), client.get()); });
+  pump(client.get(), upstream.get());
+  back.join();
+}
+
+// Accepts for as long as the shim lives (the listening socket dies with it).
+void serve(int listener, sockaddr_in target) {
+  for (;;) {
+    UniqueFd client(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+    if (!client) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;
+    }
+    std::thread(relay, std::move(client), target).detach();
+  }
+}
+
+nlohmann::json to_json(const PublishedPort& p) {
+  return {{"host_ip", p.host_ip}, {"host_port", p.host_port}, {"container_port", p.container_port}, {"protocol", p.protocol}};
+}
+
+}  // namespace
+
+Result<std::vector<PublishedPort>> publish_ports(const std::vector<PortMapping>& ports, const std::string& container_ip,
+                                                 const std::string& ports_path) {
+  std::vector<PublishedPort> published;
+  std::vector<std::pair<UniqueFd, sockaddr_in>> listeners;
+  auto undo = [&](Error e) -> Result<std::vector<PublishedPort>> {
+    for (const auto& p : published)
+      if (p.host_ip == "0.0.0.0") (void)linux::nftables::unpublish_tcp_port(p.host_port);
+    return std::unexpected(std::move(e));
+  };
+  for (const auto& m : ports) {
+    PublishedPort p{m.host_ip.empty() ? "0.0.0.0" : m.host_ip, m.host_port.value_or(0), m.container_port, m.protocol};
+    auto bind_to = address_of(p.host_ip, p.host_port);
+    if (!bind_to) return undo(bind_to.error().with_context("ports"));
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&*bind_to), sizeof *bind_to) != 0) {
+      int error = errno;
+      return undo(Error{error == EADDRINUSE ? ErrorCode::conflict : ErrorCode::internal,
+                        fmt::format("port {} on {}: {}", p.host_port, p.host_ip,
+                                    error == EADDRINUSE ? "already in use on this host" : std::strerror(error))});
+    }
+    if (::listen(fd.get(), 128) != 0) return undo(Error{ErrorCode::internal, fmt::format("listen on port {}: {}", p.host_port, std::strerror(errno))});
+    socklen_t length = sizeof *bind_to;
+    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&*bind_to), &length);
+    p.host_port = ntohs(bind_to->sin_port);  // an ephemeral one, as the kernel chose it
+    auto target = address_of(container_ip, p.container_port);
+    if (!target) return undo(target.error());
+    if (p.host_ip == "0.0.0.0")
+      if (auto r = linux::nftables::publish_tcp_port(p.host_port, container_ip, p.container_port); !r) return undo(r.error());
+    published.push_back(p);
+    listeners.emplace_back(std::move(fd), *target);
+  }
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& p : published) list.push_back(to_json(p));
+  if (auto r = write_file_atomic(ports_path, list.dump()); !r) return undo(r.error());
+  for (auto& [fd, target] : listeners) std::thread(serve, fd.release(), target).detach();
+  return published;
+}
+
+Result<std::vector<PublishedPort>> read_published_ports(const std::string& ports_path) {
+  std::vector<PublishedPort> out;
+  if (!path_exists(ports_path)) return out;
+  auto text = read_file(ports_path);
+  if (!text) return std::unexpected(text.error());
+  auto list = nlohmann::json::parse(*text, nullptr, false);
+  if (!list.is_array()) return fail(ErrorCode::internal, fmt::format("{}: not a list of ports", ports_path));
+  for (const auto& item : list)
+    out.push_back(PublishedPort{item.value("host_ip", ""), item.value("host_port", std::uint16_t{0}),
+                                item.value("container_port", std::uint16_t{0}), item.value("protocol", "tcp")});
+  return out;
+}
+
+std::vector<std::string> unpublish_ports(const std::string& ports_path) {
+  std::vector<std::string> released;
+  auto ports = read_published_ports(ports_path);
+  if (!ports) return released;
+  for (const auto& p : *ports) {
+    if (p.host_ip == "0.0.0.0") (void)linux::nftables::unpublish_tcp_port(p.host_port);
+    released.push_back(fmt::format("port {}:{} -> {}/{}", p.host_ip, p.host_port, p.container_port, p.protocol));
+  }
+  return released;
+}
+
+}  // namespace berth
