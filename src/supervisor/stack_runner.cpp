@@ -132,6 +132,7 @@ Result<UpReport> stack_up(supervisor::Supervisor& supervisor, const StackFile& f
     auto spec = resolve_workload_references(member, lookup);
     if (!spec) return std::unexpected(spec.error());
     spec->name = member_name(file.name, member.name);
+    if (spec->kind == WorkloadKind::container && spec->network.empty()) spec->network = file.name;
     spec->labels[stack_label] = file.name;
     spec->labels[member_label] = member.name;
     spec->labels[depends_label] = fmt::format("{}", fmt::join(member.depends_on, ","));
@@ -168,6 +169,23 @@ Result<UpReport> stack_up(supervisor::Supervisor& supervisor, const StackFile& f
     return supervisor.wait_ready(spec->name, file.start_timeout, stop);
   };
 
+  // A stack's containers share a network of their own, named after the stack, on which each
+  // reaches the others by name (unless a workload names its network).
+  bool wants_network = std::any_of(file.workloads.begin(), file.workloads.end(), [](const StackWorkload& w) {
+    return w.spec.kind == WorkloadKind::container && w.spec.network.empty();
+  });
+  bool made_network = false;
+  if (wants_network) {
+    auto existing = runtime.inspect_network(file.name);
+    if (!existing) {
+      if (existing.error().code != ErrorCode::not_found) return std::unexpected(existing.error());
+      auto made = runtime.create_network(NetworkSpec{file.name, "", "", {{stack_label, file.name}}});
+      if (!made && made.error().code != ErrorCode::conflict)
+        return std::unexpected(made.error().with_context(fmt::format("stack {}: its network", file.name)));
+      made_network = made.has_value();
+    }
+  }
+
   {
     std::vector<std::jthread> starters;
     starters.reserve(file.workloads.size());
@@ -202,6 +220,7 @@ Result<UpReport> stack_up(supervisor::Supervisor& supervisor, const StackFile& f
       for (auto it = created.rbegin(); it != created.rend(); ++it)
         if (runtime.remove(*it, true)) removed.push_back(*it);
       for (auto it = restarted.rbegin(); it != restarted.rend(); ++it) (void)runtime.stop(*it);
+      if (made_network) (void)runtime.remove_network(file.name);
       rolled_back = removed.empty() && restarted.empty()
                         ? "; nothing to roll back"
                         : fmt::format("; rolled back: removed [{}], stopped [{}]", fmt::join(removed, ", "),
@@ -240,6 +259,14 @@ Result<DownReport> stack_down(Runtime& runtime, std::string_view stack,
         if (removed) report.removed.push_back(std::move(*removed));
         else if (removed.error().code != ErrorCode::not_found && !failure) failure = removed.error();
       });
+    }
+  }
+  // The network the stack made for itself goes with it.
+  if (auto networks = runtime.list_networks()) {
+    for (const auto& n : *networks) {
+      auto label = n.labels.find(stack_label);
+      if (label == n.labels.end() || label->second != stack) continue;
+      if (auto r = runtime.remove_network(n.name); !r && !failure) failure = r.error();
     }
   }
   (void)runtime.publish_event(std::string(stack), event_type::stack_down,
