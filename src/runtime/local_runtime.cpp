@@ -244,6 +244,11 @@ Result<void> LocalRuntime::start(std::string_view ref) {
     if (auto r = store_->update(record->id, clear, std::nullopt); !r) return std::unexpected(r.error());
   }
   if (record->state == WorkloadState::created && has_live_shim(*record)) return start_created(*record);
+  if (record->kind == WorkloadKind::container) {
+    auto spec = spec_of(*record);
+    if (spec && is_network_name(spec->network))
+      if (auto r = restore_network(spec->network); !r) return std::unexpected(r.error().with_context("start " + record->name));
+  }
   auto pid = launch_shim(shim_path_, layout_.root, record->id, shim_report_timeout, false);
   if (!pid) return std::unexpected(pid.error());
   return {};

@@ -91,6 +91,8 @@ class LocalRuntime final : public Runtime {
   // An address on `network` for the workload (networks.cpp); the default network "berth" is
   // made on first use.
   Result<std::uint32_t> allocate_network_address(const std::string& workload_id, const std::string& network);
+  // Makes a recorded network's bridge and rules again when the host lost them (a reboot).
+  Result<void> restore_network(const std::string& name);
   Result<image::ImageStore*> images();
 
   StateLayout layout_;

@@ -93,6 +93,18 @@ Result<NetworkInfo> LocalRuntime::create_network(const NetworkSpec& spec) {
   return info_of(record, {});
 }
 
+Result<void> LocalRuntime::restore_network(const std::string& name) {
+  auto n = state::find_network(*store_, name);
+  if (!n) return std::unexpected(n.error());
+  auto rules = nftables::list_table();
+  if (!rules) return std::unexpected(rules.error());
+  if (netlink::link_exists(n->bridge) && rules->find("jump " + chain_of(*n)) != std::string::npos) return {};
+  // The host lost it (a reboot, or someone deleted it): make it again as it was recorded.
+  auto subnet = parse_subnet(n->subnet);
+  if (!subnet) return std::unexpected(subnet.error());
+  return make_network(*n, *subnet);
+}
+
 Result<std::uint32_t> LocalRuntime::allocate_network_address(const std::string& workload_id,
                                                              const std::string& network) {
   auto n = state::find_network(*store_, network);
@@ -106,6 +118,7 @@ Result<std::uint32_t> LocalRuntime::allocate_network_address(const std::string& 
       return fail(ErrorCode::not_found, fmt::format("network: no network named \"{}\" (berth network create {})", network, network));
     return std::unexpected(n.error());
   }
+  if (auto r = restore_network(n->name); !r) return std::unexpected(r.error());
   auto subnet = parse_subnet(n->subnet);
   if (!subnet) return std::unexpected(subnet.error());
   auto gateway = netlink::parse_ipv4(n->gateway);

@@ -98,6 +98,17 @@ TEST_F(ContainerNetworks, AMissingNetworkIsNamedAndTheDefaultIsMadeOnFirstUse) {
   EXPECT_NE(out.find(made->subnet.substr(0, made->subnet.rfind('.'))), std::string::npos) << out << " vs " << made->subnet;
 }
 
+TEST_F(ContainerNetworks, ANetworkTheHostLostIsMadeAgain) {
+  auto made = network("survivor", "10.213.54.0/24");
+  // As after a reboot: the bridge and the rules are gone, the record is not.
+  ASSERT_TRUE(linux::netlink::delete_link(made.bridge));
+  ASSERT_TRUE(linux::nftables::remove_network("net-" + made.id.substr(0, 10), made.bridge, made.subnet));
+  auto [out, code] = sh_on("survivor", "ip -4 -o addr show eth0", "afterwards");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("10.213.54.2/24"), std::string::npos) << out;
+  EXPECT_TRUE(linux::netlink::link_exists(made.bridge));
+}
+
 std::uint16_t free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
