@@ -427,6 +427,10 @@ Result<TeardownReport> LocalRuntime::remove(std::string_view ref, bool force) {
                 fmt::format("workload {} is running: stop it first, or remove with force",
                             record->name));
   TeardownReport report{record->id, record->name};
+  // The veth goes while the container's network namespace still lives: deleted later, it
+  // would wait for the kernel to tear the namespace down (tens of milliseconds).
+  if (std::string veth = veth_host_name(record->id); linux::netlink::link_exists(veth))
+    if (linux::netlink::delete_link(veth)) report.network.push_back("veth " + veth);
   if (auto r = kill_workload(cgroup_host_, *record, report); !r) return std::unexpected(r.error());
   // Let a live shim (running, or holding a created container) record the exit before its
   // files go, so its last write lands.

@@ -96,10 +96,9 @@ Result<NetworkInfo> LocalRuntime::create_network(const NetworkSpec& spec) {
 Result<void> LocalRuntime::restore_network(const std::string& name) {
   auto n = state::find_network(*store_, name);
   if (!n) return std::unexpected(n.error());
-  auto rules = nftables::list_table();
-  if (!rules) return std::unexpected(rules.error());
-  if (netlink::link_exists(n->bridge) && rules->find("jump " + chain_of(*n)) != std::string::npos) return {};
-  // The host lost it (a reboot, or someone deleted it): make it again as it was recorded.
+  // The bridge is the sign (an interface lookup, no nft call on every container's start): with
+  // it gone, the host lost the network (a reboot), rules and all; make it again as recorded.
+  if (netlink::link_exists(n->bridge)) return {};
   auto subnet = parse_subnet(n->subnet);
   if (!subnet) return std::unexpected(subnet.error());
   return make_network(*n, *subnet);

@@ -1,6 +1,7 @@
 #include "runtime/port_proxy.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -31,19 +32,23 @@ Result<sockaddr_in> address_of(const std::string& ip, std::uint16_t port) {
   return a;
 }
 
-// Copies one direction until end of input, then half-closes the other side.
+// Moves one direction until end of input, then half-closes the other side. splice() through
+// a pipe keeps the bytes in the kernel (no copy into this process and out again).
 void pump(int from, int to) {
-  char buffer[65536];
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return;
+  UniqueFd pipe_read(pipe_fds[0]), pipe_write(pipe_fds[1]);
+  ::fcntl(pipe_write.get(), F_SETPIPE_SZ, 1 << 20);
+  constexpr std::size_t chunk = 1 << 20;
   for (;;) {
-    ssize_t n = ::read(from, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    ssize_t done = 0;
-    while (done < n) {
-      ssize_t w = ::send(to, buffer + done, static_cast<std::size_t>(n - done), MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return;
-      done += w;
+    ssize_t in = ::splice(from, nullptr, pipe_write.get(), nullptr, chunk, SPLICE_F_MOVE);
+    if (in < 0 && errno == EINTR) continue;
+    if (in <= 0) break;
+    while (in > 0) {
+      ssize_t out = ::splice(pipe_read.get(), nullptr, to, nullptr, static_cast<std::size_t>(in), SPLICE_F_MOVE);
+      if (out < 0 && errno == EINTR) continue;
+      if (out <= 0) return;
+      in -= out;
     }
   }
   ::shutdown(to, SHUT_WR);
