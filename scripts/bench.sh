@@ -9,3 +9,5 @@ echo
 tini -s -- ./build/bench/bench_container_start "${1:-100}"
 echo
 tini -s -- ./build/bench/bench_stack_daemon 200 1000
+echo
+tini -s -- ./build/bench/bench_network 512 2000 50
