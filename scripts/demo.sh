@@ -11,7 +11,8 @@ b() { "$berth" --root "$root" "$@"; }
 image=$(mktemp -d /tmp/berth-demo-image-XXXXXX)
 daemon_pid=
 cleanup() {
-  b rm -f hello web hog cell box >/dev/null 2>&1 || true
+  b rm -f hello web hog cell box site >/dev/null 2>&1 || true
+  b network rm demo-net >/dev/null 2>&1 || true
   if [ -n "$daemon_pid" ]; then
     b --host "unix://$root/berth.sock" down --stack web -t 1 >/dev/null 2>&1 || true
     kill "$daemon_pid" 2>/dev/null || true
@@ -63,6 +64,18 @@ r = json.load(sys.stdin)[0]
 for key in ("killed_pids", "mounts", "namespaces", "cgroups", "files"):
     print(f"  {key}: {len(r[key])}  e.g. {r[key][:3]}")'
 show events --no-follow
+
+printf '\n\033[1m# networks: containers reach each other by name; a published port answers on the host\033[0m\n'
+show network create --subnet 10.213.200.0/24 demo-net
+step "run -d --name site --image busybox --network demo-net -p 127.0.0.1:18080:8080 -- sh -c 'echo hi from site > /tmp/index.html; exec httpd -f -p 8080 -h /tmp'"
+b run -d --name site --image busybox --network demo-net -p 127.0.0.1:18080:8080 -- sh -c 'echo hi from site > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' >/dev/null
+show run --rm --image busybox --network demo-net -- sh -c 'grep site /etc/hosts; printf "GET /index.html HTTP/1.0\r\n\r\n" | nc -w 2 site 8080 | tail -1'
+show port site
+printf '\n\033[1m$ curl -s http://127.0.0.1:18080/index.html\033[0m\n'
+curl -s http://127.0.0.1:18080/index.html
+show network ls
+show rm -f site
+show network rm demo-net
 
 printf '\n\033[1m# berthd and stacks: health-gated start order, restart policies, live restore\033[0m\n'
 printf '\n\033[1m$ berthd --root %s --socket %s/berth.sock &\033[0m\n' "$root" "$root"
