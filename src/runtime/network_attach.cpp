@@ -11,6 +11,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "linux/netlink.hpp"
+#include "runtime/json.hpp"
 #include "state/network_store.hpp"
 
 namespace berth {
@@ -86,7 +87,11 @@ Result<void> refresh_network_hosts(state::Store& store, const StateLayout& layou
   for (const auto& a : *on_network) {
     auto record = store.get(a.workload_id);
     if (!record) continue;  // removed meanwhile
-    members += fmt::format("{}\t{}\n", netlink::to_string(netlink::Ipv4{a.address}), record->name);
+    std::string names = record->name;
+    auto spec = spec_from_json(nlohmann::json::parse(record->spec_json, nullptr, false));
+    if (spec)
+      for (const auto& alias : spec->aliases) names += " " + alias;
+    members += fmt::format("{}\t{}\n", netlink::to_string(netlink::Ipv4{a.address}), names);
   }
   for (const auto& a : *on_network) {
     std::string dir = layout.workload_dir(a.workload_id) + "/etc";

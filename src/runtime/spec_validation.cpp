@@ -69,7 +69,12 @@ Result<void> validate_supervision_and_refuse_unbuilt(const WorkloadSpec& s) {
     if (s.network == "host" || s.network == "none")
       return invalid(fmt::format("ports[{}]: a container with network {} publishes no ports", i, s.network));
   }
-  if (!s.aliases.empty()) return invalid("aliases: networks are not supported yet");
+  for (std::size_t i = 0; i < s.aliases.size(); ++i) {
+    if (s.kind != WorkloadKind::container || s.network.empty() || s.network == "host" || s.network == "none")
+      return invalid(fmt::format("aliases[{}]: only a container on a network has aliases", i));
+    if (!is_valid_workload_name(s.aliases[i]))
+      return invalid(fmt::format("aliases[{}]: \"{}\" is not a valid name", i, s.aliases[i]));
+  }
   return {};
 }
 

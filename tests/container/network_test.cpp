@@ -54,6 +54,22 @@ TEST_F(ContainerNetworks, ContainersOnOneNetworkTalkByName) {
   EXPECT_EQ(refused.error().code, ErrorCode::conflict);
 }
 
+TEST_F(ContainerNetworks, AnAliasIsAnotherNameOnTheNetwork) {
+  network("aliased", "10.213.55.0/24");
+  auto db = on("aliased", {"httpd", "-f", "-p", "5432"}, "postgres-main");
+  db.aliases = {"db"};
+  ASSERT_FALSE(run(db).id.empty());
+  auto [out, code] = sh_on("aliased", "grep postgres-main /etc/hosts; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 db 5432 | head -1",
+                           "client");
+  EXPECT_NE(out.find("10.213.55.2\tpostgres-main db"), std::string::npos) << out;
+  EXPECT_NE(out.find("HTTP/1.1"), std::string::npos) << out;
+  auto bad = container_spec({"true"}, "loner");
+  bad.aliases = {"x"};
+  auto refused = runtime_->create(bad);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("aliases[0]: only a container on a network"), std::string::npos);
+}
+
 TEST_F(ContainerNetworks, TwoNetworksAreIsolated) {
   network("left", "10.213.51.0/24");
   network("right", "10.213.52.0/24");
