@@ -27,22 +27,6 @@ namespace {
 
 using namespace berth::bench;
 
-int run(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  pid_t pid;
-  int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return -1;
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 }  // namespace
 
@@ -51,7 +35,7 @@ int main(int argc, char** argv) {
   char tmpl[] = "/tmp/berth-bench-XXXXXX";
   std::string work = mkdtemp(tmpl);
   std::string root = work + "/root", image = work + "/image", bundle = work + "/bundle";
-  if (run({BERTH_SOURCE_DIR "/scripts/make-busybox-image.sh", image}) != 0) die("could not build the image");
+  if (run_quietly({BERTH_SOURCE_DIR "/scripts/make-busybox-image.sh", image}) != 0) die("could not build the image");
 
   auto runtime = berth::open_runtime({root, BERTH_SHIM_PATH});
   if (!runtime) die(runtime.error().message);
@@ -66,7 +50,7 @@ int main(int argc, char** argv) {
   if (!berth::make_dirs(bundle + "/rootfs", 0755)) die("mkdir bundle");
   if (auto r = berth::image::copy_layers_into(store->layer_dirs(*imported), bundle + "/rootfs"); !r)
     die(r.error().message);
-  if (run({"runc", "spec", "--bundle", bundle}) != 0) die("runc spec failed (is runc installed?)");
+  if (run_quietly({"runc", "spec", "--bundle", bundle}) != 0) die("runc spec failed (is runc installed?)");
   auto config = nlohmann::json::parse(berth::read_file(bundle + "/config.json").value_or("{}"));
   config["process"]["args"] = {"/bin/true"};
   config["process"]["terminal"] = false;
@@ -86,12 +70,12 @@ int main(int argc, char** argv) {
   int n = 0;
   std::string runc_root = work + "/runc";
   auto runc = measure(iterations, [&] {
-    if (run({"runc", "--root", runc_root, "run", "--bundle", bundle, fmt::format("bench-{}", n++)}) != 0)
+    if (run_quietly({"runc", "--root", runc_root, "run", "--bundle", bundle, fmt::format("bench-{}", n++)}) != 0)
       die("runc run failed");
   }, true);
 
   auto floor = measure(iterations, [&] {
-    if (run({"unshare", "--mount", "--pid", "--ipc", "--uts", "--net", "--cgroup", "--fork", "/bin/true"}) != 0)
+    if (run_quietly({"unshare", "--mount", "--pid", "--ipc", "--uts", "--net", "--cgroup", "--fork", "/bin/true"}) != 0)
       die("unshare failed");
   }, true);
 

@@ -2,7 +2,12 @@
 // phase by phase, and the memory of a shim watching a running workload.
 #pragma once
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char** environ;
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +32,25 @@ struct Summary {
 [[noreturn]] inline void die(const std::string& what) {
   fmt::print(stderr, "bench: {}\n", what);
   std::exit(1);
+}
+
+// Runs a program with stdin and stdout on /dev/null; its exit code (128 + signal, -1 when it
+// could not start).
+inline int run_quietly(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return -1;
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 // Runs `once` once to warm caches and page in binaries, then `iterations` times, timed. With

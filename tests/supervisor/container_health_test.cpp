@@ -1,27 +1,15 @@
 // Health checks of containers: HTTP and TCP probes reach the container's own loopback (its
 // private network namespace), and an exec probe runs inside it.
 #include "container/container_fixture.hpp"
-#include "supervisor/supervisor.hpp"
+#include "supervised.hpp"
 
 namespace berth::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-class ContainerHealthTest : public ContainerTest {
+class ContainerHealthTest : public Supervised<ContainerTest> {
  protected:
-  void SetUp() override {
-    ContainerTest::SetUp();
-    supervisor::SupervisorOptions options;
-    options.log = [](std::string_view) {};
-    auto s = supervisor::Supervisor::start(*runtime_, options);
-    ASSERT_TRUE(s) << s.error().message;
-    supervisor_ = std::move(*s);
-  }
-  void TearDown() override {
-    supervisor_.reset();
-    ContainerTest::TearDown();
-  }
   static HealthCheck check(std::string type, std::string target, std::vector<std::string> command = {}) {
     HealthCheck h;
     h.type = std::move(type);
@@ -33,7 +21,6 @@ class ContainerHealthTest : public ContainerTest {
     h.start_period = 3s;
     return h;
   }
-  std::unique_ptr<supervisor::Supervisor> supervisor_;
 };
 
 TEST_F(ContainerHealthTest, ProbesReachTheContainersOwnLoopback) {

@@ -3,27 +3,14 @@
 #include "container/container_fixture.hpp"
 #include "linux/netlink.hpp"
 #include "supervisor/stack_runner.hpp"
+#include "supervised.hpp"
 
 namespace berth::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-class StackNetworkTest : public ContainerTest {
- protected:
-  void SetUp() override {
-    ContainerTest::SetUp();
-    supervisor::SupervisorOptions options;
-    options.log = [](std::string_view) {};
-    auto s = supervisor::Supervisor::start(*runtime_, options);
-    ASSERT_TRUE(s) << s.error().message;
-    supervisor_ = std::move(*s);
-  }
-  void TearDown() override {
-    supervisor_.reset();
-    ContainerTest::TearDown();
-  }
-  std::unique_ptr<supervisor::Supervisor> supervisor_;
+class StackNetworkTest : public Supervised<ContainerTest> {
 };
 
 TEST_F(StackNetworkTest, ContainersOfAStackReachEachOtherOnItsNetwork) {

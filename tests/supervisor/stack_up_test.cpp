@@ -4,27 +4,15 @@
 
 #include "support/runtime_fixture.hpp"
 #include "supervisor/stack_runner.hpp"
+#include "supervised.hpp"
 
 namespace berth::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-class StackTest : public RuntimeTest {
+class StackTest : public Supervised<RuntimeTest> {
  protected:
-  void SetUp() override {
-    RuntimeTest::SetUp();
-    supervisor::SupervisorOptions options;
-    options.log = [](std::string_view) {};
-    auto s = supervisor::Supervisor::start(*runtime_, options);
-    ASSERT_TRUE(s) << s.error().message;
-    supervisor_ = std::move(*s);
-  }
-  void TearDown() override {
-    supervisor_.reset();
-    RuntimeTest::TearDown();
-  }
-
   stack::StackFile parse(const std::string& text) {
     auto file = stack::parse_stack(text, root_ + "/berth.toml", {{"GREETING", "hello"}});
     EXPECT_TRUE(file) << file.error().message;
@@ -51,7 +39,6 @@ class StackTest : public RuntimeTest {
     }
   }
 
-  std::unique_ptr<supervisor::Supervisor> supervisor_;
 };
 
 TEST_F(StackTest, DependentsStartOnlyOnceTheirDependenciesAreHealthy) {
