@@ -108,18 +108,27 @@ add rule {0} output fib daddr type local ip daddr != 127.0.0.0/8 dnat ip to tcp 
   return {};
 }
 
-Result<void> publish_tcp_port(std::uint16_t host_port, const std::string& container_ip, std::uint16_t container_port) {
+Result<void> publish_tcp_ports(const std::vector<TcpForward>& forwards) {
+  if (forwards.empty()) return {};
   if (auto r = ensure_table(); !r) return r;
-  auto r = run_nft(fmt::format("add element {} tcp_ports {{ {} : {} . {} }}\n", table, host_port, container_ip, container_port));
+  std::string elements;
+  for (const auto& f : forwards)
+    elements += fmt::format("{}{} : {} . {}", elements.empty() ? "" : ", ", f.host_port, f.container_ip, f.container_port);
+  auto r = run_nft(fmt::format("add element {} tcp_ports {{ {} }}\n", table, elements));
   if (!r) return std::unexpected(r.error());
   return {};
 }
 
-Result<void> unpublish_tcp_port(std::uint16_t host_port) {
+Result<void> unpublish_tcp_ports(const std::vector<std::uint16_t>& host_ports) {
+  if (host_ports.empty()) return {};
   auto listed = list_table();
   if (!listed) return std::unexpected(listed.error());
-  if (listed->find(fmt::format(" {} : ", host_port)) == std::string::npos) return {};
-  auto r = run_nft(fmt::format("delete element {} tcp_ports {{ {} }}\n", table, host_port));
+  std::string keys;
+  for (auto port : host_ports)
+    if (listed->find(fmt::format(" {} : ", port)) != std::string::npos)
+      keys += fmt::format("{}{}", keys.empty() ? "" : ", ", port);
+  if (keys.empty()) return {};
+  auto r = run_nft(fmt::format("delete element {} tcp_ports {{ {} }}\n", table, keys));
   if (!r) return std::unexpected(r.error());
   return {};
 }

@@ -13,6 +13,7 @@
 #include "linux/cgroup.hpp"
 #include "image/image_store.hpp"
 #include "runtime/layout.hpp"
+#include "state/network_store.hpp"
 #include "state/store.hpp"
 
 namespace berth {
@@ -88,11 +89,15 @@ class LocalRuntime final : public Runtime {
   // Holds workloads/<id>/start.lock: one start, or a remove, of a workload at a time, across
   // processes.
   Result<UniqueFd> lock_starts(const std::string& id);
+  // workloads/<id>/<lock_name>, held (flock) by the returned fd. Without `wait`, an empty fd
+  // when another holds it.
+  Result<UniqueFd> lock_workload(const std::string& id, std::string_view lock_name, bool wait);
   // An address on `network` for the workload (networks.cpp); the default network "berth" is
   // made on first use.
   Result<std::uint32_t> allocate_network_address(const std::string& workload_id, const std::string& network);
   // Makes a recorded network's bridge and rules again when the host lost them (a reboot).
   Result<void> restore_network(const std::string& name);
+  Result<void> restore_network(const state::NetworkRecord& network);
   Result<image::ImageStore*> images();
 
   StateLayout layout_;

@@ -25,20 +25,6 @@ int prefix_of(const std::string& subnet) {
   return slash == std::string::npos ? 24 : std::atoi(subnet.c_str() + slash + 1);
 }
 
-// Writes into the existing file (same inode): a container's bind mount of it sees the change.
-Result<void> write_in_place(const std::string& path, const std::string& content) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd) return fail(ErrorCode::internal, fmt::format("open {}: {}", path, std::strerror(errno)));
-  std::size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail(ErrorCode::internal, fmt::format("write {}: {}", path, std::strerror(errno)));
-    done += static_cast<std::size_t>(n);
-  }
-  return {};
-}
-
 }  // namespace
 
 std::string veth_host_name(const std::string& workload_id) { return "vb" + workload_id.substr(0, 12); }
@@ -101,7 +87,8 @@ Result<void> refresh_network_hosts(state::Store& store, const StateLayout& layou
     std::string content = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
     content += fmt::format("{}\t{}\n", netlink::to_string(netlink::Ipv4{a.address}), hostname);
     content += members;
-    if (auto r = write_in_place(dir + "/hosts", content); !r) return r;
+    // write_file truncates and writes the same inode: the container's bind mount sees it.
+    if (auto r = write_file(dir + "/hosts", content); !r) return r;
   }
   return {};
 }

@@ -96,12 +96,16 @@ Result<NetworkInfo> LocalRuntime::create_network(const NetworkSpec& spec) {
 Result<void> LocalRuntime::restore_network(const std::string& name) {
   auto n = state::find_network(*store_, name);
   if (!n) return std::unexpected(n.error());
+  return restore_network(*n);
+}
+
+Result<void> LocalRuntime::restore_network(const state::NetworkRecord& network) {
   // The bridge is the sign (an interface lookup, no nft call on every container's start): with
   // it gone, the host lost the network (a reboot), rules and all; make it again as recorded.
-  if (netlink::link_exists(n->bridge)) return {};
-  auto subnet = parse_subnet(n->subnet);
+  if (netlink::link_exists(network.bridge)) return {};
+  auto subnet = parse_subnet(network.subnet);
   if (!subnet) return std::unexpected(subnet.error());
-  return make_network(*n, *subnet);
+  return make_network(network, *subnet);
 }
 
 Result<std::uint32_t> LocalRuntime::allocate_network_address(const std::string& workload_id,
@@ -117,7 +121,7 @@ Result<std::uint32_t> LocalRuntime::allocate_network_address(const std::string& 
       return fail(ErrorCode::not_found, fmt::format("network: no network named \"{}\" (berth network create {})", network, network));
     return std::unexpected(n.error());
   }
-  if (auto r = restore_network(n->name); !r) return std::unexpected(r.error());
+  if (auto r = restore_network(*n); !r) return std::unexpected(r.error());
   auto subnet = parse_subnet(n->subnet);
   if (!subnet) return std::unexpected(subnet.error());
   auto gateway = netlink::parse_ipv4(n->gateway);

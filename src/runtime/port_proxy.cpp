@@ -87,38 +87,40 @@ Result<std::vector<PublishedPort>> publish_ports(const std::vector<PortMapping>&
                                                  const std::string& ports_path) {
   std::vector<PublishedPort> published;
   std::vector<std::pair<UniqueFd, sockaddr_in>> listeners;
-  auto undo = [&](Error e) -> Result<std::vector<PublishedPort>> {
-    for (const auto& p : published)
-      if (p.host_ip == "0.0.0.0") (void)linux::nftables::unpublish_tcp_port(p.host_port);
-    return std::unexpected(std::move(e));
-  };
+  std::vector<linux::nftables::TcpForward> forwards;  // ports on every address also take DNAT
   for (const auto& m : ports) {
     PublishedPort p{m.host_ip.empty() ? "0.0.0.0" : m.host_ip, m.host_port.value_or(0), m.container_port, m.protocol};
     auto bind_to = address_of(p.host_ip, p.host_port);
-    if (!bind_to) return undo(bind_to.error().with_context("ports"));
+    if (!bind_to) return std::unexpected(bind_to.error().with_context("ports"));
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&*bind_to), sizeof *bind_to) != 0) {
       int error = errno;
-      return undo(Error{error == EADDRINUSE ? ErrorCode::conflict : ErrorCode::internal,
-                        fmt::format("port {} on {}: {}", p.host_port, p.host_ip,
-                                    error == EADDRINUSE ? "already in use on this host" : std::strerror(error))});
+      return fail(error == EADDRINUSE ? ErrorCode::conflict : ErrorCode::internal,
+                  fmt::format("port {} on {}: {}", p.host_port, p.host_ip,
+                              error == EADDRINUSE ? "already in use on this host" : std::strerror(error)));
     }
-    if (::listen(fd.get(), 128) != 0) return undo(Error{ErrorCode::internal, fmt::format("listen on port {}: {}", p.host_port, std::strerror(errno))});
+    if (::listen(fd.get(), 128) != 0)
+      return fail(ErrorCode::internal, fmt::format("listen on port {}: {}", p.host_port, std::strerror(errno)));
     socklen_t length = sizeof *bind_to;
     ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&*bind_to), &length);
     p.host_port = ntohs(bind_to->sin_port);  // an ephemeral one, as the kernel chose it
     auto target = address_of(container_ip, p.container_port);
-    if (!target) return undo(target.error());
-    if (p.host_ip == "0.0.0.0")
-      if (auto r = linux::nftables::publish_tcp_port(p.host_port, container_ip, p.container_port); !r) return undo(r.error());
+    if (!target) return std::unexpected(target.error());
+    if (p.host_ip == "0.0.0.0") forwards.push_back({p.host_port, container_ip, p.container_port});
     published.push_back(p);
     listeners.emplace_back(std::move(fd), *target);
   }
+  if (auto r = linux::nftables::publish_tcp_ports(forwards); !r) return std::unexpected(r.error());
   nlohmann::json list = nlohmann::json::array();
   for (const auto& p : published) list.push_back(to_json(p));
-  if (auto r = write_file_atomic(ports_path, list.dump()); !r) return undo(r.error());
+  if (auto r = write_file_atomic(ports_path, list.dump()); !r) {
+    std::vector<std::uint16_t> host_ports;
+    for (const auto& f : forwards) host_ports.push_back(f.host_port);
+    (void)linux::nftables::unpublish_tcp_ports(host_ports);
+    return std::unexpected(r.error());
+  }
   for (auto& [fd, target] : listeners) std::thread(serve, fd.release(), target).detach();
   return published;
 }
@@ -140,10 +142,12 @@ std::vector<std::string> unpublish_ports(const std::string& ports_path) {
   std::vector<std::string> released;
   auto ports = read_published_ports(ports_path);
   if (!ports) return released;
+  std::vector<std::uint16_t> forwarded;
   for (const auto& p : *ports) {
-    if (p.host_ip == "0.0.0.0") (void)linux::nftables::unpublish_tcp_port(p.host_port);
+    if (p.host_ip == "0.0.0.0") forwarded.push_back(p.host_port);
     released.push_back(fmt::format("port {}:{} -> {}/{}", p.host_ip, p.host_port, p.container_port, p.protocol));
   }
+  (void)linux::nftables::unpublish_tcp_ports(forwarded);
   return released;
 }
 
