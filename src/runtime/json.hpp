@@ -21,6 +21,8 @@ namespace berth {
 nlohmann::json to_json(const WorkloadSpec& spec);
 Result<WorkloadSpec> spec_from_json(const nlohmann::json& json);
 
+nlohmann::json to_json(const std::vector<HealthResult>& results);
+Result<std::vector<HealthResult>> health_results_from_json(const nlohmann::json& json);
 nlohmann::json to_json(const WorkloadStatus& status);
 Result<WorkloadStatus> status_from_json(const nlohmann::json& json);
 // The status's keys and "spec".

@@ -13,6 +13,12 @@ namespace {
 constexpr std::string_view state_names =
     "created, starting, running, healthy, unhealthy, stopping, exited, oom-killed or failed";
 
+void read_health(Reader& r, HealthResult& h) {
+  r.get_time("time", h.time);
+  r.get("exit_code", h.exit_code);
+  r.get("output", h.output);
+}
+
 void read_status(Reader& r, WorkloadStatus& s) {
   r.get("id", s.id);
   r.get("name", s.name);
@@ -28,21 +34,30 @@ void read_status(Reader& r, WorkloadStatus& s) {
   r.get_time_opt("finished_at", s.finished_at);
   r.get("restart_count", s.restart_count);
   r.get("stopped_by_user", s.stopped_by_user);
-  r.get_objects("health", s.health, [](Reader& hr, HealthResult& h) {
-    hr.get_time("time", h.time);
-    hr.get("exit_code", h.exit_code);
-    hr.get("output", h.output);
-  });
+  r.get_objects("health", s.health, read_health);
 }
 
 }  // namespace
 
+json to_json(const std::vector<HealthResult>& results) {
+  json list = json::array();
+  for (const auto& h : results)
+    list.push_back({{"time", format_rfc3339_nano(h.time)}, {"exit_code", h.exit_code}, {"output", h.output}});
+  return list;
+}
+
+Result<std::vector<HealthResult>> health_results_from_json(const json& j) {
+  return guarded("health", [&]() -> Result<std::vector<HealthResult>> {
+    std::vector<HealthResult> results;
+    json holder = {{"health", j}};
+    Reader r(holder, "", "health");
+    r.get_objects("health", results, read_health);
+    return r.result(std::move(results));
+  });
+}
+
 json to_json(const WorkloadStatus& s) {
-  json health = json::array();
-  for (auto& h : s.health)
-    health.push_back({{"time", format_rfc3339_nano(h.time)},
-                      {"exit_code", h.exit_code},
-                      {"output", h.output}});
+  json health = to_json(s.health);
   return {{"id", s.id},
           {"name", s.name},
           {"kind", to_string(s.kind)},

@@ -5,7 +5,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,11 +12,11 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
-#include <thread>
 
 #include <fmt/format.h>
 
 #include "common/fd.hpp"
+#include "linux/netlink.hpp"
 #include "runtime/health_target.hpp"
 
 namespace berth::supervisor {
@@ -126,8 +125,7 @@ std::optional<ino_t> net_namespace_of(const std::string& proc_dir) {
   return st.st_ino;
 }
 
-// Runs `probe` in a thread that has joined the workload's network namespace (setns on one
-// thread moves only that thread), so loopback means the workload's loopback.
+// Runs `probe` where the workload's loopback is: in its network namespace when it has its own.
 HealthResult in_network_of(int pid, const std::function<HealthResult()>& probe) {
   auto ours = net_namespace_of("/proc/self");
   auto theirs = net_namespace_of(fmt::format("/proc/{}", pid));
@@ -136,14 +134,11 @@ HealthResult in_network_of(int pid, const std::function<HealthResult()>& probe) 
   UniqueFd ns(::open(fmt::format("/proc/{}/ns/net", pid).c_str(), O_RDONLY | O_CLOEXEC));
   if (!ns) return HealthResult{Clock::now(), 1, fmt::format("open network namespace of {}: {}", pid, std::strerror(errno))};
   HealthResult result;
-  std::thread worker([&] {
-    if (::setns(ns.get(), CLONE_NEWNET) != 0) {
-      result = HealthResult{Clock::now(), 1, fmt::format("join network namespace of {}: {}", pid, std::strerror(errno))};
-      return;
-    }
+  auto joined = linux::netlink::in_namespace(ns.get(), [&]() -> Result<void> {
     result = probe();
+    return {};
   });
-  worker.join();
+  if (!joined) return HealthResult{Clock::now(), 1, fmt::format("network namespace of {}: {}", pid, joined.error().message)};
   return result;
 }
 
