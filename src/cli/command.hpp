@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,6 +70,12 @@ CommandResult cmd_network(Context&, const std::vector<std::string>&);
 CommandResult cmd_port(Context&, const std::vector<std::string>&);
 // image_commands.cpp
 CommandResult cmd_image(Context&, const std::vector<std::string>&);
+
+// `berth GROUP SUBCOMMAND ...`: runs the subcommand args[0] names; with no arguments (an
+// error) or --help, prints `usage`.
+using Subcommand = std::pair<std::string_view, CommandFn>;
+CommandResult dispatch_subcommand(Context& ctx, const std::vector<std::string>& args, std::string_view group,
+                                  std::span<const Subcommand> subcommands, std::string_view usage);
 
 // -t/--time SECONDS: a stop's grace before SIGKILL; nothing when not given.
 Result<std::optional<std::chrono::milliseconds>> grace_flag(const ParsedArgs& args);

@@ -124,21 +124,15 @@ CommandResult image_rm(Context& ctx, const std::vector<std::string>& args) {
 }  // namespace
 
 CommandResult cmd_image(Context& ctx, const std::vector<std::string>& args) {
-  static constexpr std::pair<std::string_view, CommandFn> subcommands[] = {
+  static constexpr Subcommand subcommands[] = {
       {"import", image_import}, {"ls", image_ls},   {"list", image_ls},
       {"inspect", image_inspect}, {"rm", image_rm}, {"remove", image_rm}};
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    fmt::print(
+  return dispatch_subcommand(ctx, args, "image", subcommands,
         "usage: berth image COMMAND\n\n"
         "  import PATH [NAME[:TAG]]  import an OCI layout directory, OCI archive or docker-archive\n"
         "  ls                        list images\n"
         "  inspect IMAGE...          show images as JSON\n"
         "  rm [-f] IMAGE...          remove images (refused while a container uses one, unless -f)\n");
-    return args.empty() ? exit_berth_error : 0;
-  }
-  for (auto [name, fn] : subcommands)
-    if (args[0] == name) return fn(ctx, {args.begin() + 1, args.end()});
-  return fail(ErrorCode::invalid_spec, fmt::format("image: unknown command \"{}\"", args[0]));
 }
 
 }  // namespace berth::cli

@@ -65,6 +65,17 @@ Result<Runtime*> Context::runtime(bool local) {
   return runtime_.get();
 }
 
+CommandResult dispatch_subcommand(Context& ctx, const std::vector<std::string>& args, std::string_view group,
+                                  std::span<const Subcommand> subcommands, std::string_view usage) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    fmt::print("{}", usage);
+    return args.empty() ? exit_berth_error : 0;
+  }
+  for (auto [name, fn] : subcommands)
+    if (args[0] == name) return fn(ctx, {args.begin() + 1, args.end()});
+  return fail(ErrorCode::invalid_spec, fmt::format("{}: unknown command \"{}\"", group, args[0]));
+}
+
 Result<std::optional<std::chrono::milliseconds>> grace_flag(const ParsedArgs& args) {
   auto t = args.last("time");
   if (!t) return std::optional<std::chrono::milliseconds>();

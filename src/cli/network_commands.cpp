@@ -144,22 +144,16 @@ CommandResult cmd_port(Context& ctx, const std::vector<std::string>& args) {
 }
 
 CommandResult cmd_network(Context& ctx, const std::vector<std::string>& args) {
-  static constexpr std::pair<std::string_view, CommandFn> subcommands[] = {
+  static constexpr Subcommand subcommands[] = {
       {"create", network_create}, {"ls", network_ls},         {"list", network_ls}, {"inspect", network_inspect},
       {"rm", network_rm},         {"remove", network_rm},     {"prune", network_prune}};
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    fmt::print(
+  return dispatch_subcommand(ctx, args, "network", subcommands,
         "usage: berth network COMMAND\n\n"
         "  create [--subnet CIDR] [--gateway IP] NAME   a bridge network with outbound NAT\n"
         "  ls                                          list networks\n"
         "  inspect NETWORK...                          show networks as JSON\n"
         "  rm NETWORK...                               remove networks (refused while in use)\n"
         "  prune                                       remove every network nothing is attached to\n");
-    return args.empty() ? exit_berth_error : 0;
-  }
-  for (auto [name, fn] : subcommands)
-    if (args[0] == name) return fn(ctx, {args.begin() + 1, args.end()});
-  return fail(ErrorCode::invalid_spec, fmt::format("network: unknown command \"{}\"", args[0]));
 }
 
 }  // namespace berth::cli

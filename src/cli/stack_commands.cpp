@@ -85,6 +85,30 @@ void follow_stack_logs(Runtime& runtime, const std::vector<WorkloadInfo>& member
   }
 }
 
+// While alive, Ctrl-C (SIGINT, SIGTERM, SIGHUP) stops token() instead of ending the CLI.
+class StopOnSignal {
+ public:
+  StopOnSignal()
+      : watcher_([this](std::stop_token done) {
+          while (!done.stop_requested()) {
+            if (signals_.take()) {
+              source_.request_stop();
+              return;
+            }
+            std::this_thread::sleep_for(50ms);
+          }
+        }) {}
+  std::stop_token token() const { return source_.get_token(); }
+  void wait() const {
+    while (!source_.stop_requested()) std::this_thread::sleep_for(50ms);
+  }
+
+ private:
+  CaughtSignals signals_;
+  std::stop_source source_;
+  std::jthread watcher_;  // last: it starts once the others exist
+};
+
 void print_up_report(const stack::UpReport& report, bool json) {
   if (json) {
     print_json({{"stack", report.stack},
@@ -124,16 +148,11 @@ CommandResult stack_up_detached(Context& ctx, const stack::StackFile& file, bool
 
 // berthd supervises; this shows the stack's output until Ctrl-C, then takes it down.
 CommandResult stack_up_attached_to_daemon(Context& ctx, Runtime& runtime, const stack::StackFile& file, bool json) {
-  CaughtSignals signals;
+  StopOnSignal stopping;
   if (auto r = stack_up_detached(ctx, file, json); !r || *r != 0) return r;
-  std::stop_source stopping;
-  std::jthread watch_signals([&](std::stop_token done) {
-    while (!done.stop_requested() && !signals.take()) std::this_thread::sleep_for(50ms);
-    stopping.request_stop();
-  });
   auto members = stack::stack_workloads(runtime, file.name);
-  if (members) follow_stack_logs(runtime, *members, stopping.get_token(), true, std::nullopt);
-  while (!stopping.stop_requested()) std::this_thread::sleep_for(50ms);
+  if (members) follow_stack_logs(runtime, *members, stopping.token(), true, std::nullopt);
+  stopping.wait();
   auto down = (*ctx.daemon())->call("DELETE", fmt::format("/v1/stacks/{}", client::url_encode(file.name)));
   if (!down && down.error().code != ErrorCode::not_found) return std::unexpected(down.error());
   write_fd(2, fmt::format("berth: stack {} is down\n", file.name));
@@ -157,29 +176,19 @@ CommandResult cmd_up(Context& ctx, const std::vector<std::string>& args) {
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());
   if (ctx.via_daemon()) return stack_up_attached_to_daemon(ctx, **runtime, *file, *json);
-  CaughtSignals signals;
+  StopOnSignal stopping;
   supervisor::SupervisorOptions options;
   options.log = [](std::string_view line) { write_fd(2, fmt::format("berth: {}\n", line)); };
   auto supervisor = supervisor::Supervisor::start(**runtime, options);
   if (!supervisor) return std::unexpected(supervisor.error());
-  std::stop_source stopping;
-  std::jthread watch_signals([&](std::stop_token done) {
-    while (!done.stop_requested()) {
-      if (signals.take()) {
-        stopping.request_stop();
-        return;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-  });
-  auto up = stack::stack_up(**supervisor, *file, stopping.get_token());
+  auto up = stack::stack_up(**supervisor, *file, stopping.token());
   if (!up) return std::unexpected(up.error());
   print_up_report(*up, *json);
   write_fd(2, "berth: supervising in the foreground; Ctrl-C takes the stack down (berth up -d leaves it to berthd)\n");
   auto members = stack::stack_workloads(**runtime, file->name);
-  if (members) follow_stack_logs(**runtime, *members, stopping.get_token(), true, std::nullopt);
+  if (members) follow_stack_logs(**runtime, *members, stopping.token(), true, std::nullopt);
   // The log readers end once the stack's workloads have all exited (and none restarts).
-  while (!stopping.stop_requested()) std::this_thread::sleep_for(50ms);
+  stopping.wait();
   supervisor->reset();
   auto down = stack::stack_down(**runtime, file->name);
   if (!down && down.error().code != ErrorCode::not_found) return std::unexpected(down.error());
@@ -335,13 +344,8 @@ CommandResult cmd_stack(Context& ctx, const std::vector<std::string>& args) {
     auto members = stack::stack_workloads(**runtime, *name);
     if (!members) return std::unexpected(members.error());
     if (members->empty()) return fail(ErrorCode::not_found, fmt::format("no stack named \"{}\"", *name));
-    CaughtSignals signals;
-    std::stop_source stopping;
-    std::jthread watch_signals([&](std::stop_token done) {
-      while (!done.stop_requested() && !signals.take()) std::this_thread::sleep_for(50ms);
-      stopping.request_stop();
-    });
-    follow_stack_logs(**runtime, *members, stopping.get_token(), (*p)->has("follow"), tail);
+    StopOnSignal stopping;
+    follow_stack_logs(**runtime, *members, stopping.token(), (*p)->has("follow"), tail);
     return 0;
   }
   return fail(ErrorCode::invalid_spec, fmt::format("stack: unknown subcommand \"{}\" ({})", sub, synopsis));

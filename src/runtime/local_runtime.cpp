@@ -254,17 +254,21 @@ Result<void> LocalRuntime::start(std::string_view ref) {
   return {};
 }
 
-Result<UniqueFd> LocalRuntime::lock_starts(const std::string& id) {
-  std::string lock_path = layout_.workload_dir(id) + "/start.lock";
+Result<UniqueFd> LocalRuntime::lock_workload(const std::string& id, std::string_view lock_name, bool wait) {
+  std::string lock_path = layout_.workload_dir(id) + "/" + std::string(lock_name);
   UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!lock) {
     if (errno == ENOENT) return fail(ErrorCode::not_found, fmt::format("workload {} is gone", id));
     return std::unexpected(errno_error("open", lock_path, errno));
   }
-  while (::flock(lock.get(), LOCK_EX) != 0)
+  while (::flock(lock.get(), LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+    if (!wait && errno == EWOULDBLOCK) return UniqueFd();
     if (errno != EINTR) return std::unexpected(errno_error("lock", lock_path, errno));
+  }
   return lock;
 }
+
+Result<UniqueFd> LocalRuntime::lock_starts(const std::string& id) { return lock_workload(id, "start.lock", true); }
 
 Result<void> LocalRuntime::start_created(const state::WorkloadRecord& record) {
   UniqueFd shim(static_cast<int>(::syscall(SYS_pidfd_open, *record.shim_pid, 0)));
@@ -593,14 +597,9 @@ Result<void> LocalRuntime::restart(std::string_view ref, std::optional<std::chro
   auto record = find_current(ref);
   if (!record) return std::unexpected(record.error());
   // The lock is the "one at a time": it lives as long as this call, in any process.
-  std::string lock_path = layout_.workload_dir(record->id) + "/restart.lock";
-  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!lock) return std::unexpected(errno_error("open", lock_path, errno));
-  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK)
-      return fail(ErrorCode::conflict, fmt::format("workload {} is already being restarted", record->name));
-    return std::unexpected(errno_error("lock", lock_path, errno));
-  }
+  auto lock = lock_workload(record->id, "restart.lock", false);
+  if (!lock) return std::unexpected(lock.error());
+  if (!*lock) return fail(ErrorCode::conflict, fmt::format("workload {} is already being restarted", record->name));
   if (auto stopped = stop(record->id, grace); !stopped)
     return std::unexpected(stopped.error().with_context("restart " + record->name));
   if (auto started = start(record->id); !started)
