@@ -8,6 +8,7 @@
 
 #include "daemon_fixture.hpp"
 #include "http/client.hpp"
+#include "support/cli.hpp"
 
 namespace berth::testing {
 namespace {
@@ -125,15 +126,9 @@ TEST_F(DaemonTest, EventsResumeFromASequenceNumberWithoutGapsOrDuplicates) {
 TEST_F(DaemonTest, TheCliUsesTheDaemonWhenToldTo) {
   std::string host = "unix://" + socket_;
   auto run_cli = [&](std::vector<std::string> args) {
-    std::string command = std::string(BERTH_CLI_PATH) + " --host " + host;
-    for (auto& a : args) command += " '" + a + "'";
-    command += " 2>&1";
-    std::string out;
-    FILE* p = ::popen(command.c_str(), "r");
-    char buffer[4096];
-    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, p)) out.append(buffer, n);
-    int status = ::pclose(p);
-    return std::pair{WEXITSTATUS(status), out};
+    args.insert(args.begin(), {"--host", host});
+    auto r = berth::testing::run_cli(root_, args);
+    return std::pair{r.exit_code, r.out + r.err};
   };
   auto [rc, out] = run_cli({"run", "-d", "--name", "via-cli", "--", "/bin/sleep", "100"});
   ASSERT_EQ(rc, 0) << out;
