@@ -223,13 +223,16 @@ TEST_F(SupervisorTest, AnUnhealthyWorkloadIsRestartedWhenItsPolicySays) {
 
 TEST_F(SupervisorTest, OneUserRestartAtATime) {
   // Ignores SIGTERM, so the restart's stop takes its whole grace period.
-  auto spec = process_spec({"/bin/sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"}, "slow");
+  auto spec = process_spec({"/bin/sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"}, "slow");
   spec.stop_grace = 1500ms;
   run(spec);
+  // Only once the trap is set does SIGTERM leave it running (before, it would end at once).
+  ASSERT_TRUE(eventually([&] { return all_output("slow") == "ready\n"; }));
   auto pid = runtime_->status("slow")->pid;
   auto first = std::async(std::launch::async, [&] { return runtime_->restart("slow"); });
   ASSERT_TRUE(eventually([&] { return runtime_->status("slow")->state == WorkloadState::stopping; }))
-      << (first.wait_for(0s) == std::future_status::ready ? first.get().error().message : "still restarting");
+      << (first.wait_for(0s) != std::future_status::ready ? "still restarting"
+          : [&] { auto r = first.get(); return r ? std::string("restarted without a visible stop") : r.error().message; }());
   auto second = runtime_->restart("slow");
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, ErrorCode::conflict);
