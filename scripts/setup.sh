@@ -23,6 +23,10 @@ packages=(
   nftables
   # stack files
   libtomlplusplus-dev
+  # WebAssembly: wabt (libwabt.a, wasm2c's runtime headers, wat2wasm and wast2json for the spec
+  # tests), the C compiler behind AOT (gcc, above), and clang with wasi-libc and the wasm32
+  # compiler runtime to build test guests; nodejs is the speed peer in bench/
+  wabt clang lld wasi-libc libclang-rt-14-dev-wasm32 nodejs
 )
 
 missing=()
