@@ -148,12 +148,30 @@ class Instance {
   virtual void set_host_context(void* context) = 0;  // passed to host functions as HostCall::context
 };
 
+// An export of one instance that satisfies another module's import (module, name): how the
+// spec tests' `register` works and how the `spectest` host module (itself a small Wasm module
+// whose functions call host functions) is linked in. Functions, memories, tables and globals
+// can be linked this way; an engine links only instances of its own kind, and the exporting
+// instance must outlive the importing one.
+struct LinkedExport {
+  std::string module;
+  std::string name;
+  Instance* instance = nullptr;
+  std::string export_name;
+};
+
+struct Imports {
+  std::vector<HostFunction> functions;
+  std::vector<LinkedExport> exports;
+};
+
 class CompiledModule {
  public:
   virtual ~CompiledModule() = default;
   virtual const ModuleInfo& info() const = 0;
   // Every import must be satisfied by `imports`, or this fails naming the first unresolved one.
-  virtual Result<std::unique_ptr<Instance>> instantiate(std::span<const HostFunction> imports,
+  // Instantiation runs the module's start function (if any); a trap there is an error.
+  virtual Result<std::unique_ptr<Instance>> instantiate(const Imports& imports,
                                                         const InstanceLimits& limits) = 0;
 };
 
