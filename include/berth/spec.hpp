@@ -147,7 +147,11 @@ struct WorkloadSpec {
   std::vector<Mount> mounts;
   std::string network;  // process: "" or "host" (host netns) or "none" (own netns);
                         // container: "" (private, loopback only), "none" (same), or "host"
-  std::vector<std::string> aliases;
+  // Further bridge networks a container joins besides `network` (Docker's repeated --network):
+  // each gives it another interface (eth1, eth2, ...) and address; its default route stays on
+  // the first.
+  std::vector<std::string> additional_networks;
+  std::vector<std::string> aliases;  // its further names on every network it joins
   std::optional<HealthCheck> health_check;
   RestartPolicy restart_policy;
   int stop_signal = 15;

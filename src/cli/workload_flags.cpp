@@ -216,7 +216,11 @@ Result<WorkloadSpec> spec_from_flags(const ParsedArgs& p) {
   spec.namespaces.ipc = p.has("ipc");
   spec.namespaces.uts = p.has("uts");
   spec.namespaces.mount = p.has("mount-ns");
-  spec.network = p.last("network").value_or("");
+  // --network repeats, as Docker's: the first holds the default route, the rest join too.
+  if (auto networks = p.all("network"); !networks.empty()) {
+    spec.network = networks.front();
+    spec.additional_networks.assign(networks.begin() + 1, networks.end());
+  }
   spec.auto_remove = p.has("rm");
   if (auto v = p.last("restart")) {
     auto policy = parse_restart_policy(*v, "restart");

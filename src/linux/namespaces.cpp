@@ -23,7 +23,8 @@ unsigned long clone_flags_for(const Namespaces& ns, const std::string& network) 
   if (ns.ipc) flags |= CLONE_NEWIPC;
   if (ns.uts) flags |= CLONE_NEWUTS;
   if (ns.mount) flags |= CLONE_NEWNS;
-  if (ns.net || network == "none") flags |= CLONE_NEWNET;
+  // Its own network namespace, unless it shares the host's ("" for a process, or "host").
+  if (ns.net || (!network.empty() && network != "host")) flags |= CLONE_NEWNET;
   return flags;
 }
 

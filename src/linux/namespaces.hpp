@@ -12,7 +12,8 @@
 
 namespace berth::linux {
 
-// CLONE_NEW* flags for the namespaces a spec asks for (network "none" implies a new netns).
+// CLONE_NEW* flags for the namespaces a spec asks for (any network but the host's, "" or
+// "host", implies a new netns).
 unsigned long clone_flags_for(const Namespaces& namespaces, const std::string& network);
 
 // Runs in the new child (single-threaded, after clone) before exec: makes mounts private,

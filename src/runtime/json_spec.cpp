@@ -53,6 +53,7 @@ json to_json(const WorkloadSpec& s) {
     j["mounts"] = mounts;
   }
   if (!s.network.empty()) j["network"] = s.network;
+  if (!s.additional_networks.empty()) j["additional_networks"] = s.additional_networks;
   if (!s.aliases.empty()) j["aliases"] = s.aliases;
   if (s.health_check) {
     auto& h = *s.health_check;
@@ -155,6 +156,7 @@ void json_detail::read_spec(Reader& r, WorkloadSpec& s) {
     mr.get("options", m.options);
   });
   r.get("network", s.network);
+  r.get("additional_networks", s.additional_networks);
   r.get("aliases", s.aliases);
   HealthCheck h;
   if (r.get_object("health_check", [&](Reader& hr) {

@@ -53,7 +53,7 @@ constexpr auto kill_settle_timeout = 10s;
 // A host process without its own network namespace, or a container with --network host.
 static bool shares_host_network(const WorkloadSpec& spec) {
   if (spec.kind == WorkloadKind::container) return spec.network == "host";
-  return !spec.namespaces.net && spec.network != "none";
+  return !spec.namespaces.net && (spec.network.empty() || spec.network == "host");
 }
 
 bool has_live_shim(const state::WorkloadRecord& record) {
@@ -190,17 +190,16 @@ Result<WorkloadHandle> LocalRuntime::create(const WorkloadSpec& input) {
   };
   if (spec.kind == WorkloadKind::container)
     if (auto r = prepare_container(spec, dir); !r) return undo(r.error());
-  // Published ports need a network: the default one, as Docker's -p uses its bridge.
-  if (!spec.ports.empty() && spec.network.empty()) spec.network = "berth";
-  // An address on its network, handed out now so it is the workload's for its whole life.
-  if (is_network_name(spec.network)) {
-    auto address = allocate_network_address(*id, spec.network);
-    if (!address) return undo(address.error());
-  }
+  // A container's published ports need a network: the default one, as Docker's -p uses its bridge.
+  if (spec.kind == WorkloadKind::container && !spec.ports.empty() && spec.network.empty())
+    spec.network = std::string(default_network_name);
   auto undo_network = [&](Error error) -> Result<WorkloadHandle> {
     (void)state::release_addresses(*store_, *id);
     return undo(std::move(error));
   };
+  // An address on each of its networks, handed out now so it is the workload's for its whole life.
+  for (const auto& network : joined_networks(spec))
+    if (auto address = allocate_network_address(*id, network); !address) return undo_network(address.error());
 
   state::WorkloadRecord record;
   record.id = *id;
@@ -244,11 +243,9 @@ Result<void> LocalRuntime::start(std::string_view ref) {
     if (auto r = store_->update(record->id, clear, std::nullopt); !r) return std::unexpected(r.error());
   }
   if (record->state == WorkloadState::created && has_live_shim(*record)) return start_created(*record);
-  if (record->kind == WorkloadKind::container) {
-    auto spec = spec_of(*record);
-    if (spec && is_network_name(spec->network))
-      if (auto r = restore_network(spec->network); !r) return std::unexpected(r.error().with_context("start " + record->name));
-  }
+  if (auto spec = spec_of(*record))
+    for (const auto& network : joined_networks(*spec))
+      if (auto r = restore_network(network); !r) return std::unexpected(r.error().with_context("start " + record->name));
   auto pid = launch_shim(shim_path_, layout_.root, record->id, shim_report_timeout, false);
   if (!pid) return std::unexpected(pid.error());
   return {};
@@ -433,8 +430,9 @@ Result<TeardownReport> LocalRuntime::remove(std::string_view ref, bool force) {
   TeardownReport report{record->id, record->name};
   // The veth goes while the container's network namespace still lives: deleted later, it
   // would wait for the kernel to tear the namespace down (tens of milliseconds).
-  if (std::string veth = veth_host_name(record->id); linux::netlink::link_exists(veth))
-    if (linux::netlink::delete_link(veth)) report.network.push_back("veth " + veth);
+  for (std::size_t index = 0; index < max_networks_per_workload; ++index)
+    if (std::string veth = veth_host_name(record->id, index); linux::netlink::link_exists(veth))
+      if (linux::netlink::delete_link(veth)) report.network.push_back("veth " + veth);
   if (auto r = kill_workload(cgroup_host_, *record, report); !r) return std::unexpected(r.error());
   // Let a live shim (running, or holding a created container) record the exit before its
   // files go, so its last write lands.
@@ -511,11 +509,14 @@ Result<std::string> LocalRuntime::resolve_address(std::string_view ref, std::uin
                                                   std::string_view network) {
   auto info = inspect(ref);
   if (!info) return std::unexpected(info.error());
-  if (is_network_name(info->spec.network) && (network.empty() || network == info->spec.network)) {
+  // Its address on the network asked for, or on its first.
+  std::string wanted = network.empty() ? info->spec.network : std::string(network);
+  auto joined = joined_networks(info->spec);
+  if (std::find(joined.begin(), joined.end(), wanted) != joined.end()) {
     auto addresses = state::addresses_of_workload(*store_, info->status.id);
     if (!addresses) return std::unexpected(addresses.error());
     for (const auto& a : *addresses)
-      if (a.network == info->spec.network)
+      if (a.network == wanted)
         return fmt::format("{}:{}", linux::netlink::to_string(linux::netlink::Ipv4{a.address}), port);
   }
   if (!network.empty() && network != "host")

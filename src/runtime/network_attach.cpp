@@ -27,10 +27,21 @@ int prefix_of(const std::string& subnet) {
 
 }  // namespace
 
-std::string veth_host_name(const std::string& workload_id) { return "vb" + workload_id.substr(0, 12); }
+std::vector<std::string> joined_networks(const WorkloadSpec& spec) {
+  std::vector<std::string> out;
+  if (is_network_name(spec.network)) out.push_back(spec.network);
+  out.insert(out.end(), spec.additional_networks.begin(), spec.additional_networks.end());
+  return out;
+}
+
+std::string veth_host_name(const std::string& workload_id, std::size_t index) {
+  std::string name = "vb" + workload_id.substr(0, 12);
+  if (index > 0) name += static_cast<char>('0' + index);
+  return name;
+}
 
 Result<std::string> attach_to_network(state::Store& store, const StateLayout& layout, const std::string& workload_id,
-                                      const std::string& network, int pid) {
+                                      const std::string& network, std::size_t index, int pid) {
   auto net = state::find_network(store, network);
   if (!net) return std::unexpected(net.error());
   auto addresses = state::addresses_of_workload(store, workload_id);
@@ -43,9 +54,10 @@ Result<std::string> attach_to_network(state::Store& store, const StateLayout& la
   if (!gateway) return std::unexpected(gateway.error());
   UniqueFd netns(::open(fmt::format("/proc/{}/ns/net", pid).c_str(), O_RDONLY | O_CLOEXEC));
   if (!netns) return fail(ErrorCode::internal, fmt::format("open network namespace of {}: {}", pid, std::strerror(errno)));
-  std::string host = veth_host_name(workload_id);
+  std::string host = veth_host_name(workload_id, index);
+  std::string inner = fmt::format("eth{}", index);
   if (netlink::link_exists(host)) (void)netlink::delete_link(host);  // left by a crash
-  if (auto r = netlink::create_veth(host, "eth0", netns.get()); !r) return std::unexpected(r.error());
+  if (auto r = netlink::create_veth(host, inner, netns.get()); !r) return std::unexpected(r.error());
   auto fail_with = [&](Error e) -> Result<std::string> {
     (void)netlink::delete_link(host);
     return std::unexpected(e.with_context("network " + network));
@@ -55,21 +67,22 @@ Result<std::string> attach_to_network(state::Store& store, const StateLayout& la
   netlink::Ipv4 address{mine->address};
   int prefix = prefix_of(net->subnet);
   auto inside = netlink::in_namespace(netns.get(), [&]() -> Result<void> {
-    for (auto r : {netlink::set_up("lo"), netlink::set_up("eth0"), netlink::add_address("eth0", address, prefix),
-                   netlink::add_default_route(*gateway)})
+    for (auto r : {netlink::set_up("lo"), netlink::set_up(inner), netlink::add_address(inner, address, prefix)})
       if (!r) return r;
-    return {};
+    return index == 0 ? netlink::add_default_route(*gateway) : Result<void>{};
   });
   if (!inside) return fail_with(inside.error());
   if (auto r = refresh_network_hosts(store, layout, net->name); !r) return fail_with(r.error());
   return netlink::to_string(address);
 }
 
-Result<void> refresh_network_hosts(state::Store& store, const StateLayout& layout, const std::string& network) {
+namespace {
+
+// "ADDRESS\tNAME ALIAS...\n" for every member of `network`.
+Result<std::string> hosts_lines_of(state::Store& store, const std::string& network) {
   auto on_network = state::addresses_on_network(store, network);
   if (!on_network) return std::unexpected(on_network.error());
-  // Every member's name and address, once.
-  std::string members;
+  std::string lines;
   for (const auto& a : *on_network) {
     auto record = store.get(a.workload_id);
     if (!record) continue;  // removed meanwhile
@@ -77,27 +90,52 @@ Result<void> refresh_network_hosts(state::Store& store, const StateLayout& layou
     auto spec = spec_from_json(nlohmann::json::parse(record->spec_json, nullptr, false));
     if (spec)
       for (const auto& alias : spec->aliases) names += " " + alias;
-    members += fmt::format("{}\t{}\n", netlink::to_string(netlink::Ipv4{a.address}), names);
+    lines += fmt::format("{}\t{}\n", netlink::to_string(netlink::Ipv4{a.address}), names);
   }
-  for (const auto& a : *on_network) {
-    std::string dir = layout.workload_dir(a.workload_id) + "/etc";
-    if (!path_exists(dir + "/hosts")) continue;  // not started yet: its start writes it
-    std::string hostname = read_file(dir + "/hostname").value_or("");
-    while (!hostname.empty() && hostname.back() == '\n') hostname.pop_back();
-    std::string content = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-    content += fmt::format("{}\t{}\n", netlink::to_string(netlink::Ipv4{a.address}), hostname);
-    content += members;
-    // write_file truncates and writes the same inode: the container's bind mount sees it.
-    if (auto r = write_file(dir + "/hosts", content); !r) return r;
+  return lines;
+}
+
+// One workload's /etc/hosts: itself first, then the members of each network it is on.
+Result<void> write_hosts_of(state::Store& store, const StateLayout& layout, const std::string& workload_id) {
+  std::string dir = layout.workload_dir(workload_id) + "/etc";
+  if (!path_exists(dir + "/hosts")) return {};  // not started yet (its start writes it), or no rootfs
+  auto addresses = state::addresses_of_workload(store, workload_id);
+  if (!addresses) return std::unexpected(addresses.error());
+  std::string hostname = read_file(dir + "/hostname").value_or("");
+  while (!hostname.empty() && hostname.back() == '\n') hostname.pop_back();
+  std::string content = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  // Its own name resolves to its address on its first network (that of the default route).
+  auto record = store.get(workload_id);
+  if (!record) return std::unexpected(record.error());
+  auto spec = spec_from_json(nlohmann::json::parse(record->spec_json, nullptr, false));
+  for (const auto& a : *addresses)
+    if (spec && a.network == spec->network)
+      content += fmt::format("{}\t{}\n", netlink::to_string(netlink::Ipv4{a.address}), hostname);
+  for (const auto& a : *addresses) {
+    auto lines = hosts_lines_of(store, a.network);
+    if (!lines) return std::unexpected(lines.error());
+    content += *lines;
   }
+  // write_file truncates and writes the same inode: the container's bind mount sees it.
+  return write_file(dir + "/hosts", content);
+}
+
+}  // namespace
+
+Result<void> refresh_network_hosts(state::Store& store, const StateLayout& layout, const std::string& network) {
+  auto on_network = state::addresses_on_network(store, network);
+  if (!on_network) return std::unexpected(on_network.error());
+  for (const auto& a : *on_network)
+    if (auto r = write_hosts_of(store, layout, a.workload_id); !r) return r;
   return {};
 }
 
 Result<std::vector<std::string>> detach_from_networks(state::Store& store, const StateLayout& layout,
                                                       const std::string& workload_id) {
   std::vector<std::string> released;
-  std::string host = veth_host_name(workload_id);
-  if (netlink::link_exists(host)) {
+  for (std::size_t index = 0; index < max_networks_per_workload; ++index) {
+    std::string host = veth_host_name(workload_id, index);
+    if (!netlink::link_exists(host)) continue;
     if (auto r = netlink::delete_link(host); !r && r.error().code != ErrorCode::not_found) return std::unexpected(r.error());
     released.push_back("veth " + host);
   }

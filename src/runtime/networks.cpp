@@ -11,6 +11,7 @@
 #include "linux/nftables.hpp"
 #include "runtime/ids.hpp"
 #include "runtime/local_runtime.hpp"
+#include "runtime/network_attach.hpp"
 #include "runtime/spec_validation.hpp"
 #include "runtime/subnet.hpp"
 #include "state/network_store.hpp"
@@ -21,8 +22,6 @@ namespace {
 
 namespace netlink = linux::netlink;
 namespace nftables = linux::nftables;
-
-constexpr std::string_view default_network_name = "berth";
 
 std::string chain_of(const state::NetworkRecord& n) { return "net-" + n.id.substr(0, 10); }
 

@@ -63,6 +63,13 @@ namespace {
   if (int err = linux::setup_new_namespaces_in_child(plan.clone_flags, plan.hostname.c_str(),
                                                      &stage))
     linux::fail_child(stdio.error_fd, stage, err);
+  if (plan.go_fd >= 0) {
+    char go = 0;
+    ssize_t n;
+    while ((n = ::read(plan.go_fd, &go, 1)) < 0 && errno == EINTR) {
+    }
+    if (n != 1) linux::fail_child(stdio.error_fd, "wait for its network", n < 0 ? errno : EPIPE);
+  }
 
   if (::dup2(stdio.stdin_fd, 0) < 0 || ::dup2(stdio.stdout_fd, 1) < 0 ||
       ::dup2(stdio.stderr_fd, 2) < 0)

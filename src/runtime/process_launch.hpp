@@ -23,6 +23,9 @@ struct ProcessLaunchPlan {
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
   linux::Cgroup* cgroup = nullptr;
+  // When set, the child waits for one byte here (after its namespaces are made, before exec):
+  // the shim connects its network namespace to its networks meanwhile. EOF means give up.
+  int go_fd = -1;
 };
 
 Result<ProcessLaunchPlan> plan_process_launch(const WorkloadSpec& spec, linux::Cgroup* cgroup);

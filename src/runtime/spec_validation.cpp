@@ -12,6 +12,7 @@
 #include "linux/cgroup.hpp"
 #include "runtime/container_launch.hpp"
 #include "runtime/health_target.hpp"
+#include "runtime/network_attach.hpp"
 
 namespace berth {
 
@@ -53,16 +54,42 @@ Result<void> validate_common(const WorkloadSpec& s) {
 Result<void> validate_health_check(const HealthCheck& h);
 Result<void> validate_restart_policy(const RestartPolicy& p);
 
+// `network` is a mode (host, none, "" for the kind's default) or a bridge network's name; further
+// networks are names, each once, after a first one.
+Result<void> validate_networks(const WorkloadSpec& s) {
+  if (!s.network.empty() && s.network != "host" && s.network != "none" && !is_valid_workload_name(s.network))
+    return invalid(fmt::format(
+        "network: \"{}\" is not host, none, a network's name, or empty for the default", s.network));
+  if (s.network == "host" && s.namespaces.net)
+    return invalid("network: \"host\" conflicts with a new network namespace");
+  if (s.additional_networks.empty()) return {};
+  if (!is_network_name(s.network))
+    return invalid(fmt::format("additional_networks: a workload on network \"{}\" joins no further networks",
+                               s.network.empty() ? "(default)" : s.network));
+  auto joined = joined_networks(s);
+  if (joined.size() > max_networks_per_workload)
+    return invalid(fmt::format("additional_networks: {} networks in all, at most {}", joined.size(), max_networks_per_workload));
+  for (std::size_t i = 0; i < s.additional_networks.size(); ++i) {
+    const auto& name = s.additional_networks[i];
+    if (!is_network_name(name) || !is_valid_workload_name(name))
+      return invalid(fmt::format("additional_networks[{}]: \"{}\" is not a network's name", i, name));
+    if (std::count(joined.begin(), joined.end(), name) > 1)
+      return invalid(fmt::format("additional_networks[{}]: network {} is joined twice", i, name));
+  }
+  return {};
+}
+
 // Fields every kind shares, and those whose backends are not built yet: refused rather than
 // silently ignored.
 Result<void> validate_supervision_and_refuse_unbuilt(const WorkloadSpec& s) {
   if (s.health_check)
     if (auto r = validate_health_check(*s.health_check); !r) return r;
   if (auto r = validate_restart_policy(s.restart_policy); !r) return r;
+  if (auto r = validate_networks(s); !r) return r;
   for (std::size_t i = 0; i < s.ports.size(); ++i) {
     const auto& p = s.ports[i];
-    if (s.kind != WorkloadKind::container)
-      return invalid(fmt::format("ports[{}]: only containers publish ports (a process binds host ports itself)", i));
+    if (s.kind == WorkloadKind::process && !is_network_name(s.network))
+      return invalid(fmt::format("ports[{}]: a process publishes ports only from a bridge network (on the host's it binds them itself)", i));
     if (p.container_port == 0) return invalid(fmt::format("ports[{}]: the container port must be 1-65535", i));
     if (p.protocol != "tcp")
       return invalid(fmt::format("ports[{}]: {} is not published yet (tcp only)", i, p.protocol));
@@ -70,8 +97,8 @@ Result<void> validate_supervision_and_refuse_unbuilt(const WorkloadSpec& s) {
       return invalid(fmt::format("ports[{}]: a container with network {} publishes no ports", i, s.network));
   }
   for (std::size_t i = 0; i < s.aliases.size(); ++i) {
-    if (s.kind != WorkloadKind::container || s.network.empty() || s.network == "host" || s.network == "none")
-      return invalid(fmt::format("aliases[{}]: only a container on a network has aliases", i));
+    if (!is_network_name(s.network))
+      return invalid(fmt::format("aliases[{}]: only a workload on a network has aliases", i));
     if (!is_valid_workload_name(s.aliases[i]))
       return invalid(fmt::format("aliases[{}]: \"{}\" is not a valid name", i, s.aliases[i]));
   }
@@ -117,11 +144,6 @@ Result<void> validate_process(const WorkloadSpec& s) {
   if (!s.resources.cpuset_cpus.empty() || !s.resources.cpuset_mems.empty())
     return invalid("resources.cpuset: only containers take a cpuset");
   if (auto r = validate_supervision_and_refuse_unbuilt(s); !r) return r;
-  if (!s.network.empty() && s.network != "host" && s.network != "none")
-    return invalid(fmt::format(
-        "network: \"{}\" is not available for a process workload (host or none)", s.network));
-  if (s.network == "host" && s.namespaces.net)
-    return invalid("network: \"host\" conflicts with a new network namespace");
   if (!s.working_dir.empty() && s.working_dir[0] != '/')
     return invalid(fmt::format("working_dir: \"{}\" must be an absolute path", s.working_dir));
   if (!s.user.empty()) {
@@ -165,9 +187,6 @@ Result<void> validate_container(const WorkloadSpec& s) {
   if (!s.module.empty()) return invalid("module: not valid for a container");
   if (!s.wasm.empty()) return invalid("wasm: not valid for a container");
   if (auto r = validate_supervision_and_refuse_unbuilt(s); !r) return r;
-  if (!s.network.empty() && s.network != "host" && s.network != "none" && !is_valid_workload_name(s.network))
-    return invalid(fmt::format(
-        "network: \"{}\" is not host, none, a network's name, or empty for a private loopback", s.network));
   if (!s.working_dir.empty() && !is_absolute_clean(s.working_dir))
     return invalid(fmt::format("working_dir: \"{}\" must be an absolute path without \"..\"", s.working_dir));
   if (s.user.find_first_of(" \t\n\0") != std::string::npos || std::count(s.user.begin(), s.user.end(), ':') > 1)

@@ -14,7 +14,7 @@ namespace {
 // Its own network namespace: counters there are the workload's alone.
 bool has_own_network(const WorkloadSpec& spec) {
   if (spec.kind == WorkloadKind::container) return spec.network != "host";
-  return spec.namespaces.net || spec.network == "none";
+  return spec.namespaces.net || (!spec.network.empty() && spec.network != "host");
 }
 
 }  // namespace

@@ -173,19 +173,9 @@ class Monitor {
         kill_and_reap();
         return fail_and_release(r.error());
       }
-      if (is_network_name(spec_.network)) {
-        auto address = attach_to_network(*store_, layout_, id_, spec_.network, pid_);
-        if (!address) {
-          kill_and_reap();
-          return fail_and_release(address.error());
-        }
-        if (!spec_.ports.empty()) {
-          auto published = publish_ports(spec_.ports, *address, layout_.ports_path(id_));
-          if (!published) {
-            kill_and_reap();
-            return fail_and_release(published.error());
-          }
-        }
+      if (auto r = join_networks(); !r) {
+        kill_and_reap();
+        return fail_and_release(r.error());
       }
       if (auto r = await_ready(); !r) return fail_and_release(r.error());
       if (console_) {
@@ -247,6 +237,20 @@ class Monitor {
     errors_ = std::move(pipes.errors.read);
   }
 
+  // Connects the child's network namespace to each of its networks (eth0, eth1, ...) and
+  // publishes its ports on the first.
+  Result<void> join_networks() {
+    auto networks = joined_networks(spec_);
+    for (std::size_t index = 0; index < networks.size(); ++index) {
+      auto address = attach_to_network(*store_, layout_, id_, networks[index], index, pid_);
+      if (!address) return std::unexpected(address.error());
+      if (index == 0 && !spec_.ports.empty())
+        if (auto published = publish_ports(spec_.ports, *address, layout_.ports_path(id_)); !published)
+          return std::unexpected(published.error());
+    }
+    return {};
+  }
+
   Result<void> spawn_process() {
     auto plan = plan_process_launch(spec_, cgroup_.get());
     if (!plan) return std::unexpected(plan.error());
@@ -254,10 +258,28 @@ class Monitor {
     if (!pipes) return std::unexpected(pipes.error());
     UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!devnull) return std::unexpected(errno_error("open", "/dev/null", errno));
+    // On a network, the child waits before exec until its interfaces are there.
+    bool on_network = !joined_networks(spec_).empty();
+    std::optional<Pipe> go;
+    if (on_network) {
+      auto made = make_pipe("start");
+      if (!made) return std::unexpected(made.error());
+      go = std::move(*made);
+      plan->go_fd = go->read.get();
+    }
 
     auto child = spawn_process_workload(*plan, pipes->stdio_with(devnull.get()));
     if (!child) return std::unexpected(child.error());
     adopt_child(*child, *pipes);
+    if (on_network) {
+      go->read.reset();
+      if (auto r = join_networks(); !r) {
+        kill_and_reap();
+        return std::unexpected(r.error());
+      }
+      char byte = 1;
+      linux::write_all_noalloc(go->write.get(), &byte, 1);
+    }
     // EOF on the error pipe means exec happened; a message means the child gave up.
     return check_exec();
   }

@@ -548,8 +548,17 @@ std::optional<ReadWorkload> Reader::read_workload(std::string_view name, const t
           return m;
         }))
       spec.mounts = *v;
-  if (auto n = get("network"))
-    if (auto v = string(*n, field("network"))) spec.network = *v;
+  // One network (or mode), or a list of networks: the first holds the default route.
+  if (auto n = get("network")) {
+    if (n->is_array()) {
+      if (auto v = strings(*n, field("network")); v && !v->empty()) {
+        spec.network = v->front();
+        spec.additional_networks.assign(v->begin() + 1, v->end());
+      }
+    } else if (auto v = string(*n, field("network"))) {
+      spec.network = *v;
+    }
+  }
   if (auto n = get("aliases"))
     if (auto v = strings(*n, field("aliases"))) spec.aliases = *v;
   if (auto n = get("depends_on")) {

@@ -61,8 +61,11 @@ TEST_F(Specs, FieldsAProcessCannotHonourAreRefused) {
   s.ports.push_back({});
   expect_refused(s, ErrorCode::invalid_spec, "ports");
   s = base;
-  s.network = "bridge0";
+  s.network = "bad name!";
   expect_refused(s, ErrorCode::invalid_spec, "network");
+  s = base;
+  s.additional_networks = {"other"};  // further networks only after a first
+  expect_refused(s, ErrorCode::invalid_spec, "additional_networks");
 }
 
 TEST_F(Specs, BadHealthChecksAndRestartPoliciesAreNamed) {

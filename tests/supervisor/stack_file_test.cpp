@@ -225,6 +225,13 @@ TEST(StackFile, DefaultsWhenTheStackTableIsAbsent) {
   EXPECT_EQ(stack.workloads[0].spec.stop_signal, 15);
 }
 
+TEST(StackFile, ANetworkListJoinsSeveralWithTheFirstForTheRoute) {
+  auto stack = parse_ok("[workloads.a]\nimage = \"busybox\"\nnetwork = [\"front\", \"back\", \"admin\"]\n");
+  ASSERT_EQ(stack.workloads.size(), 1u);
+  EXPECT_EQ(stack.workloads[0].spec.network, "front");
+  EXPECT_EQ(stack.workloads[0].spec.additional_networks, (std::vector<std::string>{"back", "admin"}));
+}
+
 TEST(StackFile, StartOrderIsTopologicalWithTiesByName) {
   // web needs api and cache; api needs db; cache and db need nothing; zeta and alpha are free.
   auto text = R"([workloads.web]
