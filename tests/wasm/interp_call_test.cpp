@@ -257,3 +257,85 @@ TEST(InterpCall, ImportsMustBeSatisfiedWithTheirTypes) {
 
 }  // namespace
 }  // namespace berth::wasm
+
+namespace berth::wasm {
+namespace {
+
+TEST(InterpCall, ReferencesRoundTrip) {
+  auto module = test::load_wat(R"(
+    (module
+      (type $r (func (result i32)))
+      (table 1 funcref)
+      (func $nine (result i32) (i32.const 9))
+      (elem declare func $nine)
+      (func (export "get") (result funcref) (ref.func $nine))
+      (func (export "null") (result externref) (ref.null extern))
+      (func (export "is_null") (param externref) (result i32) (ref.is_null (local.get 0)))
+      (func (export "call") (param funcref) (result i32)
+        (table.set 0 (i32.const 0) (local.get 0))
+        (call_indirect (type $r) (i32.const 0))))
+  )");
+  ASSERT_TRUE(module);
+  auto instance = test::instantiate(*module);
+  ASSERT_TRUE(instance);
+  auto ref = instance->call("get", {});
+  ASSERT_TRUE(ref) << ref.error().message;
+  EXPECT_EQ((*ref)[0].type, ValueType::funcref);
+  EXPECT_FALSE((*ref)[0].is_null);
+  Value pass[] = {(*ref)[0]};
+  auto r = instance->call("call", pass);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)[0], Value::i32(9));
+
+  auto null = instance->call("null", {});
+  ASSERT_TRUE(null);
+  EXPECT_TRUE((*null)[0].is_null);
+  Value null_arg[] = {(*null)[0]};
+  r = instance->call("is_null", null_arg);
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)[0], Value::i32(1));
+
+  // A reference the store never made is refused, not dereferenced.
+  Value forged[] = {Value{ValueType::funcref, 123456, 0, false}};
+  r = instance->call("call", forged);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, TrapKind::host_error);
+  EXPECT_FALSE(instance->poisoned());
+}
+
+TEST(InterpCall, HostFunctionsMayCallOtherInstancesButNotReenterTheirOwn) {
+  auto callee_module = test::load_wat(R"((module (func (export "twice") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))))");
+  auto caller_module = test::load_wat(R"(
+    (module
+      (import "env" "helper" (func $helper (param i32) (result i32)))
+      (func (export "run") (param i32) (result i32) (call $helper (local.get 0))))
+  )");
+  ASSERT_TRUE(callee_module && caller_module);
+  interp::LinkGroup group;
+  auto callee = callee_module->instantiate_in(group, {}, {});
+  ASSERT_TRUE(callee);
+  Instance* self = nullptr;
+  bool reentry_refused = false;
+  Imports imports;
+  imports.functions.push_back({"env", "helper", {{ValueType::i32}, {ValueType::i32}},
+                               [&](HostCall&, std::span<const Value> args, std::span<Value> results) -> CallResult<void> {
+                                 Value again[] = {args[0]};
+                                 reentry_refused = !self->call("run", again).has_value();
+                                 auto r = (*callee)->call("twice", args);
+                                 if (!r) return std::unexpected(r.error());
+                                 results[0] = (*r)[0];
+                                 return {};
+                               }});
+  auto caller = caller_module->instantiate_in(group, imports, {});
+  ASSERT_TRUE(caller) << caller.error().message;
+  self = caller->get();
+  Value args[] = {Value::i32(21)};
+  auto r = (*caller)->call("run", args);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)[0], Value::i32(42));
+  EXPECT_TRUE(reentry_refused);
+  EXPECT_FALSE((*caller)->poisoned());
+}
+
+}  // namespace
+}  // namespace berth::wasm

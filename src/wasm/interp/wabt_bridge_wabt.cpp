@@ -18,7 +18,7 @@ namespace berth::wasm::wabt_interp {
 
 namespace wi = wabt::interp;
 
-// --- Access to four private members of wabt::interp::Thread -----------------------------------
+// --- Access to private members of wabt::interp::Thread and Store ---------------------------------
 //
 // wabt's public Func::Call runs a function to completion; exact fuel needs berth to drive the
 // thread one instruction at a time and count. Thread::Run(n) steps n instructions but does not
@@ -56,6 +56,14 @@ template struct Expose<PushCallTag, &wi::Thread::PushCall>;
 template struct Expose<PushValuesTag, &wi::Thread::PushValues>;
 template struct Expose<PopValuesTag, &wi::Thread::PopValues>;
 template struct Expose<RefsTag, &wi::Thread::refs_>;
+
+// And one of Store: Store::IsValid does not bounds-check, so a reference from the host is checked
+// against the size of the store's object list first.
+struct ObjectsTag {
+  using type = wi::Store::ObjectList wi::Store::*;
+  friend type get(ObjectsTag);
+};
+template struct Expose<ObjectsTag, &wi::Store::objects_>;
 
 // --- Types and values -----------------------------------------------------------------------
 
@@ -188,8 +196,9 @@ bool to_value(const Val& val, wi::Store& store, wi::Value* out, std::string* err
         *out = wi::Value::Make(wi::Ref::Null);
         return true;
       }
+      static const auto objects = get(ObjectsTag{});
       wi::Ref ref(static_cast<std::size_t>(val.bits));
-      if (!store.IsValid(ref) || ref == wi::Ref::Null ||
+      if (val.bits >= (store.*objects).size() || !store.IsValid(ref) || ref == wi::Ref::Null ||
           (val.kind == Kind::funcref && !store.Is<wi::Func>(ref))) {
         *error = "reference " + std::to_string(val.bits) + " is not an object of this instance's store";
         return false;
