@@ -147,3 +147,30 @@ TEST(InterpTrap, StartFunctionTrapFailsInstantiation) {
 
 }  // namespace
 }  // namespace berth::wasm
+
+namespace berth::wasm {
+namespace {
+
+TEST(InterpTrap, DeepRecursionWithLargeFramesExhaustsTheStack) {
+  // 1000 locals per frame: the value stack fills before the call stack does.
+  std::string locals;
+  for (int i = 0; i < 1000; ++i) locals += " i64";
+  auto module = test::load_wat("(module (func $f (export \"f\") (local" + locals + ") (call $f)))");
+  ASSERT_TRUE(module);
+  auto instance = test::instantiate(*module);
+  auto r = instance->call("f", {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, TrapKind::call_stack_exhausted) << r.error().message;
+}
+
+TEST(InterpTrap, ModulesWithTooManyLocalsAreRefused) {
+  // wat2wasm writes the 100000 locals as one declaration: a few bytes of binary, 1.6 MB per call.
+  std::string locals;
+  for (int i = 0; i < 100000; ++i) locals += " i32";
+  auto module = interp::load_module(test::wat("(module (func (local" + locals + ")))"));
+  ASSERT_FALSE(module);
+  EXPECT_NE(module.error().message.find("100000 locals"), std::string::npos) << module.error().message;
+}
+
+}  // namespace
+}  // namespace berth::wasm

@@ -56,6 +56,11 @@ template struct Expose<PushCallTag, &wi::Thread::PushCall>;
 template struct Expose<PushValuesTag, &wi::Thread::PushValues>;
 template struct Expose<PopValuesTag, &wi::Thread::PopValues>;
 template struct Expose<RefsTag, &wi::Thread::refs_>;
+struct ValuesTag {
+  using type = std::vector<wi::Value> wi::Thread::*;
+  friend type get(ValuesTag);
+};
+template struct Expose<ValuesTag, &wi::Thread::values_>;
 
 // And one of Store: Store::IsValid does not bounds-check, so a reference from the host is checked
 // against the size of the store's object list first.
@@ -237,6 +242,18 @@ Loaded load(const std::uint8_t* data, std::size_t size) {
     return loaded;
   }
   auto& desc = code->desc;
+  // wabt allocates a function's locals in one step on its value stack, and the binary format
+  // allows billions of them: beyond V8's limit, refuse the module rather than the allocation.
+  constexpr std::uint32_t kMaxLocals = 50000;
+  for (std::size_t i = 0; i < desc.funcs.size(); ++i) {
+    const auto& locals = desc.funcs[i].locals;
+    const std::uint64_t count = locals.empty() ? 0 : locals.back().end;
+    if (count > kMaxLocals) {
+      loaded.error = "function " + std::to_string(i) + " declares " + std::to_string(count) +
+                     " locals, more than the limit of " + std::to_string(kMaxLocals);
+      return loaded;
+    }
+  }
   if (!desc.starts.empty()) code->start = desc.starts.front().func_index;
   desc.starts.clear();
 
@@ -488,6 +505,9 @@ Outcome Instance::Impl::run(const wi::Func::Ptr& func, const wi::Values& params,
   static const auto push_values = get(PushValuesTag{});
   static const auto pop_values = get(PopValuesTag{});
   static const auto refs = get(RefsTag{});
+  static const auto values = get(ValuesTag{});
+  // wabt bounds the call stack but lets the value stack grow without end: cap it at 16 MiB.
+  constexpr std::size_t kMaxValues = std::size_t{1} << 20;
 
   Outcome out;
   wi::Trap::Ptr trap;
@@ -535,6 +555,7 @@ Outcome Instance::Impl::run(const wi::Func::Ptr& func, const wi::Values& params,
   constexpr std::uint64_t kBatch = std::uint64_t{1} << 16;
   const std::uint64_t budget = limits.fuel.value_or(std::numeric_limits<std::uint64_t>::max());
   std::uint64_t& steps = out.steps;
+  const std::vector<wi::Value>& value_stack = t.*values;
   for (;;) {
     if (steps == budget) return finish_limit(Status::fuel_exhausted);
     const std::uint64_t batch = std::min(kBatch, budget - steps);
@@ -542,9 +563,10 @@ Outcome Instance::Impl::run(const wi::Func::Ptr& func, const wi::Values& params,
       wi::RunResult result = (t.*step)(&trap);
       // wabt 1.0.32 reports "call stack exhausted" on a Wasm-to-Wasm call by setting the trap
       // but returning Ok, so the trap is checked as well as the result.
-      if (result == wi::RunResult::Ok && !trap) continue;
+      if (result == wi::RunResult::Ok && !trap && value_stack.size() <= kMaxValues) continue;
       steps += i + 1;
       if (trap) return finish_trap(trap->message());
+      if (result == wi::RunResult::Ok) return finish_trap("call stack exhausted: the value stack is full");
       if (result == wi::RunResult::Exception) return finish_trap("uncaught exception");
       wi::Values results;
       (t.*pop_values)(type.results, &results);
