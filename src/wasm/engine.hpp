@@ -146,6 +146,8 @@ class Instance {
   virtual GuestMemory* memory() = 0;  // the export "memory", or null
   virtual bool poisoned() const = 0;
   virtual void set_host_context(void* context) = 0;  // passed to host functions as HostCall::context
+  // Instructions the last call executed (its fuel use), for engines that count them.
+  virtual std::optional<std::uint64_t> fuel_used() const { return std::nullopt; }
 };
 
 // An export of one instance that satisfies another module's import (module, name): how the
