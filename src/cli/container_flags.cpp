@@ -37,8 +37,6 @@ const std::vector<FlagSpec>& container_flags() {
       {"interactive", 'i', false, {}, "keep stdin open: what you type goes to the container"},
       {"tty", 't', false, {}, "give the container a terminal"},
       {"gidmap", 0, true, "C:H:N", "user namespace gid mapping (default: as --uidmap)"},
-      {"network-alias", 0, true, "NAME", "another name this container is reached by on its network"},
-      {"publish", 'p', true, "[IP:]HOST:CONTAINER", "publish a container port on the host (CONTAINER alone: an ephemeral host port)"},
   };
   return flags;
 }
@@ -62,12 +60,6 @@ Result<void> container_spec_from_flags(const ParsedArgs& p, WorkloadSpec& spec) 
   spec.image = p.last("image").value_or("");
   spec.rootfs = p.last("rootfs").value_or("");
   auto& c = spec.container;
-  for (auto& alias : p.all("network-alias")) spec.aliases.push_back(alias);
-  for (auto& text : p.all("publish")) {
-    auto port = parse_port_mapping(text, "publish");
-    if (!port) return std::unexpected(port.error());
-    spec.ports.push_back(*port);
-  }
   for (auto& v : p.all("volume")) {
     auto m = parse_volume(v);
     if (!m) return std::unexpected(m.error());

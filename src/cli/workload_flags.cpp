@@ -90,7 +90,9 @@ const std::vector<FlagSpec>& workload_flags() {
       {"ipc", 0, false, {}, "new IPC namespace"},
       {"uts", 0, false, {}, "new UTS namespace"},
       {"mount-ns", 0, false, {}, "new mount namespace"},
-      {"network", 0, true, "host|none|NAME", "host: the host's network; none: own, loopback only; NAME: a bridge network (containers; \"berth\" is made on first use)"},
+      {"network", 0, true, "host|none|NAME", "host: the host's network; none: own, loopback only; NAME: a bridge network (\"berth\" is made on first use; repeat to join several)"},
+      {"network-alias", 0, true, "NAME", "another name it is reached by on its networks"},
+      {"publish", 'p', true, "[IP:]HOST:CONTAINER[/udp]", "publish a port on the host (CONTAINER alone: an ephemeral host port)"},
       {"rm", 0, false, {}, "remove it once it exits"},
       {"restart", 0, true, "POLICY", "no, always, unless-stopped, on-failure[:N] (berthd or `berth up` applies it)"},
       {"health-cmd", 0, true, "CMD", "health check: a shell command inside it (exit 0 = healthy)"},
@@ -220,6 +222,12 @@ Result<WorkloadSpec> spec_from_flags(const ParsedArgs& p) {
   if (auto networks = p.all("network"); !networks.empty()) {
     spec.network = networks.front();
     spec.additional_networks.assign(networks.begin() + 1, networks.end());
+  }
+  for (auto& alias : p.all("network-alias")) spec.aliases.push_back(alias);
+  for (auto& text : p.all("publish")) {
+    auto port = parse_port_mapping(text, "publish");
+    if (!port) return std::unexpected(port.error());
+    spec.ports.push_back(*port);
   }
   spec.auto_remove = p.has("rm");
   if (auto v = p.last("restart")) {

@@ -102,33 +102,61 @@ add chain {0} output {{ type nat hook output priority -100; policy accept; }}
 add rule {0} prerouting fib daddr type local dnat ip to tcp dport map @tcp_ports
 add rule {0} output fib daddr type local ip daddr != 127.0.0.0/8 dnat ip to tcp dport map @tcp_ports
 )", table);
+  if (listed->find("map udp_ports") == std::string::npos)
+    script += fmt::format(R"(
+add map {0} udp_ports {{ type inet_service : ipv4_addr . inet_service; }}
+add rule {0} prerouting fib daddr type local dnat ip to udp dport map @udp_ports
+add rule {0} output fib daddr type local ip daddr != 127.0.0.0/8 dnat ip to udp dport map @udp_ports
+)", table);
   if (script.empty()) return {};
   auto r = run_nft(script);
   if (!r) return std::unexpected(r.error());
   return {};
 }
 
-Result<void> publish_tcp_ports(const std::vector<TcpForward>& forwards) {
+namespace {
+
+// The elements of one protocol's map, as `nft list` prints them: "8080 : 10.0.0.2 . 80".
+std::string map_body(const std::string& listed, const std::string& protocol) {
+  auto start = listed.find(fmt::format("map {}_ports", protocol));
+  if (start == std::string::npos) return {};
+  auto end = listed.find("}\n", listed.find("elements", start) == std::string::npos ? start : listed.find("elements", start));
+  return listed.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+}  // namespace
+
+Result<void> publish_ports(const std::vector<PortForward>& forwards) {
   if (forwards.empty()) return {};
   if (auto r = ensure_table(); !r) return r;
-  std::string elements;
-  for (const auto& f : forwards)
-    elements += fmt::format("{}{} : {} . {}", elements.empty() ? "" : ", ", f.host_port, f.container_ip, f.container_port);
-  auto r = run_nft(fmt::format("add element {} tcp_ports {{ {} }}\n", table, elements));
+  std::string script;
+  for (const char* protocol : {"tcp", "udp"}) {
+    std::string elements;
+    for (const auto& f : forwards)
+      if (f.protocol == protocol)
+        elements += fmt::format("{}{} : {} . {}", elements.empty() ? "" : ", ", f.host_port, f.container_ip, f.container_port);
+    if (!elements.empty()) script += fmt::format("add element {} {}_ports {{ {} }}\n", table, protocol, elements);
+  }
+  auto r = run_nft(script);
   if (!r) return std::unexpected(r.error());
   return {};
 }
 
-Result<void> unpublish_tcp_ports(const std::vector<std::uint16_t>& host_ports) {
-  if (host_ports.empty()) return {};
+Result<void> unpublish_ports(const std::vector<PortForward>& forwards) {
+  if (forwards.empty()) return {};
   auto listed = list_table();
   if (!listed) return std::unexpected(listed.error());
-  std::string keys;
-  for (auto port : host_ports)
-    if (listed->find(fmt::format(" {} : ", port)) != std::string::npos)
-      keys += fmt::format("{}{}", keys.empty() ? "" : ", ", port);
-  if (keys.empty()) return {};
-  auto r = run_nft(fmt::format("delete element {} tcp_ports {{ {} }}\n", table, keys));
+  std::string script;
+  for (const char* protocol : {"tcp", "udp"}) {
+    std::string body = map_body(*listed, protocol);
+    std::string keys;
+    for (const auto& f : forwards)
+      if (f.protocol == protocol && body.find(fmt::format(" {} : ", f.host_port)) != std::string::npos)
+        keys += fmt::format("{}{}", keys.empty() ? "" : ", ", f.host_port);
+    if (!keys.empty()) script += fmt::format("delete element {} {}_ports {{ {} }}\n", table, protocol, keys);
+  }
+  if (script.empty()) return {};
+  auto r = run_nft(script);
   if (!r) return std::unexpected(r.error());
   return {};
 }

@@ -19,18 +19,19 @@ Result<void> ensure_table();
 Result<void> add_network(const std::string& chain, const std::string& bridge, const std::string& subnet);
 // Undoes add_network; rules already gone are not an error.
 Result<void> remove_network(const std::string& chain, const std::string& bridge, const std::string& subnet);
-// Published TCP ports: traffic to `host_port` on any of the host's addresses (but loopback,
-// which berth's userspace proxy serves) goes to container_ip:container_port (DNAT, for packets
-// from other hosts and from this host to its own non-loopback addresses). One transaction for
-// all of a container's ports.
-struct TcpForward {
+// Published ports (tcp or udp): traffic to `host_port` on any of the host's addresses (but
+// loopback, which berth's userspace proxy serves) goes to container_ip:container_port (DNAT,
+// for packets from other hosts and from this host to its own non-loopback addresses). One map
+// per protocol (tcp_ports, udp_ports); one transaction for all of a container's ports.
+struct PortForward {
+  std::string protocol = "tcp";
   std::uint16_t host_port = 0;
   std::string container_ip;
   std::uint16_t container_port = 0;
 };
-Result<void> publish_tcp_ports(const std::vector<TcpForward>& forwards);
-// Those of `host_ports` still published go; the others are no error.
-Result<void> unpublish_tcp_ports(const std::vector<std::uint16_t>& host_ports);
+Result<void> publish_ports(const std::vector<PortForward>& forwards);
+// Those of `forwards` (protocol and host port) still published go; the others are no error.
+Result<void> unpublish_ports(const std::vector<PortForward>& forwards);
 
 // `nft list table ip berth`, or empty when there is no table.
 Result<std::string> list_table();

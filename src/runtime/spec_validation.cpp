@@ -91,8 +91,8 @@ Result<void> validate_supervision_and_refuse_unbuilt(const WorkloadSpec& s) {
     if (s.kind == WorkloadKind::process && !is_network_name(s.network))
       return invalid(fmt::format("ports[{}]: a process publishes ports only from a bridge network (on the host's it binds them itself)", i));
     if (p.container_port == 0) return invalid(fmt::format("ports[{}]: the container port must be 1-65535", i));
-    if (p.protocol != "tcp")
-      return invalid(fmt::format("ports[{}]: {} is not published yet (tcp only)", i, p.protocol));
+    if (p.protocol != "tcp" && p.protocol != "udp")
+      return invalid(fmt::format("ports[{}]: protocol \"{}\" is not tcp or udp", i, p.protocol));
     if (s.network == "host" || s.network == "none")
       return invalid(fmt::format("ports[{}]: a container with network {} publishes no ports", i, s.network));
   }

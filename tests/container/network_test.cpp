@@ -5,6 +5,7 @@
 #include "linux/nftables.hpp"
 #include "runtime/network_attach.hpp"
 #include "support/cli.hpp"
+#include "support/shell.hpp"
 
 #include <fmt/format.h>
 #include <netinet/in.h>
@@ -197,8 +198,8 @@ TEST_F(ContainerNetworks, ANetworkTheHostLostIsMadeAgain) {
   EXPECT_TRUE(linux::netlink::link_exists(made.bridge));
 }
 
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+std::uint16_t free_port(int type = SOCK_STREAM) {
+  int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
@@ -282,6 +283,77 @@ TEST_F(ContainerNetworks, AnEphemeralPortIsReportedAndATakenOneIsNamed) {
       << created.error().message;
   EXPECT_FALSE(runtime_->status("clash"));
   EXPECT_EQ(linux::nftables::list_table()->find(" " + std::to_string(taken) + " : "), std::string::npos);
+}
+
+// Another host, as far as the kernel can tell: a network namespace behind a veth, on a /30 the
+// test owns, routing through this host. Traffic from it to this host's address takes the path
+// packets from other machines take (prerouting DNAT), never the loopback proxy.
+class RemoteHost {
+ public:
+  RemoteHost() {
+    shell("ip netns add btremote && ip link add btremote0 type veth peer name eth0 netns btremote && "
+          "ip addr add 10.213.60.1/30 dev btremote0 && ip link set btremote0 up && "
+          "ip -n btremote addr add 10.213.60.2/30 dev eth0 && ip -n btremote link set eth0 up && "
+          "ip -n btremote link set lo up && ip -n btremote route add default via 10.213.60.1");
+  }
+  ~RemoteHost() { shell("ip netns del btremote 2>/dev/null; ip link del btremote0 2>/dev/null"); }
+  RemoteHost(const RemoteHost&) = delete;
+  RemoteHost& operator=(const RemoteHost&) = delete;
+  static constexpr const char* host_address = "10.213.60.1";  // this host, as the remote sees it
+  std::string run(const std::string& command) const { return shell("ip netns exec btremote " + command + " 2>&1"); }
+};
+
+// A UDP echo as a host process (busybox's nc has no UDP): "pong:" and what it got.
+constexpr const char* udp_echo =
+    "import socket\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "s.bind(('0.0.0.0', 5353))\n"
+    "while True:\n"
+    "    data, peer = s.recvfrom(2048)\n"
+    "    s.sendto(b'pong:' + data, peer)\n";
+
+std::string udp_exchange_command(const std::string& address, std::uint16_t port, int attempts = 5) {
+  return fmt::format(
+      "python3 -c \"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)\n"
+      "for i in range({}):\n"
+      "    s.sendto(b'ping', ('{}', {}))\n"
+      "    try: print(s.recvfrom(100)[0].decode()); break\n"
+      "    except socket.timeout: pass\n\"",
+      attempts, address, port);
+}
+
+TEST_F(ContainerNetworks, PublishedTcpAndUdpPortsAnswerFromAnotherHostAndFromLoopback) {
+  RemoteHost remote;
+  auto tcp_port = free_port();
+  auto web = container_spec(web_server, "far-web");
+  web.ports.push_back(PortMapping{"", tcp_port, 8080, "tcp"});
+  ASSERT_FALSE(run(web).id.empty());
+  auto udp_port = free_port(SOCK_DGRAM);
+  auto echo = process_spec({"/usr/bin/python3", "-c", udp_echo}, "far-echo");
+  echo.network = "berth";
+  echo.ports.push_back(PortMapping{"", udp_port, 5353, "udp"});
+  ASSERT_FALSE(run(echo).id.empty());
+  EXPECT_EQ(runtime_->resolve_host_port("far-echo", 5353).value_or(0), udp_port);
+
+  EXPECT_NE(http_get(tcp_port, "/index.html").find("published-hello"), std::string::npos) << "loopback, TCP";
+  EXPECT_NE(shell(udp_exchange_command("127.0.0.1", udp_port)).find("pong:ping"), std::string::npos) << "loopback, UDP";
+  std::string far_tcp;
+  eventually([&] {
+    far_tcp = remote.run(fmt::format("sh -c \"printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 {} {}\"",
+                                     RemoteHost::host_address, tcp_port));
+    return far_tcp.find("published-hello") != std::string::npos;
+  });
+  EXPECT_NE(far_tcp.find("published-hello"), std::string::npos) << "another host, TCP (DNAT): " << far_tcp;
+  auto far_udp = remote.run(udp_exchange_command(RemoteHost::host_address, udp_port));
+  EXPECT_NE(far_udp.find("pong:ping"), std::string::npos) << "another host, UDP (DNAT): " << far_udp;
+
+  ASSERT_TRUE(runtime_->remove("far-echo", true));
+  ASSERT_TRUE(runtime_->remove("far-web", true));
+  auto rules = linux::nftables::list_table();
+  ASSERT_TRUE(rules);
+  EXPECT_EQ(rules->find(fmt::format(" {} : ", tcp_port)), std::string::npos) << *rules;
+  EXPECT_EQ(rules->find(fmt::format(" {} : ", udp_port)), std::string::npos) << *rules;
+  EXPECT_EQ(remote.run(udp_exchange_command(RemoteHost::host_address, udp_port, 1)).find("pong"), std::string::npos);
 }
 
 }  // namespace
