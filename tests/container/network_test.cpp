@@ -292,14 +292,14 @@ class RemoteHost {
  public:
   RemoteHost() {
     shell("ip netns add btremote && ip link add btremote0 type veth peer name eth0 netns btremote && "
-          "ip addr add 10.213.60.1/30 dev btremote0 && ip link set btremote0 up && "
-          "ip -n btremote addr add 10.213.60.2/30 dev eth0 && ip -n btremote link set eth0 up && "
-          "ip -n btremote link set lo up && ip -n btremote route add default via 10.213.60.1");
+          "ip addr add 10.213.61.1/30 dev btremote0 && ip link set btremote0 up && "
+          "ip -n btremote addr add 10.213.61.2/30 dev eth0 && ip -n btremote link set eth0 up && "
+          "ip -n btremote link set lo up && ip -n btremote route add default via 10.213.61.1");
   }
   ~RemoteHost() { shell("ip netns del btremote 2>/dev/null; ip link del btremote0 2>/dev/null"); }
   RemoteHost(const RemoteHost&) = delete;
   RemoteHost& operator=(const RemoteHost&) = delete;
-  static constexpr const char* host_address = "10.213.60.1";  // this host, as the remote sees it
+  static constexpr const char* host_address = "10.213.61.1";  // this host, as the remote sees it
   std::string run(const std::string& command) const { return shell("ip netns exec btremote " + command + " 2>&1"); }
 };
 
