@@ -103,8 +103,8 @@ TEST_F(ContainerNetworks, RemoveReleasesTheVethAndTheAddressWhichIsReused) {
 }
 
 TEST_F(ContainerNetworks, AContainerOnTwoNetworksReachesBothAndKeepsThemApart) {
-  network("front", "10.213.56.0/24");
-  network("back", "10.213.57.0/24");
+  network("front", "10.213.70.0/24");
+  network("back", "10.213.71.0/24");
   ASSERT_FALSE(run(on("front", {"httpd", "-f", "-p", "8080"}, "web")).id.empty());
   ASSERT_FALSE(run(on("back", {"httpd", "-f", "-p", "8080"}, "api")).id.empty());
   auto both = on("front", {"sh", "-c",
@@ -120,19 +120,19 @@ TEST_F(ContainerNetworks, AContainerOnTwoNetworksReachesBothAndKeepsThemApart) {
     out = all_output("bridge");
     return std::count(out.begin(), out.end(), '\n') >= 5;
   });
-  EXPECT_NE(out.find("eth0    inet 10.213.56.3/24"), std::string::npos) << out;
-  EXPECT_NE(out.find("eth1    inet 10.213.57.3/24"), std::string::npos) << out;
-  EXPECT_NE(out.find("default via 10.213.56.1"), std::string::npos) << "the first network has the route: " << out;
+  EXPECT_NE(out.find("eth0    inet 10.213.70.3/24"), std::string::npos) << out;
+  EXPECT_NE(out.find("eth1    inet 10.213.71.3/24"), std::string::npos) << out;
+  EXPECT_NE(out.find("default via 10.213.70.1"), std::string::npos) << "the first network has the route: " << out;
   auto answers = [&](const std::string& text) {
     std::size_t n = 0;
     for (std::size_t at = text.find("HTTP/1.1"); at != std::string::npos; at = text.find("HTTP/1.1", at + 1)) ++n;
     return n;
   };
   EXPECT_EQ(answers(out), 2u) << "both peers answer by name: " << out;
-  EXPECT_EQ(runtime_->resolve_address("bridge", 80, "back").value_or(""), "10.213.57.3:80");
-  EXPECT_EQ(runtime_->resolve_address("bridge", 80).value_or(""), "10.213.56.3:80");
+  EXPECT_EQ(runtime_->resolve_address("bridge", 80, "back").value_or(""), "10.213.71.3:80");
+  EXPECT_EQ(runtime_->resolve_address("bridge", 80).value_or(""), "10.213.70.3:80");
   // The two single-network peers still can't reach each other.
-  auto [isolated, code] = sh_on("front", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 10.213.57.2 8080 2>&1; echo rc=$?", "outsider");
+  auto [isolated, code] = sh_on("front", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 10.213.71.2 8080 2>&1; echo rc=$?", "outsider");
   EXPECT_EQ(isolated.find("HTTP/1.1"), std::string::npos) << isolated;
   auto report = runtime_->remove("bridge", true);
   ASSERT_TRUE(report) << report.error().message;
@@ -142,7 +142,7 @@ TEST_F(ContainerNetworks, AContainerOnTwoNetworksReachesBothAndKeepsThemApart) {
 }
 
 TEST_F(ContainerNetworks, JoiningANetworkTwiceOrFromTheHostNetworkIsRefused) {
-  network("once", "10.213.58.0/24");
+  network("once", "10.213.72.0/24");
   auto twice = on("once", {"true"}, "twice");
   twice.additional_networks = {"once"};
   auto refused = runtime_->create(twice);
@@ -158,13 +158,13 @@ TEST_F(ContainerNetworks, JoiningANetworkTwiceOrFromTheHostNetworkIsRefused) {
 }
 
 TEST_F(ContainerNetworks, AProcessWorkloadOnANetworkIsReachedByName) {
-  network("mixed", "10.213.59.0/24");
+  network("mixed", "10.213.73.0/24");
   auto server = process_spec({"/bin/busybox", "httpd", "-f", "-p", "8080", "-h", root_}, "hostproc");
   server.network = "mixed";
   auto h = runtime_->create(server);
   ASSERT_TRUE(h) << h.error().message;
   ASSERT_TRUE(runtime_->start(h->id));
-  EXPECT_EQ(runtime_->resolve_address("hostproc", 8080).value_or(""), "10.213.59.2:8080");
+  EXPECT_EQ(runtime_->resolve_address("hostproc", 8080).value_or(""), "10.213.73.2:8080");
   EXPECT_TRUE(linux::netlink::link_exists(veth_host_name(h->id)));
   auto [out, code] = sh_on("mixed", "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 hostproc 8080 | head -1 | grep HTTP && exit 0; sleep 0.2; done; exit 1",
                            "visitor");
