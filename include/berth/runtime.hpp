@@ -106,6 +106,10 @@ struct RuntimeOptions {
   // How a container's root is made from image layers: "overlay", "copy" (a private copy, for
   // hosts without overlayfs), or empty: overlay when the kernel has it.
   std::string storage_driver;
+  // Sweep what a crash left of networks (veths, bridges, nftables entries, addresses of
+  // workloads that are gone) when opening: berthd does at start. Off for a CLI call, which must
+  // stay quick.
+  bool sweep_network_orphans = false;
 };
 
 Result<std::unique_ptr<Runtime>> open_runtime(const RuntimeOptions& options = {});

@@ -78,7 +78,8 @@ int run(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &handled, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto runtime = open_runtime(RuntimeOptions{parsed->last("root").value_or(""), {}, parsed->last("storage-driver").value_or("")});
+  // berthd sweeps what a crash left of its networks before it serves.
+  auto runtime = open_runtime(RuntimeOptions{parsed->last("root").value_or(""), {}, parsed->last("storage-driver").value_or(""), true});
   if (!runtime) {
     log_line(runtime.error().message);
     return 1;

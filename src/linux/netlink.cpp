@@ -1,6 +1,7 @@
 #include "linux/netlink.hpp"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <net/if.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
@@ -18,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "common/fd.hpp"
+#include "common/fs.hpp"
 
 namespace berth::linux::netlink {
 
@@ -188,6 +190,42 @@ Result<void> delete_link(const std::string& name) {
 }
 
 bool link_exists(const std::string& name) { return ::if_nametoindex(name.c_str()) != 0; }
+
+std::vector<std::string> link_names() {
+  std::vector<std::string> out;
+  if (auto* list = ::if_nameindex()) {
+    for (auto* i = list; i->if_index != 0; ++i) out.emplace_back(i->if_name);
+    ::if_freenameindex(list);
+  }
+  return out;
+}
+
+Result<void> set_alias(const std::string& link, const std::string& alias) {
+  if (link.find('/') != std::string::npos || link.starts_with("."))
+    return fail(ErrorCode::invalid_spec, fmt::format("\"{}\" is not a link name", link));
+  return write_file("/sys/class/net/" + link + "/ifalias", alias + "\n");
+}
+
+std::string alias_of(const std::string& link) {
+  if (link.find('/') != std::string::npos || link.starts_with(".")) return {};
+  std::string alias = read_file("/sys/class/net/" + link + "/ifalias").value_or("");
+  while (!alias.empty() && alias.back() == '\n') alias.pop_back();
+  return alias;
+}
+
+std::string ipv4_subnet_of(const std::string& link) {
+  ifaddrs* all = nullptr;
+  if (::getifaddrs(&all) != 0) return {};
+  std::string subnet;
+  for (auto* a = all; a && subnet.empty(); a = a->ifa_next) {
+    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET || !a->ifa_netmask || link != a->ifa_name) continue;
+    std::uint32_t address = ntohl(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr);
+    std::uint32_t mask = ntohl(reinterpret_cast<sockaddr_in*>(a->ifa_netmask)->sin_addr.s_addr);
+    subnet = fmt::format("{}/{}", to_string(Ipv4{address & mask}), __builtin_popcount(mask));
+  }
+  ::freeifaddrs(all);
+  return subnet;
+}
 
 Result<void> set_up(const std::string& name) {
   return change_link(name, [](Message& m, ifinfomsg& info) {

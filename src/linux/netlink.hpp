@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "berth/error.hpp"
 
@@ -30,6 +31,14 @@ Result<void> create_veth(const std::string& host, const std::string& peer, int p
 // not_found when there is no such link.
 Result<void> delete_link(const std::string& name);
 bool link_exists(const std::string& name);
+// Every link's name in this namespace.
+std::vector<std::string> link_names();
+// A link's alias (ifalias, through sysfs): berth tags the bridges and veths it makes with the
+// state root that owns them, so a sweep for orphans touches only its own.
+Result<void> set_alias(const std::string& link, const std::string& alias);
+std::string alias_of(const std::string& link);  // "" when none or no such link
+// The subnet of a link's first IPv4 address, "10.89.0.0/24", or "" when it has none.
+std::string ipv4_subnet_of(const std::string& link);
 Result<void> set_up(const std::string& name);
 Result<void> set_master(const std::string& link, const std::string& bridge);
 Result<void> rename(const std::string& from, const std::string& to);

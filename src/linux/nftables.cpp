@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -190,6 +191,81 @@ Result<void> remove_network(const std::string& chain, const std::string& bridge,
   auto r = run_nft(script);
   if (!r) return std::unexpected(r.error());
   return {};
+}
+
+namespace {
+
+// The comma-separated items of `elements = { ... }` in `body` (which may span lines).
+std::vector<std::string> elements_of(const std::string& body) {
+  std::vector<std::string> out;
+  auto start = body.find("elements = {");
+  if (start == std::string::npos) return out;
+  auto end = body.find('}', start);
+  std::string list = body.substr(start + 12, end == std::string::npos ? std::string::npos : end - start - 12);
+  std::string item;
+  for (char c : list + ",") {
+    if (c == ',') {
+      auto first = item.find_first_not_of(" \t\n");
+      auto last = item.find_last_not_of(" \t\n");
+      if (first != std::string::npos) out.push_back(item.substr(first, last - first + 1));
+      item.clear();
+    } else {
+      item += c;
+    }
+  }
+  return out;
+}
+
+// The text of `set NAME {` or `map NAME {` up to its closing brace.
+std::string block_of(const std::string& listed, const std::string& header) {
+  auto start = listed.find(header);
+  if (start == std::string::npos) return {};
+  auto end = listed.find("\n\t}", start);
+  return listed.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> remove_orphans(const Orphans& orphans) {
+  std::vector<std::string> removed;
+  auto listed = list_table();
+  if (!listed) return std::unexpected(listed.error());
+  if (listed->empty()) return removed;
+  std::string script;
+  // Network chains: "chain net-<id10> {"; their bridge is "brt-<id10>".
+  for (std::size_t at = listed->find("chain net-"); at != std::string::npos; at = listed->find("chain net-", at + 1)) {
+    std::string chain = listed->substr(at + 6, listed->find(' ', at + 6) - at - 6);
+    if (!contains(orphans.chains, chain)) continue;
+    std::string bridge = "brt-" + chain.substr(4);
+    if (listed->find(fmt::format("\"{}\" : jump {}", bridge, chain)) != std::string::npos)
+      script += fmt::format("delete element {} forward_from {{ \"{}\" }}\n", table, bridge);
+    script += fmt::format("flush chain {0} {1}\ndelete chain {0} {1}\n", table, chain);
+    removed.push_back("nftables chain " + chain);
+  }
+  for (const auto& subnet : elements_of(block_of(*listed, "set nat_subnets {")))
+    if (contains(orphans.subnets, subnet)) {
+      script += fmt::format("delete element {} nat_subnets {{ {} }}\n", table, subnet);
+      removed.push_back("nftables NAT for " + subnet);
+    }
+  for (const char* protocol : {"tcp", "udp"})
+    for (const auto& element : elements_of(block_of(*listed, fmt::format("map {}_ports {{", protocol)))) {
+      // "8080 : 10.89.0.3 . 80"
+      auto colon = element.find(" : ");
+      auto dot = element.find(" . ");
+      if (colon == std::string::npos || dot == std::string::npos) continue;
+      std::string target = element.substr(colon + 3, dot - colon - 3);
+      if (!orphans.stale_target || !orphans.stale_target(target)) continue;
+      std::string port = element.substr(0, colon);
+      script += fmt::format("delete element {} {}_ports {{ {} }}\n", table, protocol, port);
+      removed.push_back(fmt::format("nftables {} port {} to {}", protocol, port, target));
+    }
+  if (script.empty()) return removed;
+  if (auto r = run_nft(script); !r) return std::unexpected(r.error());
+  return removed;
 }
 
 Result<std::string> list_table() {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,17 @@ struct PortForward {
 Result<void> publish_ports(const std::vector<PortForward>& forwards);
 // Those of `forwards` (protocol and host port) still published go; the others are no error.
 Result<void> unpublish_ports(const std::vector<PortForward>& forwards);
+
+// What a crash can leave in berth's table (shared by every state root on the host, so the
+// caller names what is its own and stale): network chains (with their forward_from entries),
+// nat_subnets entries, and published ports whose target address `stale_target` says no
+// workload holds. Removed in one transaction; lines for a report.
+struct Orphans {
+  std::vector<std::string> chains;
+  std::vector<std::string> subnets;
+  std::function<bool(const std::string& address)> stale_target;
+};
+Result<std::vector<std::string>> remove_orphans(const Orphans& orphans);
 
 // `nft list table ip berth`, or empty when there is no table.
 Result<std::string> list_table();

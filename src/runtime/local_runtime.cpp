@@ -118,9 +118,14 @@ Result<std::unique_ptr<LocalRuntime>> LocalRuntime::open(const RuntimeOptions& o
   if (!host) return std::unexpected(host.error());
   auto store = state::Store::open(layout.root);
   if (!store) return std::unexpected(store.error());
-  return std::unique_ptr<LocalRuntime>(
+  std::unique_ptr<LocalRuntime> runtime(
       new LocalRuntime(std::move(layout), std::move(*shim), std::move(driver), std::move(*host),
                        std::move(*store)));
+  if (options.sweep_network_orphans) {
+    auto swept = runtime->sweep_network_orphans();
+    if (!swept) return std::unexpected(swept.error().with_context("sweep network orphans"));
+  }
+  return runtime;
 }
 
 Result<WorkloadSpec> LocalRuntime::spec_of(const state::WorkloadRecord& record) const {

@@ -56,6 +56,9 @@ class LocalRuntime final : public Runtime {
   Result<NetworkInfo> inspect_network(std::string_view ref) override;
   Result<std::vector<std::string>> remove_network(std::string_view ref) override;
   Result<std::vector<std::string>> prune_networks() override;
+  // Removes what a crash left of this root's networks (see network_orphans.cpp); lines saying
+  // what went. berthd runs it at start (RuntimeOptions::sweep_network_orphans), prune too.
+  Result<std::vector<std::string>> sweep_network_orphans();
   Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) override;
   Result<std::vector<ImageInfo>> list_images() override;
   Result<ImageInfo> inspect_image(std::string_view ref) override;

@@ -34,6 +34,8 @@ std::vector<std::string> joined_networks(const WorkloadSpec& spec) {
   return out;
 }
 
+std::string link_owner_tag(const StateLayout& layout) { return "berth:" + layout.root; }
+
 std::string veth_host_name(const std::string& workload_id, std::size_t index) {
   std::string name = "vb" + workload_id.substr(0, 12);
   if (index > 0) name += static_cast<char>('0' + index);
@@ -62,6 +64,7 @@ Result<std::string> attach_to_network(state::Store& store, const StateLayout& la
     (void)netlink::delete_link(host);
     return std::unexpected(e.with_context("network " + network));
   };
+  if (auto r = netlink::set_alias(host, link_owner_tag(layout)); !r) return fail_with(r.error());
   if (auto r = netlink::set_master(host, net->bridge); !r) return fail_with(r.error());
   if (auto r = netlink::set_up(host); !r) return fail_with(r.error());
   netlink::Ipv4 address{mine->address};

@@ -28,6 +28,10 @@ std::vector<std::string> joined_networks(const WorkloadSpec& spec);
 // A workload joins at most this many networks: interface names and veth names count on it.
 inline constexpr std::size_t max_networks_per_workload = 8;
 
+// The alias berth gives the bridges and veths it makes: the state root that owns them (one
+// host may have several roots; a sweep for orphans touches only its own root's links).
+std::string link_owner_tag(const StateLayout& layout);
+
 // The host end of a workload's veth pair on its index-th network: "vb" and 12 hex digits of
 // its id, and the index after the first (15 bytes at most, the kernel's limit).
 std::string veth_host_name(const std::string& workload_id, std::size_t index = 0);

@@ -40,7 +40,7 @@ Result<void> enable_forwarding() {
 }
 
 // The bridge and its rules; undone again if a step fails.
-Result<void> make_network(const state::NetworkRecord& n, const Subnet& subnet) {
+Result<void> make_network(const state::NetworkRecord& n, const Subnet& subnet, const std::string& owner) {
   auto gateway = netlink::parse_ipv4(n.gateway);
   if (!gateway) return std::unexpected(gateway.error());
   if (netlink::link_exists(n.bridge)) (void)netlink::delete_link(n.bridge);  // an orphan of a crash
@@ -48,7 +48,8 @@ Result<void> make_network(const state::NetworkRecord& n, const Subnet& subnet) {
     (void)netlink::delete_link(n.bridge);
     (void)nftables::remove_network(chain_of(n), n.bridge, n.subnet);
   };
-  for (auto step : {netlink::create_bridge(n.bridge), netlink::add_address(n.bridge, *gateway, subnet.prefix_length),
+  for (auto step : {netlink::create_bridge(n.bridge), netlink::set_alias(n.bridge, owner),
+                    netlink::add_address(n.bridge, *gateway, subnet.prefix_length),
                     netlink::set_up(n.bridge), enable_forwarding(), nftables::add_network(chain_of(n), n.bridge, n.subnet)}) {
     if (!step) {
       undo();
@@ -85,7 +86,7 @@ Result<NetworkInfo> LocalRuntime::create_network(const NetworkSpec& spec) {
     return {};
   });
   if (!inserted) return std::unexpected(inserted.error());
-  if (auto made = make_network(record, *subnet); !made) {
+  if (auto made = make_network(record, *subnet, link_owner_tag(layout_)); !made) {
     (void)state::erase_network(*store_, record.name);
     return std::unexpected(made.error().with_context("create network " + record.name));
   }
@@ -104,7 +105,7 @@ Result<void> LocalRuntime::restore_network(const state::NetworkRecord& network) 
   if (netlink::link_exists(network.bridge)) return {};
   auto subnet = parse_subnet(network.subnet);
   if (!subnet) return std::unexpected(subnet.error());
-  return make_network(network, *subnet);
+  return make_network(network, *subnet, link_owner_tag(layout_));
 }
 
 Result<std::uint32_t> LocalRuntime::allocate_network_address(const std::string& workload_id,
@@ -166,6 +167,9 @@ Result<std::vector<std::string>> LocalRuntime::remove_network(std::string_view r
 }
 
 Result<std::vector<std::string>> LocalRuntime::prune_networks() {
+  // What a crash left goes first, so a network it kept "in use" can be pruned.
+  auto swept = sweep_network_orphans();
+  if (!swept) return std::unexpected(swept.error());
   auto all = list_networks();
   if (!all) return std::unexpected(all.error());
   std::vector<std::string> removed;

@@ -4,6 +4,7 @@
 #include "linux/netlink.hpp"
 #include "linux/nftables.hpp"
 #include "runtime/network_attach.hpp"
+#include "state/network_store.hpp"
 #include "support/cli.hpp"
 #include "support/shell.hpp"
 
@@ -279,7 +280,7 @@ TEST_F(ContainerNetworks, AnEphemeralPortIsReportedAndATakenOneIsNamed) {
   auto created = runtime_->create(clash);
   ::close(holder);
   ASSERT_FALSE(created);
-  EXPECT_NE(created.error().message.find(fmt::format("port {} on 0.0.0.0: already in use", taken)), std::string::npos)
+  EXPECT_NE(created.error().message.find(fmt::format("port {}/tcp on 0.0.0.0: already in use", taken)), std::string::npos)
       << created.error().message;
   EXPECT_FALSE(runtime_->status("clash"));
   EXPECT_EQ(linux::nftables::list_table()->find(" " + std::to_string(taken) + " : "), std::string::npos);
@@ -354,6 +355,58 @@ TEST_F(ContainerNetworks, PublishedTcpAndUdpPortsAnswerFromAnotherHostAndFromLoo
   EXPECT_EQ(rules->find(fmt::format(" {} : ", tcp_port)), std::string::npos) << *rules;
   EXPECT_EQ(rules->find(fmt::format(" {} : ", udp_port)), std::string::npos) << *rules;
   EXPECT_EQ(remote.run(udp_exchange_command(RemoteHost::host_address, udp_port, 1)).find("pong"), std::string::npos);
+}
+
+// What a crash leaves behind, made by hand: links tagged with a state root, and their rules.
+// Deleted at the end whatever happens, so a failing test leaves nothing on the host.
+struct CrashLeftovers {
+  explicit CrashLeftovers(const std::string& owner) {
+    shell(fmt::format(
+        "ip link add brt-0badc0ffee type bridge && ip link set brt-0badc0ffee alias '{0}' && "
+        "ip addr add 10.213.75.1/24 dev brt-0badc0ffee && "
+        "ip link add vb0badc0ffee00 type veth peer name vp0badc0ffee00 && ip link set vb0badc0ffee00 alias '{0}' && "
+        "ip link add brt-0therr00t1 type bridge && ip link set brt-0therr00t1 alias 'berth:/another/root'",
+        owner));
+  }
+  ~CrashLeftovers() {
+    shell("for l in brt-0badc0ffee vb0badc0ffee00 brt-0therr00t1; do ip link del $l 2>/dev/null; done");
+    (void)linux::nftables::remove_network("net-0badc0ffee", "brt-0badc0ffee", "10.213.75.0/24");
+  }
+};
+
+TEST_F(ContainerNetworks, PruneSweepsWhatACrashLeftOfThisRootAndNothingElse) {
+  network("kept", "10.213.74.0/24");
+  auto port = free_port();
+  auto live = on("kept", web_server, "live");
+  live.ports.push_back(PortMapping{"", port, 8080, "tcp"});
+  ASSERT_FALSE(run(live).id.empty());
+  CrashLeftovers leftovers("berth:" + root_);
+  ASSERT_TRUE(linux::nftables::add_network("net-0badc0ffee", "brt-0badc0ffee", "10.213.75.0/24"));
+  auto stale_port = free_port();
+  ASSERT_TRUE(linux::nftables::publish_ports({{"tcp", stale_port, "10.213.74.200", 80}}));
+  {
+    // An address still held by a workload whose row is gone.
+    auto store = state::Store::open(root_);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(state::allocate_address(**store, "kept", std::string(64, 'f'), 0x0ad54a64, 0x0ad54afe, 0x0ad54a01));
+  }
+
+  auto pruned = runtime_->prune_networks();
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_TRUE(pruned->empty()) << "kept is in use";
+  EXPECT_FALSE(linux::netlink::link_exists("brt-0badc0ffee"));
+  EXPECT_FALSE(linux::netlink::link_exists("vb0badc0ffee00"));
+  EXPECT_TRUE(linux::netlink::link_exists("brt-0therr00t1")) << "another root's link is not this root's to sweep";
+  auto rules = linux::nftables::list_table();
+  ASSERT_TRUE(rules);
+  EXPECT_EQ(rules->find("net-0badc0ffee"), std::string::npos) << *rules;
+  EXPECT_EQ(rules->find("10.213.75.0/24"), std::string::npos) << *rules;
+  EXPECT_EQ(rules->find(fmt::format(" {} : ", stale_port)), std::string::npos) << *rules;
+  EXPECT_NE(rules->find(fmt::format(" {} : ", port)), std::string::npos) << "the live container's port stays: " << *rules;
+  auto info = runtime_->inspect_network("kept");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->attached.size(), 1u) << "the gone workload's address is released";
+  EXPECT_NE(http_get(port, "/index.html").find("published-hello"), std::string::npos);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Networks through berthd and across its SIGKILL: a container on a network with a published
-// port keeps serving while berthd is dead, and after the new berthd removes it nothing is
-// left: no veth, no nftables entry, no address.
+// port keeps serving while berthd is dead, the new berthd sweeps what a crash left (and only
+// that), and after it removes the container nothing is left: no veth, no nftables entry, no
+// address.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -70,7 +71,15 @@ TEST_F(DaemonNetworkTest, ANetworkedContainerOutlivesBerthdAndLeavesNothingWhenR
 
   stop_daemon(SIGKILL);
   EXPECT_TRUE(answers(*port)) << "the shim holds the port and the container, not berthd";
+  // What a crash could leave besides: a veth of this root's that no workload owns. The next
+  // berthd sweeps it at start, and keeps the live container's.
+  shell("ip link add vb0rphan0000001 type veth peer name vp0rphan000001 && ip link set vb0rphan0000001 alias 'berth:" + root_ + "'");
+  EXPECT_TRUE(linux::netlink::link_exists("vb0rphan0000001"));
   start_daemon();
+  bool swept = !linux::netlink::link_exists("vb0rphan0000001");
+  shell("ip link del vb0rphan0000001 2>/dev/null");
+  EXPECT_TRUE(swept) << daemon_log();
+  EXPECT_TRUE(linux::netlink::link_exists(veth_host_name(h->id)));
   EXPECT_EQ(remote_->resolve_address("kept", 8080, "survive").value_or(""), "10.213.56.2:8080");
   auto report = remote_->remove("kept", true);
   ASSERT_TRUE(report) << report.error().message;
