@@ -149,7 +149,7 @@ Output translate(const std::uint8_t* data, std::size_t size, const Options& opti
   wabt::Module module;
   wabt::ReadBinaryOptions read_options(features, nullptr, /*read_debug_names=*/false,
                                        /*stop_on_first_error=*/true,
-                                       /*fail_on_custom_section_error=*/false);
+                                       /*fail_on_custom_section_error=*/true);
   wabt::Result result =
       wabt::ReadBinaryIr(options.filename.c_str(), data, size, read_options, &errors, &module);
   if (wabt::Succeeded(result)) {

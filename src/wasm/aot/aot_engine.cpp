@@ -13,7 +13,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <mutex>
 #include <cstdlib>
 #include <cstring>
 
@@ -152,7 +154,7 @@ class AotInstance final : public Instance {
 
     raw_ = std::calloc(1, std::max<std::size_t>(library_->instance_size, 1));
     if (raw_ == nullptr) return fail(ErrorCode::limit_exceeded, "cannot allocate the instance");
-    context_ = ImportContext{&AotInstance::trampoline, this, pointers_.data()};
+    context_ = ImportContext{kImportContextMagic, &AotInstance::trampoline, this, pointers_.data()};
     std::uint64_t slots[1] = {reinterpret_cast<std::uintptr_t>(&context_)};
     int code = 0;
     {
@@ -234,7 +236,7 @@ class AotInstance final : public Instance {
   int call_raw(std::size_t index, std::uint64_t* slots) {
     if (poisoned_) return kTrapHost;
     int code = invoke(library_->export_calls[index], raw_, slots, limits_.deadline);
-    if (code != 0) poisoned_ = true;
+    if (code != 0 && limits_.poison_on_trap) poisoned_ = true;
     return code;
   }
 
@@ -301,13 +303,26 @@ class AotModule final : public CompiledModule {
           break;
         }
     auto instance = std::make_unique<AotInstance>(module_, library_, limits, std::move(hosts));
-    if (auto started = instance->start(imports); !started) return std::unexpected(started.error());
+    if (auto started = instance->start(imports); !started) {
+      // A failed instantiation may already have put references to its functions (closed over
+      // this instance) into an imported table: such an instance lives as long as the module.
+      bool imports_table = std::ranges::any_of(module_->info.imports, [](const ImportInfo& i) {
+        return i.kind == ImportInfo::Kind::table;
+      });
+      if (imports_table) {
+        std::lock_guard lock(failed_mutex_);
+        failed_.push_back(std::move(instance));
+      }
+      return std::unexpected(started.error());
+    }
     return instance;
   }
 
  private:
   std::shared_ptr<const LoadedModule> module_;
   std::shared_ptr<Library> library_;
+  std::mutex failed_mutex_;
+  std::vector<std::unique_ptr<Instance>> failed_;
 };
 
 Result<std::shared_ptr<Library>> open_library(const std::string& object) {

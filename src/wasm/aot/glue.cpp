@@ -71,6 +71,7 @@ constexpr std::string_view kPrelude = R"(
 #include <stdint.h>
 #include <stddef.h>
 typedef struct {
+  uint64_t magic;
   int (*call)(void* host, uint32_t index, uint64_t* slots);
   void* host;
   void** pointers;
@@ -80,6 +81,11 @@ static inline uint64_t berth_f64_bits(f64 v) { union { f64 f; u64 u; } x; x.f = 
 static inline f32 berth_f32_from(uint64_t s) { union { f32 f; u32 u; } x; x.u = (u32)s; return x.f; }
 static inline f64 berth_f64_from(uint64_t s) { union { f64 f; u64 u; } x; x.u = s; return x.f; }
 typedef void (*berth_entry_t)(void*, uint64_t*);
+static inline berth_import_context_t* berth_context(void* p) {
+  berth_import_context_t* c = (berth_import_context_t*)p;
+  if (c->magic != BERTH_CONTEXT_MAGIC) c = *(berth_import_context_t**)p;  /* see glue.hpp */
+  return c;
+}
 typedef void* (*berth_pointer_t)(void*);
 )";
 
@@ -115,7 +121,8 @@ Result<void> check_translatable(const LoadedModule& module) {
 std::string generate_glue(const LoadedModule& module) {
   const std::string prefix = mangle(kCModuleName);
   const std::string instance_type = prefix + "_instance_t";
-  std::string out(kPrelude);
+  std::string out = fmt::format("#define BERTH_CONTEXT_MAGIC {}ull\n", kImportContextMagic);
+  out += kPrelude;
 
   // Imports.
   std::set<std::string> import_modules;  // sorted, as wasm2c orders instantiate's parameters
@@ -137,7 +144,7 @@ std::string generate_glue(const LoadedModule& module) {
         out += fmt::format("{} {}({} ctx{}) {{\n  uint64_t s[{}];\n{}", return_type(type.results), symbol,
                            context_type, params, slots, stores);
         out += fmt::format(
-            "  berth_import_context_t* c = (berth_import_context_t*)ctx;\n"
+            "  berth_import_context_t* c = berth_context(ctx);\n"
             "  int rc = c->call(c->host, {}u, s);\n"
             "  if (rc) wasm_rt_trap((wasm_rt_trap_t)rc);\n",
             i);
@@ -165,7 +172,7 @@ std::string generate_glue(const LoadedModule& module) {
         } else {
           type = std::string(c_type(module.import_globals[i]->type));
         }
-        out += fmt::format("{}* {}({} ctx) {{ return ({}*)((berth_import_context_t*)ctx)->pointers[{}]; }}\n",
+        out += fmt::format("{}* {}({} ctx) {{ return ({}*)berth_context(ctx)->pointers[{}]; }}\n",
                            type, symbol, context_type, type, i);
         break;
       }
