@@ -1,6 +1,9 @@
 // Linear memory grows up to the instance's limit; past it memory.grow returns -1.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "wasm/aot_support.hpp"
 
 namespace berth::wasm::aot {
@@ -58,6 +61,31 @@ TEST(AotMemory, ManyInstancesReserveAndReleaseAddressSpace) {
     ASSERT_TRUE(instance);
     ASSERT_TRUE(instance->call("poke", std::vector{Value::i32(100)}));
   }
+}
+
+TEST(AotMemory, LimitsOfConcurrentInstancesStayTheirOwn) {
+  // Each thread's instances have their own limit while other threads allocate memories.
+  auto module = compile_wat(kGrow);
+  ASSERT_TRUE(module);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (std::uint32_t t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      InstanceLimits limits;
+      limits.memory_bytes = (2 + t) * 65536ull;
+      for (int i = 0; i < 50; ++i) {
+        auto instance = module->instantiate({}, limits);
+        if (!instance) {
+          ++failures;
+          continue;
+        }
+        auto grown = (*instance)->call("grow", std::vector{Value::i32(1 + t)});
+        auto refused = (*instance)->call("grow", std::vector{Value::i32(1)});
+        if (!grown || (*grown)[0] != Value::i32(1) || !refused || (*refused)[0] != Value::i32(0xffffffffu)) ++failures;
+      }
+    });
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures, 0);
 }
 
 }  // namespace

@@ -234,8 +234,9 @@ void leave_critical() {
 int register_reservation(std::uintptr_t base, std::uint32_t limit_pages) {
   for (std::size_t i = 0; i < kMaxReservations; ++i) {
     std::uintptr_t expected = 0;
-    g_limit_pages[i].store(limit_pages, std::memory_order_relaxed);
     if (g_reservations[i].compare_exchange_strong(expected, base, std::memory_order_acq_rel)) {
+      // Only the slot's owner writes its limit (grow reads it only after allocate returned).
+      g_limit_pages[i].store(limit_pages, std::memory_order_release);
       std::size_t high = g_reservation_high_water.load(std::memory_order_relaxed);
       while (high < i + 1 && !g_reservation_high_water.compare_exchange_weak(high, i + 1)) {
       }
