@@ -134,6 +134,9 @@ struct InstanceLimits {
   std::uint64_t memory_bytes = 4ull << 30;  // linear memory ceiling per instance
   std::optional<std::chrono::nanoseconds> deadline;  // per call
   std::optional<std::uint64_t> fuel;                 // interpreter only: instructions per call
+  // A trap poisons the instance (berth's policy). The spec tests turn this off: in Wasm
+  // semantics an instance stays usable after a trap, and the suite relies on that.
+  bool poison_on_trap = true;
 };
 
 class Instance {
