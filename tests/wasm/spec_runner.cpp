@@ -3,7 +3,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <thread>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -325,6 +331,59 @@ FileResult run_file(const std::filesystem::path& wast, const ModuleFactory& fact
   Runner runner(factory, work_dir, result);
   runner.run(script);
   return result;
+}
+
+void run_suite(const ModuleFactory& factory, const SuiteOptions& options) {
+  auto dir = testsuite_dir();
+  if (dir.empty()) GTEST_SKIP() << "the spec test suite is not at " << BERTH_SOURCE_DIR << "/../shared/wasm-testsuite";
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.path().extension() == ".wast") files.push_back(entry.path());
+  if (const char* only = std::getenv("BERTH_SPEC_ONLY"))
+    std::erase_if(files, [&](const auto& f) { return f.filename() != only; });
+  std::sort(files.begin(), files.end());
+
+  std::string work = (std::filesystem::temp_directory_path() / "berth-spec-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(work.data()), nullptr);
+  std::vector<FileResult> results(files.size());
+  std::vector<bool> ran(files.size(), false);
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i; (i = next++) < files.size();) {
+      std::string name = files[i].filename().string();
+      results[i].file = name;
+      if (options.not_run && options.not_run(name)) continue;
+      if (std::getenv("BERTH_SPEC_VERBOSE")) std::fprintf(stderr, "spec %s: running %s\n", options.engine.c_str(), name.c_str());
+      results[i] = run_file(files[i], factory, std::filesystem::path(work) / files[i].stem());
+      ran[i] = true;
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int i = 0; i < std::max(1, options.threads); ++i) workers.emplace_back(worker);
+  for (auto& w : workers) w.join();
+  std::filesystem::remove_all(work);
+
+  int passed = 0, failed = 0, skipped = 0, not_run = 0;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    if (!ran[i]) {
+      ++not_run;
+      continue;
+    }
+    passed += r.passed;
+    failed += r.failed;
+    skipped += r.skipped;
+    std::printf("spec %s %-32s passed %5d failed %4d skipped %4d\n", options.engine.c_str(), r.file.c_str(), r.passed,
+                r.failed, r.skipped);
+    auto it = options.expected.find(r.file);
+    int allowed = it == options.expected.end() ? 0 : it->second.failures;
+    EXPECT_LE(r.failed, allowed) << r.file << (it == options.expected.end() ? "" : " (" + it->second.reason + ")");
+    if (r.failed > allowed)
+      for (const auto& f : r.failures) ADD_FAILURE() << r.file << " " << f;
+  }
+  std::printf("spec %s total: %zu files, commands passed %d failed %d skipped %d; %d files not run%s%s\n",
+              options.engine.c_str(), files.size(), passed, failed, skipped, not_run,
+              not_run ? ": " : "", not_run ? options.not_run_reason.c_str() : "");
 }
 
 }  // namespace berth::wasm::spec

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -31,5 +32,25 @@ std::filesystem::path testsuite_dir();
 // Runs one .wast file; `work_dir` receives the converted modules.
 FileResult run_file(const std::filesystem::path& wast, const ModuleFactory& factory,
                     const std::filesystem::path& work_dir);
+
+// A file an engine cannot pass entirely: at most `failures` of its commands may fail, and why.
+struct ExpectedFailures {
+  int failures = 0;
+  std::string reason;
+};
+
+struct SuiteOptions {
+  std::string engine;  // for the report: "aot", "interp"
+  std::map<std::string, ExpectedFailures> expected;  // by file name
+  // Files the engine does not run at all, with the reason printed once (e.g. SIMD on AOT).
+  std::function<bool(const std::string& file)> not_run;
+  std::string not_run_reason;
+  int threads = 2;
+};
+
+// Runs every .wast file of the suite (BERTH_SPEC_ONLY=name.wast for one), prints a line per
+// file and the totals per engine, and fails the current test on any failure beyond the
+// expected ones. Skips the test when the suite is absent.
+void run_suite(const ModuleFactory& factory, const SuiteOptions& options);
 
 }  // namespace berth::wasm::spec

@@ -215,8 +215,10 @@ class InterpInstance final : public Instance {
         }
         break;
     }
-    poisoned_ = true;
-    poison_ = trap;
+    if (limits_.poison_on_trap) {
+      poisoned_ = true;
+      poison_ = trap;
+    }
     return std::unexpected(std::move(trap));
   }
 

@@ -230,7 +230,7 @@ Loaded load(const std::uint8_t* data, std::size_t size) {
   wabt::Errors errors;
   wabt::ReadBinaryOptions options(features(), nullptr, /*read_debug_names=*/false,
                                   /*stop_on_first_error=*/true,
-                                  /*fail_on_custom_section_error=*/false);
+                                  /*fail_on_custom_section_error=*/true);
   if (wabt::Failed(wi::ReadBinaryInterp("module", data, size, options, &errors, &code->desc))) {
     for (const auto& e : errors) {
       if (!loaded.error.empty()) loaded.error += "; ";
