@@ -2,9 +2,9 @@
 # that run real WASI guests. Nothing is committed as a binary.
 #
 #   berth_wasi_guests(<target> <source.c>...)
-# builds each source into ${BERTH_WASI_GUEST_DIR}/<name>.wasm under one custom target. When
-# clang cannot target wasm32-wasi here, it says so once and defines an empty target, so the
-# rest of the build is unaffected.
+# builds each source into ${BERTH_WASI_GUEST_DIR}/<name>.wasm under one custom target. clang,
+# lld and wasi-libc come from scripts/setup.sh; without them the configure stops and says so
+# (the Wasm tests would otherwise have nothing to run).
 
 set(BERTH_WASI_GUEST_DIR ${CMAKE_BINARY_DIR}/tests/wasm/guests)
 
@@ -24,10 +24,10 @@ function(berth_check_wasi_clang)
     if(rc EQUAL 0)
       set(works ON)
     else()
-      message(STATUS "WASI guests: ${BERTH_WASI_CLANG} --target=wasm32-wasi fails (${err}); skipped")
+      message(FATAL_ERROR "WASI guests: ${BERTH_WASI_CLANG} --target=wasm32-wasi fails (${err}): run scripts/setup.sh (clang, lld, wasi-libc, libclang-rt-14-dev-wasm32)")
     endif()
   else()
-    message(STATUS "WASI guests: no clang; skipped")
+    message(FATAL_ERROR "WASI guests: no clang: run scripts/setup.sh")
   endif()
   set(BERTH_WASI_CLANG_WORKS ${works} CACHE BOOL "clang can build wasm32-wasi guests")
 endfunction()
