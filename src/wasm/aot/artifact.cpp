@@ -27,7 +27,7 @@ namespace berth::wasm::aot {
 namespace {
 
 constexpr char kMagic[8] = {'B', 'W', 'A', 'S', 'M', 'A', 'O', 'T'};
-constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::uint32_t kFormatVersion = 2;  // 2: floats force-read in float registers
 
 // The fixed-size header at the start of every artifact.
 struct Header {
@@ -135,6 +135,35 @@ Result<std::string> cache_key(std::span<const std::uint8_t> module, const Compil
   return hash.hex_digest();
 }
 
+// A Wasm load must happen even when its value is unused (with guard pages, that is what makes
+// an out-of-bounds load trap), so wasm2c ends every load with an empty asm reading the value.
+// wasm2c 1.0.32 reads it with "r": every f32/f64 load then goes through a general register and
+// back, which costs float-heavy code dearly (matrix multiply ran at 0.3x native). On x86-64
+// berth reads floats in an SSE register ("x") instead; the load still happens.
+static std::string read_floats_in_float_registers(std::string source) {
+  static constexpr std::string_view force_read = "wasm_asm(\"\" ::\"r\"(result));";
+  static constexpr std::string_view helpers = R"(
+#if defined(__x86_64__)
+static inline void berth_force_read_int(u64 v) { __asm__("" ::"r"(v)); }
+static inline void berth_force_read_f32(f32 v) { __asm__("" ::"x"(v)); }
+static inline void berth_force_read_f64(f64 v) { __asm__("" ::"x"(v)); }
+#define BERTH_FORCE_READ(v) \
+  _Generic((v), f32: berth_force_read_f32, f64: berth_force_read_f64, default: berth_force_read_int)(v)
+#else
+#define BERTH_FORCE_READ(v) wasm_asm("" ::"r"(v))
+#endif
+)";
+  auto first = source.find(force_read);
+  if (first == std::string::npos) return source;
+  // The helpers go before the #if that holds the first load definition.
+  auto block = source.rfind("\n#if", first);
+  if (block == std::string::npos) return source;
+  for (auto at = source.find(force_read); at != std::string::npos; at = source.find(force_read, at))
+    source.replace(at, force_read.size(), "BERTH_FORCE_READ(result);");
+  source.insert(block + 1, helpers);
+  return source;
+}
+
 Result<Artifact> compile_artifact(const LoadedModule& module, const CompileOptions& options) {
   if (auto ok = check_translatable(module); !ok) return std::unexpected(ok.error());
   auto key = cache_key(module.bytes, options);
@@ -153,7 +182,7 @@ Result<Artifact> compile_artifact(const LoadedModule& module, const CompileOptio
     ~Cleanup() { (void)remove_tree(dir.string()); }
   } cleanup{dir};
 
-  std::string source = std::move(c->source);
+  std::string source = read_floats_in_float_registers(std::move(c->source));
   source += generate_glue(module);
   for (auto [name, text] : {std::pair<const char*, std::string_view>{"wasm-rt.h", kWasmRtHeader},
                             {"module.h", c->header},
