@@ -115,14 +115,40 @@ add rule {0} output fib daddr type local ip daddr != 127.0.0.0/8 dnat ip to udp 
   return {};
 }
 
+
 namespace {
 
-// The elements of one protocol's map, as `nft list` prints them: "8080 : 10.0.0.2 . 80".
-std::string map_body(const std::string& listed, const std::string& protocol) {
-  auto start = listed.find(fmt::format("map {}_ports", protocol));
+// The comma-separated items of `elements = { ... }` in `body` (which may span lines).
+std::vector<std::string> elements_of(const std::string& body) {
+  std::vector<std::string> out;
+  auto start = body.find("elements = {");
+  if (start == std::string::npos) return out;
+  auto end = body.find('}', start);
+  std::string list = body.substr(start + 12, end == std::string::npos ? std::string::npos : end - start - 12);
+  std::string item;
+  for (char c : list + ",") {
+    if (c == ',') {
+      auto first = item.find_first_not_of(" \t\n");
+      auto last = item.find_last_not_of(" \t\n");
+      if (first != std::string::npos) out.push_back(item.substr(first, last - first + 1));
+      item.clear();
+    } else {
+      item += c;
+    }
+  }
+  return out;
+}
+
+// The text of `set NAME {` or `map NAME {` up to its closing brace.
+std::string block_of(const std::string& listed, const std::string& header) {
+  auto start = listed.find(header);
   if (start == std::string::npos) return {};
-  auto end = listed.find("}\n", listed.find("elements", start) == std::string::npos ? start : listed.find("elements", start));
+  auto end = listed.find("\n\t}", start);
   return listed.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
 }
 
 }  // namespace
@@ -149,7 +175,7 @@ Result<void> unpublish_ports(const std::vector<PortForward>& forwards) {
   if (!listed) return std::unexpected(listed.error());
   std::string script;
   for (const char* protocol : {"tcp", "udp"}) {
-    std::string body = map_body(*listed, protocol);
+    std::string body = block_of(*listed, fmt::format("map {}_ports {{", protocol));
     std::string keys;
     for (const auto& f : forwards)
       if (f.protocol == protocol && body.find(fmt::format(" {} : ", f.host_port)) != std::string::npos)
@@ -193,42 +219,6 @@ Result<void> remove_network(const std::string& chain, const std::string& bridge,
   return {};
 }
 
-namespace {
-
-// The comma-separated items of `elements = { ... }` in `body` (which may span lines).
-std::vector<std::string> elements_of(const std::string& body) {
-  std::vector<std::string> out;
-  auto start = body.find("elements = {");
-  if (start == std::string::npos) return out;
-  auto end = body.find('}', start);
-  std::string list = body.substr(start + 12, end == std::string::npos ? std::string::npos : end - start - 12);
-  std::string item;
-  for (char c : list + ",") {
-    if (c == ',') {
-      auto first = item.find_first_not_of(" \t\n");
-      auto last = item.find_last_not_of(" \t\n");
-      if (first != std::string::npos) out.push_back(item.substr(first, last - first + 1));
-      item.clear();
-    } else {
-      item += c;
-    }
-  }
-  return out;
-}
-
-// The text of `set NAME {` or `map NAME {` up to its closing brace.
-std::string block_of(const std::string& listed, const std::string& header) {
-  auto start = listed.find(header);
-  if (start == std::string::npos) return {};
-  auto end = listed.find("\n\t}", start);
-  return listed.substr(start, end == std::string::npos ? std::string::npos : end - start);
-}
-
-bool contains(const std::vector<std::string>& list, const std::string& item) {
-  return std::find(list.begin(), list.end(), item) != list.end();
-}
-
-}  // namespace
 
 Result<std::vector<std::string>> remove_orphans(const Orphans& orphans) {
   std::vector<std::string> removed;
