@@ -74,7 +74,7 @@ struct WasmSettings {
   std::optional<std::int64_t> memory_limit_bytes;
   std::optional<std::chrono::milliseconds> execution_time_limit;
   std::optional<std::uint64_t> fuel;
-  std::vector<std::string> preopened_dirs;  // HOST[:GUEST]
+  std::vector<std::string> preopened_dirs;  // HOST[:GUEST] or wasmtime's HOST::GUEST (GUEST defaults to HOST)
   std::vector<std::string> allowed_peers;
   std::optional<std::int64_t> kv_max_entries;
   std::optional<std::int64_t> kv_max_value_bytes;

@@ -80,6 +80,9 @@ struct ResourceStats {
   std::optional<std::uint64_t> net_tx_bytes;
   std::uint64_t io_read_bytes = 0;
   std::uint64_t io_write_bytes = 0;
+  // A running wasm workload: its guest's linear memory (memory_bytes is the whole runner's RSS
+  // from the cgroup). Updated by the runner whenever a WASI call sees it changed.
+  std::optional<std::uint64_t> wasm_memory_bytes;
   bool operator==(const ResourceStats&) const = default;
 };
 

@@ -70,6 +70,8 @@ CommandResult cmd_network(Context&, const std::vector<std::string>&);
 CommandResult cmd_port(Context&, const std::vector<std::string>&);
 // image_commands.cpp
 CommandResult cmd_image(Context&, const std::vector<std::string>&);
+// wasm_commands.cpp
+CommandResult cmd_wasm(Context&, const std::vector<std::string>&);
 
 // `berth GROUP SUBCOMMAND ...`: runs the subcommand args[0] names; with no arguments (an
 // error) or --help, prints `usage`.

@@ -133,6 +133,7 @@ constexpr CommandEntry commands[] = {
     {"port", cmd_port, "show where a container's published ports are on the host"},
     {"network", cmd_network, "manage bridge networks: create, ls, inspect, rm, prune"},
     {"image", cmd_image, "manage local images: import, ls, inspect, rm"},
+    {"wasm", cmd_wasm, "WebAssembly modules: inspect (run one with run --wasm)"},
     {"version", cmd_version, "show berth's version"},
     {"help", cmd_help, "show this help, or a command's (help COMMAND)"},
 };

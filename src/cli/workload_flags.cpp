@@ -10,6 +10,7 @@
 #include "cli/container_flags.hpp"
 #include "cli/output.hpp"
 #include "cli/signals.hpp"
+#include "cli/wasm_flags.hpp"
 #include "common/time.hpp"
 #include "common/units.hpp"
 
@@ -108,6 +109,8 @@ const std::vector<FlagSpec>& workload_flags() {
     auto out = flags;
     auto& more = container_flags();
     out.insert(out.end(), more.begin(), more.end());
+    auto& wasm = wasm_flags();
+    out.insert(out.end(), wasm.begin(), wasm.end());
     return out;
   }();
   return all;
@@ -171,12 +174,25 @@ Result<void> health_check_from_flags(const ParsedArgs& p, WorkloadSpec& spec) {
 Result<WorkloadSpec> spec_from_flags(const ParsedArgs& p) {
   WorkloadSpec spec;
   spec.kind = wants_container(p) ? WorkloadKind::container : WorkloadKind::process;
+  if (wants_wasm(p)) {
+    if (spec.kind == WorkloadKind::container)
+      return fail(ErrorCode::invalid_spec, "wasm: a module is not run with --image or --rootfs");
+    spec.kind = WorkloadKind::wasm;
+  }
   spec.name = p.last("name").value_or("");
   spec.args = p.positionals;
-  // A container's image may say what to run; anything else needs a command.
-  if (spec.args.empty() && !p.has("image"))
+  // A container's image may say what to run, a module is what runs; anything else needs a command.
+  if (spec.args.empty() && !p.has("image") && spec.kind != WorkloadKind::wasm)
     return fail(ErrorCode::invalid_spec, "a command to run is needed: [FLAGS] [--] COMMAND [ARGS...]");
-  if (spec.kind == WorkloadKind::container) {
+  for (const auto& flag : wasm_flags())
+    if (spec.kind != WorkloadKind::wasm && p.has(flag.name))
+      return fail(ErrorCode::invalid_spec, fmt::format("--{} is for wasm modules: give --wasm MODULE too", flag.name));
+  if (spec.kind == WorkloadKind::wasm) {
+    for (const auto& flag : container_flags())
+      if (p.has(flag.name))
+        return fail(ErrorCode::invalid_spec, fmt::format("--{} is for containers, not wasm modules", flag.name));
+    if (auto r = wasm_spec_from_flags(p, spec); !r) return std::unexpected(r.error());
+  } else if (spec.kind == WorkloadKind::container) {
     if (auto r = container_spec_from_flags(p, spec); !r) return std::unexpected(r.error());
   } else {
     for (const auto& flag : container_flags())
@@ -184,7 +200,11 @@ Result<WorkloadSpec> spec_from_flags(const ParsedArgs& p) {
         return fail(ErrorCode::invalid_spec,
                     fmt::format("--{} is for containers: give --image or --rootfs too", flag.name));
   }
+  // A module's --memory limits its linear memory (the runner's own RSS is not the guest's).
+  std::optional<std::string> memory;
+  if (spec.kind == WorkloadKind::wasm) memory = p.last("memory");
   auto resources = resources_from_flags(p, spec.resources);
+  if (memory) spec.resources.memory_bytes.reset();
   if (!resources) return std::unexpected(resources.error());
   // docker's order: the files first, then -e, so -e overrides.
   for (auto& file : p.all("env-file"))

@@ -183,6 +183,9 @@ Result<ExecResult> LocalRuntime::exec(std::string_view ref, const std::vector<st
     return fail(ErrorCode::conflict, fmt::format("workload {} is not running", record->name));
   auto spec = spec_of(*record);
   if (!spec) return std::unexpected(spec.error());
+  // A module has no shell or files of its own; a host command beside it would not be inside it.
+  if (spec->kind == WorkloadKind::wasm)
+    return fail(ErrorCode::invalid_spec, fmt::format("exec: {} is a wasm module: there is nothing to run a command in", record->name));
 
   WorkloadSpec command = *spec;
   command.args = argv;

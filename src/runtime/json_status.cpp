@@ -111,7 +111,8 @@ json to_json(const ResourceStats& s) {
           {"net_rx_bytes", opt(s.net_rx_bytes)},
           {"net_tx_bytes", opt(s.net_tx_bytes)},
           {"io_read_bytes", s.io_read_bytes},
-          {"io_write_bytes", s.io_write_bytes}};
+          {"io_write_bytes", s.io_write_bytes},
+          {"wasm_memory_bytes", opt(s.wasm_memory_bytes)}};
 }
 
 Result<ResourceStats> stats_from_json(const json& j) {
@@ -129,6 +130,7 @@ Result<ResourceStats> stats_from_json(const json& j) {
     r.get_opt("net_tx_bytes", s.net_tx_bytes);
     r.get("io_read_bytes", s.io_read_bytes);
     r.get("io_write_bytes", s.io_write_bytes);
+    r.get_opt("wasm_memory_bytes", s.wasm_memory_bytes);
     return r.result(std::move(s));
   });
 }

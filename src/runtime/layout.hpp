@@ -22,6 +22,12 @@ struct StateLayout {
   std::string ports_path(const std::string& id) const { return workload_dir(id) + "/ports.json"; }
   // The shim listens here for attach (containers with a tty or an open stdin).
   std::string attach_path(const std::string& id) const { return workload_dir(id) + "/attach.sock"; }
+  // Compiled Wasm modules (AOT artifacts), shared by the workloads of this root.
+  std::string wasm_cache_dir() const { return cache_dir() + "/wasm"; }
+  // A wasm workload's runner keeps its guest's linear memory size (bytes, decimal) here, for stats.
+  std::string wasm_memory_path(const std::string& id) const { return workload_dir(id) + "/wasm-memory"; }
+  // ... and writes why its guest ended abnormally (one line: "wasm trap: unreachable"), for status.
+  std::string wasm_reason_path(const std::string& id) const { return workload_dir(id) + "/wasm-reason"; }
   // The shim's own diagnostics after it has reported to its caller.
   std::string shim_log_path(const std::string& id) const {
     return workload_dir(id) + "/shim.log";

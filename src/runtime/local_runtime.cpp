@@ -31,6 +31,7 @@
 #include "runtime/shim_launcher.hpp"
 #include "runtime/shim_protocol.hpp"
 #include "runtime/spec_validation.hpp"
+#include "wasm/module_file.hpp"
 #include "runtime/teardown.hpp"
 #include "state/log_file.hpp"
 
@@ -195,6 +196,10 @@ Result<WorkloadHandle> LocalRuntime::create(const WorkloadSpec& input) {
   };
   if (spec.kind == WorkloadKind::container)
     if (auto r = prepare_container(spec, dir); !r) return undo(r.error());
+  // Compiled now (once per module and machine), so start does not wait for the C compiler.
+  if (spec.kind == WorkloadKind::wasm)
+    if (auto r = wasm::prepare_module_file(spec.wasm.engine, spec.module, layout_.wasm_cache_dir()); !r)
+      return undo(r.error());
   // A container's published ports need a network: the default one, as Docker's -p uses its bridge.
   if (spec.kind == WorkloadKind::container && !spec.ports.empty() && spec.network.empty())
     spec.network = std::string(default_network_name);

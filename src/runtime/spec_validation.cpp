@@ -13,6 +13,9 @@
 #include "runtime/container_launch.hpp"
 #include "runtime/health_target.hpp"
 #include "runtime/network_attach.hpp"
+#include "wasm/engines.hpp"
+#include "wasm/module_file.hpp"
+#include "wasm/runner/command.hpp"
 
 namespace berth {
 
@@ -229,6 +232,59 @@ Result<void> validate_container(const WorkloadSpec& s) {
   return {};
 }
 
+// A wasm workload is its module, run by berth-wasm under WASI: what the module may reach is its
+// preopened directories, so the process-level fields (namespaces, user, networks) are refused.
+Result<void> validate_wasm(const WorkloadSpec& s) {
+  auto not_for_wasm = [](std::string_view field) {
+    return invalid(fmt::format("{}: not valid for a wasm workload", field));
+  };
+  if (!s.image.empty()) return not_for_wasm("image");
+  if (!s.rootfs.empty()) return not_for_wasm("rootfs");
+  if (!s.mounts.empty()) return not_for_wasm("mounts (give the module directories with wasm.preopened_dirs)");
+  if (!s.container.empty()) return not_for_wasm("container");
+  if (!s.working_dir.empty()) return not_for_wasm("working_dir");
+  if (!s.user.empty()) return not_for_wasm("user");
+  if (s.namespaces.any()) return not_for_wasm("namespaces");
+  if (!s.network.empty() || !s.additional_networks.empty() || !s.ports.empty() || !s.aliases.empty())
+    return not_for_wasm("network (a module reaches no network yet)");
+  if (s.health_check) return not_for_wasm("health_check (a module has nothing to exec or listen on yet)");
+  if (!s.resources.cpuset_cpus.empty() || !s.resources.cpuset_mems.empty())
+    return invalid("resources.cpuset: only containers take a cpuset");
+  const auto& w = s.wasm;
+  if (!w.allowed_peers.empty()) return fail(ErrorCode::unavailable, "wasm.allowed_peers: guest sockets are not built yet");
+  if (w.kv_max_entries || w.kv_max_value_bytes)
+    return fail(ErrorCode::unavailable, "wasm.kv_max_entries: the key-value store is not built yet");
+  if (w.pool_size) return fail(ErrorCode::unavailable, "wasm.pool_size: the function pool is not built yet");
+  if (w.memory_limit_bytes && *w.memory_limit_bytes <= 0) return invalid("wasm.memory_limit_bytes: must be positive");
+  if (w.execution_time_limit && w.execution_time_limit->count() <= 0)
+    return invalid("wasm.execution_time_limit: must be positive");
+  if (w.fuel && *w.fuel == 0) return invalid("wasm.fuel: must be positive");
+  if (auto r = wasm::check_engine(w.engine); !r) return std::unexpected(r.error().with_context("wasm"));
+  if (w.fuel && (w.engine.empty() ? wasm::default_engine() : std::string_view(w.engine)) != "interp")
+    return invalid("wasm.fuel: only the interp engine counts instructions (use engine interp)");
+  for (std::size_t i = 0; i < w.preopened_dirs.size(); ++i) {
+    auto field = fmt::format("wasm.preopened_dirs[{}]", i);
+    auto dir = wasm::parse_dir_mapping(w.preopened_dirs[i]);
+    if (!dir) return std::unexpected(dir.error().with_context(field));
+    if (dir->host[0] != '/') return invalid(fmt::format("{}: \"{}\" must be an absolute host path", field, dir->host));
+    struct stat st;
+    if (::stat(dir->host.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return fail(ErrorCode::not_found, fmt::format("{}: \"{}\" is not a directory", field, dir->host));
+  }
+  if (auto r = validate_supervision_and_refuse_unbuilt(s); !r) return r;
+  if (s.module.empty()) return invalid("module: a wasm workload needs a module (.wasm or .wat)");
+  if (s.module[0] != '/') return invalid(fmt::format("module: \"{}\" must be an absolute path", s.module));
+  // Read and validated now, so a bad module fails create rather than every start. (The AOT
+  // engine's compile is create's next step, into the state root's cache.)
+  auto module = wasm::read_module_any(s.module);
+  if (!module) return std::unexpected(module.error());
+  if (!module->info.has_start_export())
+    return invalid(fmt::format(
+        "module {}: exports no _start, so it is not a WASI command (reactors are for the function pool, not built yet)",
+        s.module));
+  return {};
+}
+
 }  // namespace
 
 bool is_valid_workload_name(std::string_view name) {
@@ -248,9 +304,7 @@ Result<void> validate_spec(const WorkloadSpec& spec) {
     case WorkloadKind::container:
       return validate_container(spec);
     case WorkloadKind::wasm:
-      return fail(ErrorCode::unavailable,
-                  fmt::format("kind: {} workloads are not supported by this build yet",
-                              to_string(spec.kind)));
+      return validate_wasm(spec);
   }
   return {};
 }

@@ -1,6 +1,7 @@
 // stats: what a workload consumes, from its cgroup, and network counters of its own netns.
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <sstream>
 #include <thread>
 
@@ -79,6 +80,9 @@ Result<ResourceStats> LocalRuntime::stats(std::string_view ref) {
       out.net_tx_bytes = net->second;
     }
   }
+  if (spec && spec->kind == WorkloadKind::wasm && is_active(record->state))
+    if (auto text = read_file(layout_.wasm_memory_path(record->id)))
+      if (auto bytes = std::strtoull(text->c_str(), nullptr, 10); bytes > 0) out.wasm_memory_bytes = bytes;
   return out;
 }
 

@@ -35,6 +35,7 @@
 #include "runtime/process_launch.hpp"
 #include "runtime/shim_protocol.hpp"
 #include "runtime/teardown.hpp"
+#include "shim/wasm_runner.hpp"
 #include "state/log_file.hpp"
 #include "state/store.hpp"
 
@@ -143,6 +144,8 @@ class Monitor {
       if (auto r = open_store_and_check(); !r) return r;
 
     ::unlink(layout_.exit_path(id_).c_str());
+    ::unlink(layout_.wasm_memory_path(id_).c_str());
+    ::unlink(layout_.wasm_reason_path(id_).c_str());
     auto host = linux::detect_cgroup_host();
     if (!host) return std::unexpected(host.error());
     cgroup_host_ = *host;
@@ -251,8 +254,11 @@ class Monitor {
     return {};
   }
 
+  // A process runs its args; a wasm workload runs berth-wasm with its module (wasm_runner.hpp).
   Result<void> spawn_process() {
-    auto plan = plan_process_launch(spec_, cgroup_.get());
+    auto launched = spec_.kind == WorkloadKind::wasm ? wasm_runner_spec(spec_, layout_, id_) : Result<WorkloadSpec>(spec_);
+    if (!launched) return std::unexpected(launched.error());
+    auto plan = plan_process_launch(*launched, cgroup_.get());
     if (!plan) return std::unexpected(plan.error());
     auto pipes = make_output_pipes();
     if (!pipes) return std::unexpected(pipes.error());
@@ -673,6 +679,8 @@ class Monitor {
         exit_.oom_killed = true;
         exit_.state = WorkloadState::oom_killed;
         exit_.reason = "killed by the kernel: out of memory";
+      } else if (auto why = wasm_reason(); !why.empty()) {
+        exit_.reason = why;  // "wasm trap: deadline exceeded", from berth-wasm
       } else if (!exec_failure_.empty()) {
         exit_.reason = exec_failure_;
       } else if (ttl_expired_) {
@@ -698,6 +706,15 @@ class Monitor {
     // Written last: waiters wake on it and then find the store already updated.
     if (auto r = write_exit_record(layout_.exit_path(id_), record); !r)
       shim_log("write exit record: " + r.error().message);
+  }
+
+  // Why a wasm workload's guest ended abnormally, as its runner wrote it (empty otherwise).
+  std::string wasm_reason() const {
+    if (spec_.kind != WorkloadKind::wasm) return {};
+    auto text = read_file(layout_.wasm_reason_path(id_));
+    if (!text) return {};
+    while (!text->empty() && (text->back() == '\n' || text->back() == '\r')) text->pop_back();
+    return *text;
   }
 
   void remove_self() {

@@ -91,11 +91,19 @@ TEST_F(Specs, BadHealthChecksAndRestartPoliciesAreNamed) {
   expect_refused(s, ErrorCode::invalid_spec, "restart_policy");
 }
 
-TEST_F(Specs, KindsWithoutABackendAreUnavailable) {
+// The wasm kind runs (tests/runtime/wasm_workload_test.cpp); the parts of it not built yet are
+// refused, and a module path must be absolute.
+TEST_F(Specs, WasmPartsWithoutABackendAreUnavailable) {
   auto s = process_spec({});
   s.kind = WorkloadKind::wasm;
   s.module = "x.wasm";
-  expect_refused(s, ErrorCode::unavailable, "wasm");
+  expect_refused(s, ErrorCode::invalid_spec, "module");
+  auto peers = s;
+  peers.wasm.allowed_peers = {"10.0.0.0/8:443"};
+  expect_refused(peers, ErrorCode::unavailable, "allowed_peers");
+  auto pool = s;
+  pool.wasm.pool_size = 4;
+  expect_refused(pool, ErrorCode::unavailable, "pool_size");
 }
 
 TEST_F(Specs, ContainerFieldsAreRefusedOnAProcess) {

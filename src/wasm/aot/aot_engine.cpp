@@ -295,6 +295,9 @@ class AotModule final : public CompiledModule {
       : module_(std::move(module)), library_(std::move(library)) {}
   const ModuleInfo& info() const override { return module_->info; }
   Result<std::unique_ptr<Instance>> instantiate(const Imports& imports, const InstanceLimits& limits) override {
+    // Native code counts no instructions: a fuel limit would silently mean nothing.
+    if (limits.fuel)
+      return fail(ErrorCode::invalid_spec, "fuel: the aot engine counts no instructions (fuel needs --engine interp)");
     std::vector<HostFunction> hosts;
     for (const HostFunction& host : imports.functions)
       for (const ImportInfo& import : module_->info.imports)

@@ -202,6 +202,8 @@ Result<Artifact> compile_artifact(const LoadedModule& module, const CompileOptio
   return Artifact{*key, module.bytes, std::move(*object)};
 }
 
+std::string_view artifact_magic() { return {kMagic, sizeof kMagic}; }
+
 std::string encode_artifact(const Artifact& artifact) {
   std::string payload(artifact.module.begin(), artifact.module.end());
   payload += artifact.shared_object;

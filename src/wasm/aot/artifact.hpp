@@ -38,6 +38,9 @@ Result<Artifact> compile_cached(const LoadedModule& module, const CompileOptions
 // Compiles without the cache.
 Result<Artifact> compile_artifact(const LoadedModule& module, const CompileOptions& options);
 
+// The first bytes of every .bwasm file.
+std::string_view artifact_magic();
+
 std::string encode_artifact(const Artifact& artifact);
 // Checks magic, format/ABI version, architecture, sizes and the checksum.
 Result<Artifact> decode_artifact(std::string_view bytes, std::string_view what);

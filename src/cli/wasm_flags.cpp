@@ -1,0 +1,62 @@
+#include "cli/wasm_flags.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "common/numbers.hpp"
+#include "common/time.hpp"
+#include "common/units.hpp"
+#include "wasm/runner/command.hpp"
+
+namespace berth::cli {
+
+const std::vector<FlagSpec>& wasm_flags() {
+  static const std::vector<FlagSpec> flags = {
+      {"wasm", 0, true, "MODULE", "run a WebAssembly module (.wasm or .wat, a WASI command); --memory is then its linear memory limit"},
+      {"dir", 0, true, "HOST[::GUEST]", "wasm: give the module a host directory, at GUEST (default: the same path)"},
+      {"timeout", 0, true, "DURATION", "wasm: longest its _start may run (then it traps): 2s, 500ms"},
+      {"fuel", 0, true, "N", "wasm: most instructions its _start may run (interp engine)"},
+      {"engine", 0, true, "aot|interp", "wasm: the engine (default interp; aot is not built yet)"},
+  };
+  return flags;
+}
+
+bool wants_wasm(const ParsedArgs& args) { return args.has("wasm"); }
+
+Result<void> wasm_spec_from_flags(const ParsedArgs& p, WorkloadSpec& spec) {
+  auto absolute = [](const std::string& path) {
+    std::error_code ec;
+    auto made = std::filesystem::absolute(path, ec);
+    return ec ? path : made.lexically_normal().string();
+  };
+  auto module = *p.last("wasm");
+  if (module.empty()) return fail(ErrorCode::invalid_spec, "wasm: an empty module path");
+  spec.module = absolute(module);
+  auto& w = spec.wasm;
+  w.engine = p.last("engine").value_or("");
+  for (const auto& text : p.all("dir")) {
+    auto dir = wasm::parse_dir_mapping(text);
+    if (!dir) return std::unexpected(dir.error());
+    // The host path made absolute; GUEST as given, or HOST as given (--dir . is the guest's ".").
+    w.preopened_dirs.push_back(fmt::format("{}::{}", absolute(dir->host), dir->guest));
+  }
+  if (auto v = p.last("memory")) {
+    auto bytes = parse_size(*v, "memory");
+    if (!bytes) return std::unexpected(bytes.error());
+    w.memory_limit_bytes = *bytes;
+  }
+  if (auto v = p.last("timeout")) {
+    auto d = parse_duration(*v);
+    if (!d) return std::unexpected(d.error().with_context("timeout"));
+    w.execution_time_limit = *d;
+  }
+  if (auto v = p.last("fuel")) {
+    auto n = parse_integer(*v, "fuel", 1, INT64_MAX);
+    if (!n) return std::unexpected(n.error());
+    w.fuel = static_cast<std::uint64_t>(*n);
+  }
+  return {};
+}
+
+}  // namespace berth::cli
