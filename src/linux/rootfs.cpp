@@ -273,7 +273,7 @@ Result<void> set_up_container_root(const RootfsPlan& plan) {
     if (auto r = mount_standard_filesystems(root.get(), plan); !r) return r;
   for (auto& m : plan.mounts)
     if (auto r = apply_mount(root.get(), m, plan); !r) return r;
-  if (!plan.standard_mounts)
+  if (!plan.standard_mounts && plan.make_standard_devices)
     if (auto r = make_devices(root.get(), true); !r) return r;
   if (auto r = make_device_nodes(root.get(), plan.devices); !r) return r;
   root.reset();

@@ -52,6 +52,9 @@ struct RootfsPlan {
   bool standard_mounts = true;
   std::vector<ContainerMount> mounts;  // berth's /etc files first, then the caller's
   std::vector<DeviceNode> devices;     // made after the mounts, in /dev
+  // Without standard mounts: make the standard nodes (null, zero, ...) in /dev. Off when /dev
+  // is a bind mount (the nodes there are someone else's, as runc leaves them).
+  bool make_standard_devices = true;
   // v1 hierarchies of the container's cgroup (host directory, controller directory name), for a
   // Kind::cgroup mount.
   std::vector<std::pair<std::string, std::string>> cgroup_v1_dirs;

@@ -382,11 +382,29 @@ Result<void> read_linux(const json& l, BundleConfig& out, bool& has_uts) {
     return std::unexpected(v.error().with_context("linux.resources"));
 
   if (l.contains("sysctl") && !l["sysctl"].is_null()) {
+    // Only parameters that belong to one of the container's own namespaces: anything else would
+    // be written on the host (runc's rule, libcontainer/configs/validate).
+    bool netns = (plan.clone_flags & CLONE_NEWNET) ||
+                 std::any_of(out.join.begin(), out.join.end(), [](auto& j) { return j.type == CLONE_NEWNET; });
+    auto namespaced = [&](const std::string& key) {
+      static constexpr std::string_view ipc_keys[] = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                                                      "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
+                                                      "kernel.shm_rmid_forced"};
+      for (auto k : ipc_keys)
+        if (key == k) return (plan.clone_flags & CLONE_NEWIPC) != 0;
+      if (key.starts_with("fs.mqueue.")) return (plan.clone_flags & CLONE_NEWIPC) != 0;
+      if (key.starts_with("net.")) return netns;
+      if (key == "kernel.hostname" || key == "kernel.domainname") return (plan.clone_flags & CLONE_NEWUTS) != 0;
+      return false;
+    };
     auto sysctl = get<std::map<std::string, std::string>>(l, "sysctl", w, {});
     if (!sysctl) return std::unexpected(sysctl.error());
     for (auto& [key, value] : *sysctl) {
       if (key.empty() || key.find('/') != std::string::npos || key.find("..") != std::string::npos)
         return bad(fmt::format("linux.sysctl[\"{}\"]", key), "is not a kernel parameter name");
+      if (!namespaced(key))
+        return bad(fmt::format("linux.sysctl[\"{}\"]", key),
+                   "is not a parameter of a namespace the container owns (it would change the host)");
       plan.sysctl.emplace_back(key, value);
     }
   }
@@ -506,6 +524,13 @@ Result<BundleConfig> parse_bundle_config(const std::string& json_text, const std
   if (!config.contains("linux")) return bad("linux", "is required on Linux");
   bool has_uts = false;
   if (auto r = read_linux(config["linux"], out, has_uts); !r) return std::unexpected(r.error());
+  // /dev bound from elsewhere (the host's, usually): its nodes are not ours to make or replace.
+  for (auto& m : plan.rootfs.mounts)
+    if (m.kind == linux::ContainerMount::Kind::bind && (m.target == "/dev" || m.target == "/dev/")) {
+      plan.rootfs.make_standard_devices = false;
+      if (!plan.rootfs.devices.empty())
+        return bad("linux.devices", "cannot make device nodes in a /dev that is a bind mount");
+    }
   if ((!plan.hostname.empty() || !plan.domainname.empty()) && !has_uts)
     return bad(plan.hostname.empty() ? "domainname" : "hostname", "needs a uts namespace");
   return out;

@@ -67,8 +67,26 @@ TEST(OciConfigParse, MistakesNameTheirField) {
   c["mounts"] = {{{"destination", "/x"}, {"type", "tmpfs"}, {"options", {"rro"}}}};
   expect_error(c, "mounts[0].options[0]");
   c = minimal();
+  c["linux"]["sysctl"] = {{"vm.swappiness", "0"}};
+  expect_error(c, "linux.sysctl[\"vm.swappiness\"]");  // the host's
+  c = minimal();
+  c["linux"]["sysctl"] = {{"net.ipv4.ip_forward", "1"}};
+  expect_error(c, "linux.sysctl[\"net.ipv4.ip_forward\"]");  // no network namespace of its own
+  c = minimal();
   c["process"]["args"] = nlohmann::json::array();
   expect_error(c, "process.args");
+}
+
+TEST(OciConfigParse, ABindMountedDevGetsNoNodesMade) {
+  auto c = minimal();
+  c["mounts"] = {{{"destination", "/dev"}, {"type", "bind"}, {"source", "/dev"}, {"options", {"rbind"}}}};
+  auto config = parse_bundle_config(c.dump(), "/bundle");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_FALSE(config->plan.rootfs.make_standard_devices);
+  c["linux"]["devices"] = {{{"path", "/dev/x"}, {"type", "c"}, {"major", 1}, {"minor", 3}}};
+  auto refused = parse_bundle_config(c.dump(), "/bundle");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("linux.devices"), std::string::npos);
 }
 
 TEST(OciConfigParse, CgroupsPathsAsRuncTakesThem) {

@@ -158,6 +158,20 @@ TEST_F(OciLifecycle, ACreateThatFailsLeavesNothingBehind) {
   EXPECT_NE(oci({"state", "broken"}).code, 0);
 }
 
+TEST_F(OciLifecycle, PreservedFdsReachTheContainerAndOthersDoNot) {
+  set_args({"sh", "-c", "echo via-fd3 >&3; ls /proc/self/fd"});
+  write_config();
+  ids_.push_back("fds");
+  std::string file = dir_ + "/fd3";
+  auto r = run_program({"/bin/sh", "-c",
+                        "exec 3>" + file + " 4>/dev/null; exec " + std::string(BERTH_OCI_PATH) + " --root " + root_ +
+                            " run --preserve-fds 1 --bundle " + bundle_ + " fds"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read_file(file).value_or(""), "via-fd3\n");
+  // 0-2, the preserved 3, and ls's own directory fd (4: the caller's 4 was not preserved).
+  EXPECT_EQ(r.out, "0\n1\n2\n3\n4\n");
+}
+
 TEST_F(OciLifecycle, LogFileGetsTheErrorAsJson) {
   std::string log = dir_ + "/log.json";
   auto r = oci({"--log", log, "--log-format", "json", "start", "nosuch"});
