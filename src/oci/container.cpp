@@ -175,6 +175,11 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
   state.created = format_rfc3339_nano(std::chrono::system_clock::now());
   state.annotations = config->annotations;
   state.cgroup_path = cgroup_path_for(config->cgroups_path, id, options.systemd_cgroup);
+  // delete kills what is left in the cgroup and removes it: never the root or a path outside.
+  if (state.cgroup_path.empty() || ("/" + state.cgroup_path + "/").find("/../") != std::string::npos ||
+      ("/" + state.cgroup_path + "/").find("/./") != std::string::npos)
+    return fail(ErrorCode::invalid_spec,
+                fmt::format("linux.cgroupsPath: \"{}\" does not name a cgroup of its own", config->cgroups_path));
   if (auto r = dir->save(state); !r) return std::unexpected(r.error());
 
   auto host = linux::detect_cgroup_host();

@@ -143,6 +143,8 @@ TEST_F(OciConfig, FieldsThatCannotBeHonouredAreRefusedByName) {
        }},
       {"linux.namespaces[6].path", [](auto& c) { c["linux"]["namespaces"].push_back({{"type", "user"}, {"path", "/proc/1/ns/user"}}); }},
       {"linux.unknownThing", [](auto& c) { c["linux"]["unknownThing"] = 1; }},
+      {"linux.cgroupsPath", [](auto& c) { c["linux"]["cgroupsPath"] = "/"; }},
+      {"linux.cgroupsPath", [](auto& c) { c["linux"]["cgroupsPath"] = "/berth-oci/../../x"; }},
   };
   auto original = config_;
   int n = 0;
