@@ -51,7 +51,9 @@ Result<void> mount_fs(int root_fd, const std::string& target, const char* fstype
 
 // As the host's root (a user namespace, if any, is entered after the root is set up), so the
 // nodes are real ones, as runc makes them.
-Result<void> make_devices(int root_fd) {
+Result<void> make_devices(int root_fd, bool keep_existing = false) {
+  auto dev_dir = make_in_root(root_fd, "/dev", false);
+  if (!dev_dir) return std::unexpected(dev_dir.error());
   UniqueFd dev(open_in_root(root_fd, "/dev", O_DIRECTORY | O_RDONLY));
   if (!dev) return std::unexpected(errno_error("open", "/dev", errno));
   for (auto& d : standard_devices) {
@@ -60,6 +62,7 @@ Result<void> make_devices(int root_fd) {
     mode_t old = ::umask(0);
     int made = ::mknodat(dev.get(), d.name, S_IFCHR | 0666, makedev(d.major, d.minor));
     ::umask(old);
+    if (made != 0 && keep_existing && errno == EEXIST) continue;
     if (made != 0) return std::unexpected(errno_error("mknod", path, errno));
   }
   constexpr std::pair<const char*, const char*> links[] = {{"fd", "/proc/self/fd"},
@@ -111,7 +114,73 @@ Result<void> mount_standard_filesystems(int root_fd, const RootfsPlan& plan) {
   return {};
 }
 
-Result<void> apply_mount(int root_fd, const ContainerMount& m) {
+// The caller's device nodes (OCI linux.devices), with their owner and exact mode.
+Result<void> make_device_nodes(int root_fd, const std::vector<DeviceNode>& devices) {
+  for (auto& d : devices) {
+    auto slash = d.path.rfind('/');
+    auto parent = make_in_root(root_fd, d.path.substr(0, slash == 0 ? 1 : slash), false);
+    if (!parent) return std::unexpected(parent.error());
+    UniqueFd dir(::openat(parent->get(), ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+    if (!dir) return std::unexpected(errno_error("open", d.path.substr(0, slash), errno));
+    std::string name = d.path.substr(slash + 1);
+    mode_t type = d.type == 'b' ? S_IFBLK : d.type == 'p' ? S_IFIFO : S_IFCHR;
+    ::unlinkat(dir.get(), name.c_str(), 0);  // the image's node, if any, is replaced
+    if (::mknodat(dir.get(), name.c_str(), type | (d.mode & 07777), makedev(d.major, d.minor)) != 0)
+      return std::unexpected(errno_error("mknod", d.path, errno));
+    if (::fchownat(dir.get(), name.c_str(), d.uid, d.gid, AT_SYMLINK_NOFOLLOW) != 0 ||
+        ::fchmodat(dir.get(), name.c_str(), d.mode & 07777, 0) != 0)
+      return std::unexpected(errno_error("set owner and mode of", d.path, errno));
+  }
+  return {};
+}
+
+// sysfs belongs to a network namespace: without one of our own, the host's is bound
+// read-only instead (runc does the same).
+Result<void> bind_host_sys(int root_fd, int target_fd) {
+  if (::mount("/sys", fd_path(target_fd).c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+    return std::unexpected(errno_error("bind", "/sys", errno));
+  UniqueFd bound(open_in_root(root_fd, "/sys"));
+  if (!bound) return std::unexpected(errno_error("open", "/sys", errno));
+  return remount_bind(bound.get(), MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "/sys");
+}
+
+Result<void> apply_mount(int root_fd, const ContainerMount& m, const RootfsPlan& plan) {
+  if (m.kind == ContainerMount::Kind::filesystem) {
+    auto target = target_in(root_fd, m.target);
+    if (!target) return std::unexpected(target.error());
+    unsigned long flags = m.flags | (m.read_only ? MS_RDONLY : 0);
+    const char* data = m.data.empty() ? nullptr : m.data.c_str();
+    if (::mount(m.source.c_str(), fd_path(target->get()).c_str(), m.fstype.c_str(), flags, data) != 0) {
+      if (m.fstype == "sysfs" && errno == EPERM) return bind_host_sys(root_fd, target->get());
+      return std::unexpected(errno_error(fmt::format("mount {}", m.fstype), m.target, errno));
+    }
+    if (m.propagation) {
+      UniqueFd mounted(open_in_root(root_fd, m.target));
+      if (!mounted || ::mount(nullptr, fd_path(mounted.get()).c_str(), nullptr, m.propagation, nullptr) != 0)
+        return std::unexpected(errno_error("set propagation of", m.target, errno));
+    }
+    return {};
+  }
+  if (m.kind == ContainerMount::Kind::cgroup) {
+    auto target = target_in(root_fd, m.target);
+    if (!target) return std::unexpected(target.error());
+    constexpr unsigned long nosuid_nodev_noexec = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (plan.cgroup2)
+      return mount_onto("cgroup2", target->get(), "cgroup2", nosuid_nodev_noexec | MS_RDONLY, nullptr, m.target);
+    if (auto r = mount_onto("tmpfs", target->get(), "tmpfs", nosuid_nodev_noexec, "mode=755", m.target); !r) return r;
+    for (auto& [host_dir, name] : plan.cgroup_v1_dirs) {
+      auto sub = target_in(root_fd, m.target + "/" + name);
+      if (!sub) return std::unexpected(sub.error());
+      if (::mount(host_dir.c_str(), fd_path(sub->get()).c_str(), nullptr, MS_BIND, nullptr) != 0)
+        return std::unexpected(errno_error("bind", host_dir, errno));
+      UniqueFd bound(open_in_root(root_fd, m.target + "/" + name));
+      if (!bound) return std::unexpected(errno_error("open", m.target + "/" + name, errno));
+      if (auto r = remount_bind(bound.get(), MS_RDONLY | nosuid_nodev_noexec, name); !r) return r;
+    }
+    UniqueFd top(open_in_root(root_fd, m.target));
+    if (!top) return std::unexpected(errno_error("open", m.target, errno));
+    return remount_bind(top.get(), MS_RDONLY | nosuid_nodev_noexec, m.target);
+  }
   if (m.kind == ContainerMount::Kind::tmpfs) {
     auto target = target_in(root_fd, m.target);
     if (!target) return std::unexpected(target.error());
@@ -200,11 +269,17 @@ Result<void> set_up_container_root(const RootfsPlan& plan) {
   }
   UniqueFd root(::open(plan.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return std::unexpected(errno_error("open", plan.rootfs, errno));
-  if (auto r = mount_standard_filesystems(root.get(), plan); !r) return r;
+  if (plan.standard_mounts)
+    if (auto r = mount_standard_filesystems(root.get(), plan); !r) return r;
   for (auto& m : plan.mounts)
-    if (auto r = apply_mount(root.get(), m); !r) return r;
+    if (auto r = apply_mount(root.get(), m, plan); !r) return r;
+  if (!plan.standard_mounts && plan.make_standard_devices)
+    if (auto r = make_devices(root.get(), true); !r) return r;
+  if (auto r = make_device_nodes(root.get(), plan.devices); !r) return r;
   root.reset();
   if (auto r = pivot_into(plan.rootfs); !r) return r;
+  if (plan.root_propagation && ::mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) != 0)
+    return std::unexpected(errno_error("set propagation of", "/", errno));
   if (auto r = mask_paths(plan.masked_paths); !r) return r;
   if (auto r = make_readonly(plan.readonly_paths); !r) return r;
   if (plan.read_only) {

@@ -16,16 +16,29 @@
 namespace berth::linux {
 
 struct ContainerMount {
-  enum class Kind { bind, tmpfs };
+  // filesystem: any other type (proc, devpts, mqueue, sysfs, overlay, ...) mounted fresh, as
+  // OCI configs list them; cgroup: the container's own cgroup, read-only (cgroup2 on v2, its
+  // hierarchies bound under a tmpfs on v1, as runc does).
+  enum class Kind { bind, tmpfs, filesystem, cgroup };
   Kind kind = Kind::bind;
-  std::string source;  // bind: a host path
+  std::string fstype;  // filesystem: the type
+  std::string source;  // bind: a host path; filesystem: the device name mount(2) gets
   std::string target;  // absolute, inside the container
   bool read_only = false;
   bool recursive = true;         // rbind (default) or bind
   bool target_is_file = false;   // bind of a file: the target is made as an empty file
   unsigned long flags = 0;       // extra MS_NOSUID / MS_NODEV / MS_NOEXEC
   unsigned long propagation = 0; // MS_PRIVATE / MS_SLAVE / MS_SHARED, | MS_REC; 0: inherit
-  std::string data;              // tmpfs: size=..., mode=...
+  std::string data;              // tmpfs: size=..., mode=...; filesystem: its options
+};
+
+// A device node made in the container's /dev (OCI linux.devices), as the host's root.
+struct DeviceNode {
+  std::string path;  // absolute, inside the container
+  char type = 'c';   // 'c', 'b', 'p' (fifo)
+  unsigned major = 0, minor = 0;
+  unsigned mode = 0666;  // permission bits
+  unsigned uid = 0, gid = 0;
 };
 
 struct RootfsPlan {
@@ -34,7 +47,18 @@ struct RootfsPlan {
   bool read_only = false;
   bool private_network = true;  // sysfs can be mounted fresh only in an owned netns
   bool cgroup2 = false;         // mount cgroup2 read-only at /sys/fs/cgroup
+  // berth's own /proc, /dev (tmpfs, devpts, shm, mqueue), /sys and cgroup mounts. When false
+  // (OCI bundles), `mounts` lists every mount and only the standard device nodes are made.
+  bool standard_mounts = true;
   std::vector<ContainerMount> mounts;  // berth's /etc files first, then the caller's
+  std::vector<DeviceNode> devices;     // made after the mounts, in /dev
+  // Without standard mounts: make the standard nodes (null, zero, ...) in /dev. Off when /dev
+  // is a bind mount (the nodes there are someone else's, as runc leaves them).
+  bool make_standard_devices = true;
+  // v1 hierarchies of the container's cgroup (host directory, controller directory name), for a
+  // Kind::cgroup mount.
+  std::vector<std::pair<std::string, std::string>> cgroup_v1_dirs;
+  unsigned long root_propagation = 0;  // set on "/" after pivot_root (MS_SLAVE|MS_REC, ...); 0: private
   std::vector<std::string> masked_paths;
   std::vector<std::string> readonly_paths;
 };

@@ -368,8 +368,19 @@ Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid) {
   if (plan.cgroup && plan.cgroup->clone_into_fd() < 0)
     if (auto r = plan.cgroup->add_process(0); !r) give_up(error_fd, r.error());
 
+  for (auto [type, fd] : plan.join_namespaces)
+    if (type != CLONE_NEWPID && ::setns(fd, type) != 0) fail_errno("join a namespace", errno);
+  for (auto& [key, value] : plan.sysctl) {
+    std::string path = "/proc/sys/" + key;
+    std::replace(path.begin() + 10, path.end(), '.', '/');
+    if (auto r = write_file(path, value); !r) give_up(error_fd, r.error().with_context("sysctl " + key));
+  }
+
   if (auto r = linux::set_up_container_root(plan.rootfs); !r) give_up(error_fd, r.error());
-  if (::sethostname(plan.hostname.c_str(), plan.hostname.size()) != 0) fail_errno("set hostname", errno);
+  if (!plan.hostname.empty() && ::sethostname(plan.hostname.c_str(), plan.hostname.size()) != 0)
+    fail_errno("set hostname", errno);
+  if (!plan.domainname.empty() && ::setdomainname(plan.domainname.c_str(), plan.domainname.size()) != 0)
+    fail_errno("set domainname", errno);
   if (plan.clone_flags & CLONE_NEWNET)
     if (int err = linux::bring_loopback_up()) fail_errno("bring up loopback", err);
   for (auto& [resource, limit] : plan.rlimits)
@@ -402,10 +413,10 @@ Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid) {
   }
 
   std::vector<std::string> env = plan.env;
-  if (env_value(env, "PATH").empty() &&
+  if (plan.default_env && env_value(env, "PATH").empty() &&
       std::none_of(env.begin(), env.end(), [](auto& e) { return e.starts_with("PATH="); }))
     env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  if (std::none_of(env.begin(), env.end(), [](auto& e) { return e.starts_with("HOSTNAME="); }))
+  if (plan.default_env && std::none_of(env.begin(), env.end(), [](auto& e) { return e.starts_with("HOSTNAME="); }))
     env.push_back("HOSTNAME=" + plan.hostname);
   if (std::none_of(env.begin(), env.end(), [](auto& e) { return e.starts_with("HOME="); }))
     env.push_back("HOME=" + user->home);
@@ -448,9 +459,10 @@ Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid) {
   if (n != 1) ::_exit(1);
 
   // Seccomp last, as runc does, so the filter need not allow berth's own setup calls.
+  if (plan.umask) ::umask(*plan.umask);
   if (plan.seccomp)
     if (int err = linux::install_seccomp_in_child(*plan.seccomp)) fail_errno("load seccomp filter", err);
-  linux::mark_fds_cloexec_from(3);
+  linux::mark_fds_cloexec_from(3 + plan.preserve_fds);
   ::execve(program->c_str(), exec.argv(), exec.envp());
   linux::fail_child(error_fd, program->c_str(), errno);
 }
@@ -460,6 +472,9 @@ Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid) {
 Result<std::pair<pid_t, int>> spawn_container_init(const ContainerLaunchPlan& plan,
                                                    const ChildStdio& stdio, int go_fd, int maps_fd,
                                                    int console_fd) {
+  for (auto [type, fd] : plan.join_namespaces)
+    if (type == CLONE_NEWPID && ::setns(fd, CLONE_NEWPID) != 0)
+      return std::unexpected(errno_error("join", "pid namespace", errno));
   int pidfd = -1;
   long pid = clone_with_pidfd(plan.clone_flags, plan.cgroup, &pidfd);
   if (pid < 0) return std::unexpected(errno_error("clone", "container init", errno));

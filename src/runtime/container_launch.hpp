@@ -45,6 +45,21 @@ struct ContainerLaunchPlan {
   std::vector<IdMapping> uid_map, gid_map;
   bool tty = false;
   linux::Cgroup* cgroup = nullptr;
+
+  // What OCI bundles (src/oci) need beyond berth's own containers; the defaults are berth's.
+  std::string domainname;  // set in the new uts namespace when non-empty
+  // Namespaces joined rather than made (type CLONE_NEW*, an fd open on the namespace, owned by
+  // the caller): the init enters them before its root is set up; a pid namespace is entered
+  // by spawn_container_init before clone.
+  std::vector<std::pair<int, int>> join_namespaces;
+  // kernel parameters ("net.ipv4.ip_forward" -> "1"), written by the init in its namespaces.
+  std::vector<std::pair<std::string, std::string>> sysctl;
+  std::optional<mode_t> umask;
+  // PATH and HOSTNAME in the environment when the spec has none (Docker's behaviour; OCI
+  // configs give the whole environment). HOME comes from /etc/passwd either way, as in runc.
+  bool default_env = true;
+  // fds 3 .. 3+preserve_fds-1 stay open across exec (runc's --preserve-fds).
+  int preserve_fds = 0;
 };
 
 // Where a container's files live in its workload directory.

@@ -1,0 +1,46 @@
+// An OCI bundle's config.json (runtime-spec config.md, config-linux.md) read into berth's
+// container launch plan: the same init, isolation and limits berth's own containers get
+// (runtime/container_launch.hpp). Every field is either honoured or refused with an error
+// naming it ("linux.intelRdt: not supported by berth-oci"); fields the spec leaves to the
+// platform (apparmorProfile, selinuxLabel, mountLabel on a host without them) become warnings.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "berth/error.hpp"
+#include "berth/spec.hpp"
+#include "linux/cgroup.hpp"
+#include "runtime/container_launch.hpp"
+
+namespace berth::oci {
+
+struct NamespacePath {
+  int type;  // CLONE_NEW*
+  std::string path;
+};
+
+struct BundleConfig {
+  std::string oci_version;
+  std::string bundle;  // absolute
+  // The plan without its cgroup, seccomp filter and joined namespaces' fds (the caller opens
+  // those); rootfs.cgroup_v1_dirs are filled once the cgroup exists.
+  ContainerLaunchPlan plan;
+  bool cgroup_mount = false;                 // a mount of type cgroup/cgroup2
+  std::optional<std::string> seccomp_json;   // linux.seccomp as written
+  std::vector<NamespacePath> join;
+  Resources resources;
+  std::vector<linux::DeviceRule> device_rules;  // linux.resources.devices, then runc's defaults, then linux.devices
+  std::string cgroups_path;                     // as written; empty: the caller's default
+  std::optional<int> oom_score_adj;
+  std::map<std::string, std::string> annotations;
+  std::vector<std::string> warnings;
+};
+
+// Reads BUNDLE/config.json. Errors are invalid_spec naming the field.
+Result<BundleConfig> load_bundle_config(const std::string& bundle);
+Result<BundleConfig> parse_bundle_config(const std::string& json_text, const std::string& bundle);
+
+}  // namespace berth::oci

@@ -1,0 +1,416 @@
+#include "oci/container.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <thread>
+
+#include "common/fs.hpp"
+#include "common/time.hpp"
+#include "linux/cgroup.hpp"
+#include "linux/process.hpp"
+#include "linux/seccomp.hpp"
+#include "linux/unix_socket.hpp"
+#include "oci/config.hpp"
+#include "runtime/container_launch.hpp"
+
+namespace berth::oci {
+
+namespace {
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_signal(int pidfd, int sig) { return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0)); }
+
+std::string read_all(int fd) {
+  std::string out;
+  char buf[512];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+struct Pipe {
+  UniqueFd read, write;
+};
+Result<Pipe> make_pipe(const char* what) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return std::unexpected(errno_error("pipe", what, errno));
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+Result<std::string> absolute_dir(const std::string& path) {
+  char* real = ::realpath(path.c_str(), nullptr);
+  if (!real) return std::unexpected(errno_error("resolve", path, errno));
+  std::string out(real);
+  std::free(real);
+  return out;
+}
+
+// A pidfd for the container's init, if it is still the process we recorded.
+UniqueFd open_init(const ContainerState& state) {
+  if (state.pid <= 0) return {};
+  UniqueFd fd(pidfd_open(state.pid));
+  if (!fd || !linux::process_matches(state.pid, state.start_time)) return {};
+  return fd;
+}
+
+// Undoes a create that failed half way: its init, cgroup and state directory.
+struct CreateCleanup {
+  StateDir* dir = nullptr;
+  linux::Cgroup* cgroup = nullptr;
+  int pidfd = -1;
+  bool armed = true;
+  ~CreateCleanup() {
+    if (!armed) return;
+    if (pidfd >= 0) {
+      pidfd_signal(pidfd, SIGKILL);
+      siginfo_t info{};
+      ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED);
+    }
+    if (cgroup) {
+      (void)cgroup->kill_all();
+      (void)cgroup->remove();
+    }
+    if (dir) (void)dir->remove();
+  }
+};
+
+Result<std::unique_ptr<linux::Cgroup>> open_container_cgroup(const std::string& path) {
+  auto host = linux::detect_cgroup_host();
+  if (!host) return std::unexpected(host.error());
+  return linux::open_cgroup(*host, path);
+}
+
+// Waits (up to `limit`) for the init to be gone or a zombie; it is not our child to reap.
+bool wait_gone(const ContainerState& state, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (linux::process_matches(state.pid, state.start_time)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string cgroup_path_for(const std::string& cgroups_path, const std::string& id, bool systemd) {
+  if (cgroups_path.empty()) return "berth-oci/" + id;
+  if (systemd) {
+    // slice:prefix:name -> slice/prefix-name.scope (what systemd would make, on cgroupfs)
+    auto first = cgroups_path.find(':');
+    auto second = first == std::string::npos ? std::string::npos : cgroups_path.find(':', first + 1);
+    if (second != std::string::npos) {
+      std::string slice = cgroups_path.substr(0, first);
+      std::string prefix = cgroups_path.substr(first + 1, second - first - 1);
+      std::string name = cgroups_path.substr(second + 1);
+      if (slice.empty()) slice = "system.slice";
+      return fmt::format("{}/{}{}{}.scope", slice, prefix, prefix.empty() ? "" : "-", name);
+    }
+  }
+  std::string out = cgroups_path;
+  while (out.starts_with("/")) out.erase(0, 1);
+  return out;
+}
+
+Result<Created> create_container(const RuntimeOptions& options, const std::string& id, const CreateOptions& create) {
+  if (auto v = validate_id(id); !v) return std::unexpected(v.error());
+  auto bundle = absolute_dir(create.bundle);
+  if (!bundle) return std::unexpected(bundle.error().with_context("--bundle"));
+  auto config = load_bundle_config(*bundle);
+  if (!config) return std::unexpected(config.error());
+  for (auto& w : config->warnings)
+    if (options.warn) options.warn(w);
+  auto& plan = config->plan;
+  if (plan.tty && create.console_socket.empty())
+    return fail(ErrorCode::invalid_spec, "process.terminal: a terminal needs --console-socket");
+  if (!plan.tty && !create.console_socket.empty())
+    return fail(ErrorCode::invalid_spec, "--console-socket: process.terminal is false, there is no terminal to send");
+  if (create.preserve_fds < 0) return fail(ErrorCode::invalid_spec, "--preserve-fds: must not be negative");
+  plan.preserve_fds = create.preserve_fds;
+
+  // Before anything exists: the seccomp filter and the namespaces to join.
+  if (config->seccomp_json) {
+    auto program = linux::cached_seccomp_program(*config->seccomp_json, plan.capabilities.bounding, "linux.seccomp",
+                                                 options.root + "/.cache");
+    if (!program) return std::unexpected(program.error());
+    plan.seccomp = std::move(*program);
+  }
+  std::vector<UniqueFd> namespace_fds;
+  for (auto& ns : config->join) {
+    UniqueFd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return std::unexpected(errno_error("open namespace", ns.path, errno).with_context("linux.namespaces"));
+    plan.join_namespaces.push_back({ns.type, fd.get()});
+    namespace_fds.push_back(std::move(fd));
+  }
+
+  auto dir = StateDir::make(options.root, id);
+  if (!dir) return std::unexpected(dir.error());
+  // Declared before the cleanup, which uses them, so they outlive it.
+  UniqueFd pidfd;
+  std::unique_ptr<linux::Cgroup> cgroup;
+  CreateCleanup cleanup;
+  cleanup.dir = &*dir;
+
+  ContainerState state;
+  state.oci_version = config->oci_version;
+  state.id = id;
+  state.status = Status::creating;
+  state.bundle = *bundle;
+  state.rootfs = plan.rootfs.rootfs;
+  state.created = format_rfc3339_nano(std::chrono::system_clock::now());
+  state.annotations = config->annotations;
+  state.cgroup_path = cgroup_path_for(config->cgroups_path, id, options.systemd_cgroup);
+  // delete kills what is left in the cgroup and removes it: never the root or a path outside.
+  if (state.cgroup_path.empty() || ("/" + state.cgroup_path + "/").find("/../") != std::string::npos ||
+      ("/" + state.cgroup_path + "/").find("/./") != std::string::npos)
+    return fail(ErrorCode::invalid_spec,
+                fmt::format("linux.cgroupsPath: \"{}\" does not name a cgroup of its own", config->cgroups_path));
+  if (auto r = dir->save(state); !r) return std::unexpected(r.error());
+
+  auto host = linux::detect_cgroup_host();
+  if (!host) return std::unexpected(host.error());
+  linux::CgroupNeeds needs;
+  needs.cpuset = !config->resources.cpuset_cpus.empty() || !config->resources.cpuset_mems.empty();
+  needs.devices = true;
+  auto made = linux::create_cgroup(*host, state.cgroup_path, needs);
+  if (!made) return std::unexpected(made.error());
+  cgroup = std::move(*made);
+  cleanup.cgroup = cgroup.get();
+  if (auto r = cgroup->apply(config->resources); !r) return std::unexpected(r.error().with_context("linux.resources"));
+  if (auto r = cgroup->restrict_devices(config->device_rules); !r)
+    return std::unexpected(r.error().with_context("linux.resources.devices"));
+  plan.cgroup = cgroup.get();
+  plan.rootfs.cgroup2 = host->version == linux::CgroupVersion::v2;
+  if (config->cgroup_mount && host->version == linux::CgroupVersion::v1)
+    for (auto& path : cgroup->paths()) {
+      auto rest = path.substr(host->mount_root.size() + 1);
+      plan.rootfs.cgroup_v1_dirs.push_back({path, rest.substr(0, rest.find('/'))});
+    }
+
+  auto errors = make_pipe("init errors");
+  if (!errors) return std::unexpected(errors.error());
+  auto maps = make_pipe("id maps");
+  if (!maps) return std::unexpected(maps.error());
+  // The exec fifo: the init holds it open read-write and reads one byte; start writes it.
+  std::string fifo = dir->fifo_path();
+  if (::mkfifo(fifo.c_str(), 0600) != 0) return std::unexpected(errno_error("mkfifo", fifo, errno));
+  UniqueFd go(::open(fifo.c_str(), O_RDWR | O_CLOEXEC));
+  if (!go) return std::unexpected(errno_error("open", fifo, errno));
+  UniqueFd console;
+  if (plan.tty) {
+    auto address = linux::unix_address(create.console_socket);
+    if (!address) return std::unexpected(address.error().with_context("--console-socket"));
+    console.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!console) return std::unexpected(errno_error("socket", create.console_socket, errno));
+    if (::connect(console.get(), reinterpret_cast<const sockaddr*>(&address->address), sizeof address->address) != 0)
+      return std::unexpected(errno_error("connect", create.console_socket, errno).with_context("--console-socket"));
+  }
+
+  ChildStdio stdio{0, 1, 2, errors->write.get()};
+  auto child = spawn_container_init(plan, stdio, go.get(), maps->read.get(), console.get());
+  if (!child) return std::unexpected(child.error());
+  pidfd.reset(child->second);
+  cleanup.pidfd = pidfd.get();
+  errors->write.reset();
+  maps->read.reset();
+  go.reset();
+  console.reset();
+  namespace_fds.clear();
+  state.pid = child->first;
+  state.start_time = linux::process_start_time(state.pid).value_or(0);
+  if (auto r = dir->save(state); !r) return std::unexpected(r.error());
+
+  // The init's first word: a 1 asks for id maps, NUL means ready, text means it gave up.
+  char first = 0;
+  ssize_t n;
+  for (;;) {
+    while ((n = ::read(errors->read.get(), &first, 1)) < 0 && errno == EINTR) {
+    }
+    if (n != 1 || first != 1) break;
+    if (auto r = write_id_maps(state.pid, plan.uid_map, plan.gid_map); !r)
+      return std::unexpected(r.error().with_context("linux.uidMappings"));
+    char byte = 1;
+    linux::write_all_noalloc(maps->write.get(), &byte, 1);
+  }
+  if (n != 1 || first != '\0') {
+    std::string failure = (n == 1 ? std::string(1, first) : std::string()) + read_all(errors->read.get());
+    if (failure.empty()) failure = "the container's init died while being set up";
+    return fail(failure.find("No such file") != std::string::npos || failure.find("not found") != std::string::npos
+                    ? ErrorCode::not_found
+                    : ErrorCode::invalid_spec,
+                fmt::format("create {}: {}", id, failure));
+  }
+  if (config->oom_score_adj) {
+    if (auto r = write_file(fmt::format("/proc/{}/oom_score_adj", state.pid), std::to_string(*config->oom_score_adj)); !r)
+      return std::unexpected(r.error().with_context("process.oomScoreAdj"));
+  }
+  state.status = Status::created;
+  if (auto r = dir->save(state); !r) return std::unexpected(r.error());
+  if (!create.pid_file.empty())
+    if (auto r = write_file_atomic(create.pid_file, std::to_string(state.pid)); !r)
+      return std::unexpected(r.error().with_context("--pid-file"));
+  cleanup.armed = false;
+  return Created{std::move(state), std::move(pidfd), std::move(errors->read)};
+}
+
+Result<void> start_container(const RuntimeOptions& options, const std::string& id) {
+  auto dir = StateDir::open(options.root, id);
+  if (!dir) return std::unexpected(dir.error());
+  auto state = dir->load();
+  if (!state) return std::unexpected(state.error());
+  auto status = current_status(*state);
+  if (status != Status::created)
+    return fail(ErrorCode::conflict,
+                fmt::format("cannot start container \"{}\": it is {}, only a created container can start", id,
+                            to_string(status)));
+  UniqueFd fifo(::open(dir->fifo_path().c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fifo) {
+    if (errno == ENXIO) return fail(ErrorCode::conflict, fmt::format("cannot start container \"{}\": its init has gone", id));
+    return std::unexpected(errno_error("open", dir->fifo_path(), errno));
+  }
+  char go = 1;
+  if (::write(fifo.get(), &go, 1) != 1) return std::unexpected(errno_error("write", dir->fifo_path(), errno));
+  fifo.reset();
+  ::unlink(dir->fifo_path().c_str());
+  state->status = Status::running;
+  return dir->save(*state);
+}
+
+Result<ContainerState> container_state(const RuntimeOptions& options, const std::string& id) {
+  auto dir = StateDir::open(options.root, id);
+  if (!dir) return std::unexpected(dir.error());
+  auto state = dir->load();
+  if (!state) return std::unexpected(state.error());
+  state->status = current_status(*state);
+  return state;
+}
+
+Result<void> kill_container(const RuntimeOptions& options, const std::string& id, int signal, bool all) {
+  auto dir = StateDir::open(options.root, id);
+  if (!dir) return std::unexpected(dir.error());
+  auto state = dir->load();
+  if (!state) return std::unexpected(state.error());
+  auto status = current_status(*state);
+  if (status != Status::created && status != Status::running)
+    return fail(ErrorCode::conflict, fmt::format("cannot kill container \"{}\": it is {}", id, to_string(status)));
+  if (all) {
+    auto cgroup = open_container_cgroup(state->cgroup_path);
+    if (!cgroup) return std::unexpected(cgroup.error());
+    auto pids = (*cgroup)->processes();
+    if (!pids) return std::unexpected(pids.error());
+    for (pid_t pid : *pids)
+      if (::kill(pid, signal) != 0 && errno != ESRCH) return std::unexpected(errno_error("kill", std::to_string(pid), errno));
+    return {};
+  }
+  UniqueFd init = open_init(*state);
+  if (!init) return fail(ErrorCode::conflict, fmt::format("cannot kill container \"{}\": it is stopped", id));
+  if (pidfd_signal(init.get(), signal) != 0)
+    return std::unexpected(errno_error("signal", fmt::format("container {}", id), errno));
+  return {};
+}
+
+namespace {
+
+Result<void> destroy(StateDir& dir, const ContainerState& state) {
+  auto cgroup = open_container_cgroup(state.cgroup_path);
+  if (!cgroup) return std::unexpected(cgroup.error());
+  if (UniqueFd init = open_init(state)) pidfd_signal(init.get(), SIGKILL);
+  if (auto pids = (*cgroup)->processes(); pids && !pids->empty())
+    if (auto r = (*cgroup)->kill_all(); !r) return std::unexpected(r.error());
+  if (!wait_gone(state, std::chrono::seconds(10)))
+    return fail(ErrorCode::timeout, fmt::format("container \"{}\": its init did not die", state.id));
+  if (auto r = (*cgroup)->remove(); !r) return std::unexpected(r.error());
+  return dir.remove();
+}
+
+}  // namespace
+
+Result<void> delete_container(const RuntimeOptions& options, const std::string& id, bool force) {
+  auto dir = StateDir::open(options.root, id);
+  if (!dir) {
+    if (force && dir.error().code == ErrorCode::not_found) return {};
+    return std::unexpected(dir.error());
+  }
+  auto state = dir->load();
+  if (!state) return std::unexpected(state.error());
+  auto status = current_status(*state);
+  // As runc: a created container (never started) may go without --force; a running one not.
+  if (status == Status::running && !force)
+    return fail(ErrorCode::conflict,
+                fmt::format("cannot delete container \"{}\": it is running (stop it first, or use --force)", id));
+  return destroy(*dir, *state);
+}
+
+Result<int> run_container(const RuntimeOptions& options, const std::string& id, const CreateOptions& create) {
+  // Signals to us go to the container; blocked before the init is cloned (it unblocks its own).
+  sigset_t forwarded, old;
+  sigemptyset(&forwarded);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&forwarded, sig);
+  ::sigprocmask(SIG_BLOCK, &forwarded, &old);
+  UniqueFd signals(::signalfd(-1, &forwarded, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!signals) return std::unexpected(errno_error("signalfd", "run", errno));
+
+  auto created = create_container(options, id, create);
+  if (!created) return std::unexpected(created.error());
+  auto delete_after = [&] { (void)delete_container(options, id, true); };
+  if (auto r = start_container(options, id); !r) {
+    delete_after();
+    return std::unexpected(r.error());
+  }
+  // EOF on the error pipe: exec happened; text: it failed (and the init exits).
+  std::string failure = read_all(created->errors.get());
+  created->errors.reset();
+
+  int code = -1;
+  for (;;) {
+    pollfd fds[2] = {{created->pidfd.get(), POLLIN, 0}, {signals.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo info;
+      while (::read(signals.get(), &info, sizeof info) == sizeof info)
+        pidfd_signal(created->pidfd.get(), static_cast<int>(info.ssi_signo));
+    }
+    if (fds[0].revents & POLLIN) {
+      siginfo_t info{};
+      if (::waitid(P_PIDFD, static_cast<id_t>(created->pidfd.get()), &info, WEXITED) != 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      code = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+      break;
+    }
+  }
+  delete_after();
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  if (!failure.empty()) return fail(ErrorCode::invalid_spec, fmt::format("run {}: {}", id, failure));
+  return code;
+}
+
+std::vector<ContainerState> list_containers(const RuntimeOptions& options) {
+  std::vector<ContainerState> out;
+  for (auto& id : list_ids(options.root)) {
+    auto state = container_state(options, id);
+    if (state) out.push_back(std::move(*state));
+  }
+  return out;
+}
+
+}  // namespace berth::oci

@@ -1,0 +1,53 @@
+// The OCI lifecycle (runtime.md "Lifecycle", "Operations") over state directories under a root:
+// create leaves the container's init waiting (on ROOT/ID/exec.fifo, as runc's init waits on its
+// exec fifo) and returns; the init is the caller's child until create exits, then it belongs to
+// the caller's subreaper (or init), as with runc: there is no daemon. start releases it; kill
+// signals it; delete releases its cgroup and state. run is create + start in the foreground.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "berth/error.hpp"
+#include "common/fd.hpp"
+#include "oci/state.hpp"
+
+namespace berth::oci {
+
+struct RuntimeOptions {
+  std::string root = "/run/berth-oci";
+  bool systemd_cgroup = false;  // cgroupsPath is "slice:prefix:name"; cgroupfs paths are used
+  std::function<void(const std::string&)> warn;  // logged warnings
+};
+
+struct CreateOptions {
+  std::string bundle = ".";
+  std::string pid_file;
+  std::string console_socket;
+  int preserve_fds = 0;
+  bool no_pivot = false;        // accepted: berth always uses pivot_root
+  bool no_new_keyring = false;  // accepted: berth makes no session keyring
+};
+
+struct Created {
+  ContainerState state;
+  UniqueFd pidfd;   // the init (our child)
+  UniqueFd errors;  // the init's error pipe: EOF after start means exec happened
+};
+
+Result<Created> create_container(const RuntimeOptions& options, const std::string& id, const CreateOptions& create);
+Result<void> start_container(const RuntimeOptions& options, const std::string& id);
+// The state with its current status.
+Result<ContainerState> container_state(const RuntimeOptions& options, const std::string& id);
+Result<void> kill_container(const RuntimeOptions& options, const std::string& id, int signal, bool all);
+Result<void> delete_container(const RuntimeOptions& options, const std::string& id, bool force);
+// Runs to the end: the exit code (128 + signal when killed). The container is deleted after.
+Result<int> run_container(const RuntimeOptions& options, const std::string& id, const CreateOptions& create);
+// Every container under the root with its current status.
+std::vector<ContainerState> list_containers(const RuntimeOptions& options);
+
+// "system.slice:docker:abc" (systemd) or "/a/b" or "" -> a cgroupfs path relative to the root.
+std::string cgroup_path_for(const std::string& cgroups_path, const std::string& id, bool systemd);
+
+}  // namespace berth::oci

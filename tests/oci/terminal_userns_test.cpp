@@ -1,0 +1,68 @@
+// A terminal through --console-socket (the pty master passed with SCM_RIGHTS, as runc's
+// recvtty and conmon expect it) and a user namespace from uidMappings/gidMappings.
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "linux/unix_socket.hpp"
+#include "oci/oci_fixture.hpp"
+
+namespace berth::testing {
+namespace {
+
+using OciTerminal = OciTest;
+
+TEST_F(OciTerminal, TheConsoleSocketGetsThePtyMaster) {
+  std::string path = dir_ + "/console.sock";
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(listener);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+
+  config_["process"]["terminal"] = true;
+  set_args({"sh", "-c", "test -t 0 && test -t 1 && echo on-a-tty $(tty)"});
+  auto created = create("tty", {"--console-socket", path});
+  ASSERT_EQ(created.code, 0) << created.err;
+  UniqueFd client(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(client);
+  auto master = linux::receive_fd(client.get(), "pty");
+  ASSERT_TRUE(master) << master.error().message;
+  UniqueFd pty(*master);
+  ASSERT_EQ(oci({"start", "tty"}).code, 0);
+  std::string out;
+  for (int i = 0; i < 100 && out.find("\n") == std::string::npos; ++i) {
+    pollfd p{pty.get(), POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[256];
+    ssize_t n = ::read(pty.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_NE(out.find("on-a-tty /dev/pts/0"), std::string::npos) << out;
+}
+
+TEST_F(OciTerminal, ATerminalWithoutAConsoleSocketIsRefused) {
+  config_["process"]["terminal"] = true;
+  auto r = create("notty");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("process.terminal"), std::string::npos) << r.err;
+}
+
+using OciUserNamespace = OciTest;
+
+TEST_F(OciUserNamespace, RootInsideIsAMappedHostUid) {
+  config_["linux"]["namespaces"].push_back({{"type", "user"}});
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  config_["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  set_args({"sh", "-c", "echo id=$(id -u); cat /proc/self/uid_map"});
+  auto r = run("userns");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("id=0\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("200000"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace berth::testing
