@@ -43,6 +43,13 @@ Result<std::shared_ptr<CompiledModule>> load_module_file(const std::string& engi
   }
   auto read = read_module_file(path);
   if (!read) return std::unexpected(read.error());
+  if (chosen == "aot") {  // read and validated already: compile (or find) without reading again
+    aot::CompileOptions options;
+    options.cache_dir = aot_cache_dir;
+    auto module = aot::compile(*read, options);
+    if (!module) return context(module.error());
+    return module;
+  }
   auto module = load_module(chosen, read->bytes, aot_cache_dir);
   if (!module) return context(module.error());
   return module;

@@ -8,7 +8,9 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <limits.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 
 extern char** environ;
 
@@ -86,16 +89,53 @@ Result<Output> run_capture(const std::vector<std::string>& argv) {
   return out;
 }
 
-Result<std::string> compiler_identity(const std::string& compiler) {
+// The compiler as a file: `compiler` found on PATH (unless it has a slash), symlinks resolved
+// (cc -> /etc/alternatives/cc -> gcc-12), with what changes when it is replaced or upgraded.
+std::optional<std::string> compiler_file_stamp(const std::string& compiler) {
+  std::string found;
+  if (compiler.find('/') != std::string::npos) {
+    found = compiler;
+  } else {
+    const char* path = std::getenv("PATH");
+    std::string_view dirs = path ? path : "/usr/bin:/bin";
+    while (found.empty() && !dirs.empty()) {
+      auto colon = dirs.find(':');
+      std::string candidate = std::string(dirs.substr(0, colon)) + "/" + compiler;
+      if (::access(candidate.c_str(), X_OK) == 0) found = candidate;
+      dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
+    }
+  }
+  if (found.empty()) return std::nullopt;
+  char resolved[PATH_MAX];
+  if (::realpath(found.c_str(), resolved) == nullptr) return std::nullopt;
+  struct stat st;
+  if (::stat(resolved, &st) != 0) return std::nullopt;
+  return fmt::format("{} {} {} {} {}.{}", resolved, st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec,
+                     st.st_mtim.tv_nsec);
+}
+
+// The first line of `compiler --version`. Running the compiler costs a few milliseconds, which
+// would be most of a cached module's start, so the answer is kept in the cache directory under
+// the compiler file's stamp (a replaced compiler has a new stamp and is asked again).
+Result<std::string> compiler_identity(const std::string& compiler, const std::filesystem::path& cache_dir) {
   static std::mutex mutex;
   static std::map<std::string, std::string> known;
   std::lock_guard lock(mutex);
   if (auto it = known.find(compiler); it != known.end()) return it->second;
+  std::string memo;
+  if (auto stamp = compiler_file_stamp(compiler); stamp && !cache_dir.empty())
+    memo = (cache_dir / ("compiler-" + sha256_hex(*stamp).substr(0, 32))).string();
+  if (!memo.empty())
+    if (auto line = read_file(memo); line && !line->empty() && line->find('\n') == std::string::npos) {
+      known.emplace(compiler, *line);
+      return *line;
+    }
   auto out = run_capture({compiler, "--version"});
   if (!out) return std::unexpected(out.error().with_context("C compiler"));
   if (out->status != 0) return fail(ErrorCode::unavailable, compiler + " --version failed: " + out->text);
   std::string line = out->text.substr(0, out->text.find('\n'));
   known.emplace(compiler, line);
+  if (!memo.empty() && make_dirs(cache_dir.string())) (void)write_file_atomic(memo, line);
   return line;
 }
 
@@ -122,7 +162,7 @@ std::filesystem::path default_cache_dir() {
 }
 
 Result<std::string> cache_key(std::span<const std::uint8_t> module, const CompileOptions& options) {
-  auto identity = compiler_identity(options.compiler);
+  auto identity = compiler_identity(options.compiler, options.cache_dir);
   if (!identity) return std::unexpected(identity.error());
   Sha256 hash;
   hash.update(module.data(), module.size());
