@@ -1,0 +1,345 @@
+// FunctionModule: one compiled module and its pool of instances (include/berth/functions.hpp).
+#include <berth/functions.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <bit>
+#include <condition_variable>
+#include <mutex>
+
+#include "wasm/engines.hpp"
+#include "wasm/module_file.hpp"
+#include "wasm/wasi/context.hpp"
+#include "wasm/wasi/wasi_imports.hpp"
+
+namespace berth::functions {
+
+ValType type_of(const Val& value) { return static_cast<ValType>(value.index()); }
+
+std::string_view to_string(ValType type) {
+  switch (type) {
+    case ValType::i32: return "i32";
+    case ValType::i64: return "i64";
+    case ValType::f32: return "f32";
+    case ValType::f64: return "f64";
+  }
+  return "?";
+}
+
+std::string to_string(const Signature& signature) {
+  std::vector<std::string_view> params, results;
+  for (auto t : signature.params) params.push_back(to_string(t));
+  for (auto t : signature.results) results.push_back(to_string(t));
+  return fmt::format("({}) -> ({})", fmt::join(params, ", "), fmt::join(results, ", "));
+}
+
+namespace {
+
+std::optional<ValType> from_engine(wasm::ValueType type) {
+  switch (type) {
+    case wasm::ValueType::i32: return ValType::i32;
+    case wasm::ValueType::i64: return ValType::i64;
+    case wasm::ValueType::f32: return ValType::f32;
+    case wasm::ValueType::f64: return ValType::f64;
+    default: return std::nullopt;  // v128 and references: not callable through this API
+  }
+}
+
+wasm::Value to_engine(const Val& v) {
+  switch (type_of(v)) {
+    case ValType::i32: return wasm::Value::i32(static_cast<std::uint32_t>(std::get<std::int32_t>(v)));
+    case ValType::i64: return wasm::Value::i64(static_cast<std::uint64_t>(std::get<std::int64_t>(v)));
+    case ValType::f32: return wasm::Value::f32_bits(std::bit_cast<std::uint32_t>(std::get<float>(v)));
+    case ValType::f64: return wasm::Value::f64_bits(std::bit_cast<std::uint64_t>(std::get<double>(v)));
+  }
+  return {};
+}
+
+Val from_engine(const wasm::Value& v) {
+  switch (v.type) {
+    case wasm::ValueType::i64: return static_cast<std::int64_t>(v.bits);
+    case wasm::ValueType::f32: return std::bit_cast<float>(static_cast<std::uint32_t>(v.bits));
+    case wasm::ValueType::f64: return std::bit_cast<double>(v.bits);
+    default: return static_cast<std::int32_t>(static_cast<std::uint32_t>(v.bits));
+  }
+}
+
+Error trap_error(std::string_view function, const wasm::Trap& trap) {
+  auto message = fmt::format("{}: wasm trap: {}", function, wasm::to_string(trap.kind));
+  if (!trap.message.empty() && trap.message != wasm::to_string(trap.kind)) message += " (" + trap.message + ")";
+  switch (trap.kind) {
+    case wasm::TrapKind::deadline_exceeded: return Error{ErrorCode::timeout, message};
+    case wasm::TrapKind::fuel_exhausted:
+    case wasm::TrapKind::memory_limit: return Error{ErrorCode::limit_exceeded, message};
+    case wasm::TrapKind::exit:
+      return Error{ErrorCode::internal, fmt::format("{}: the guest exited with code {}", function, trap.exit_code)};
+    default: return Error{ErrorCode::internal, message};
+  }
+}
+
+// Resolves the module's limits against the ceilings: unset takes the ceiling, above is refused.
+Result<ModuleLimits> resolve_limits(const LoadOptions& options, std::string_view engine) {
+  const auto& asked = options.limits;
+  const auto& most = options.ceilings;
+  ModuleLimits limits;
+  if (asked.memory_bytes && *asked.memory_bytes > most.memory_bytes)
+    return fail(ErrorCode::limit_exceeded, fmt::format("limits.memory_bytes: {} is above the ceiling of {}",
+                                                       *asked.memory_bytes, most.memory_bytes));
+  if (asked.execution_time && *asked.execution_time > most.execution_time)
+    return fail(ErrorCode::limit_exceeded, fmt::format("limits.execution_time: {} ms is above the ceiling of {} ms",
+                                                       asked.execution_time->count(), most.execution_time.count()));
+  if (asked.fuel && *asked.fuel > most.fuel)
+    return fail(ErrorCode::limit_exceeded,
+                fmt::format("limits.fuel: {} is above the ceiling of {}", *asked.fuel, most.fuel));
+  if (asked.pool_size && *asked.pool_size > most.pool_size)
+    return fail(ErrorCode::limit_exceeded,
+                fmt::format("limits.pool_size: {} is above the ceiling of {}", *asked.pool_size, most.pool_size));
+  if ((asked.memory_bytes && *asked.memory_bytes == 0) || (asked.pool_size && *asked.pool_size == 0) ||
+      (asked.fuel && *asked.fuel == 0) || (asked.execution_time && asked.execution_time->count() <= 0))
+    return fail(ErrorCode::invalid_spec, "limits: every limit must be positive");
+  if (asked.fuel && engine != "interp")
+    return fail(ErrorCode::invalid_spec, "limits.fuel: only the interp engine counts instructions");
+  limits.memory_bytes = asked.memory_bytes.value_or(most.memory_bytes);
+  limits.execution_time = asked.execution_time.value_or(most.execution_time);
+  if (engine == "interp") limits.fuel = asked.fuel.value_or(most.fuel);
+  limits.pool_size = asked.pool_size.value_or(most.pool_size);
+  return limits;
+}
+
+class PooledModule final : public FunctionModule {
+ public:
+  PooledModule(std::shared_ptr<wasm::CompiledModule> compiled, ModuleLimits limits, LoadOptions options,
+               std::vector<ExportedFunction> exports)
+      : compiled_(std::move(compiled)), limits_(limits), options_(std::move(options)), exports_(std::move(exports)) {
+    const auto& info = compiled_->info();
+    reactor_ = info.has_initialize_export() || !info.has_start_export();
+  }
+
+  const std::vector<ExportedFunction>& exports() const override { return exports_; }
+  bool is_reactor() const override { return reactor_; }
+  ModuleLimits limits() const override { return limits_; }
+
+  PoolStats stats() const override {
+    std::lock_guard lock(mutex_);
+    return PoolStats{idle_.size(), busy_, created_, dropped_};
+  }
+
+  Result<void> prewarm(std::size_t count) {
+    count = std::min(count, *limits_.pool_size);
+    if (!reactor_) return {};
+    for (std::size_t i = 0; i < count; ++i) {
+      auto instance = make_instance();
+      if (!instance) return std::unexpected(instance.error());
+      std::lock_guard lock(mutex_);
+      idle_.push_back(std::move(*instance));
+    }
+    return {};
+  }
+
+  Result<std::vector<Val>> call(std::string_view function, std::span<const Val> args) override {
+    auto signature = checked_signature(function, args);
+    if (!signature) return std::unexpected(signature.error());
+    auto lease = checkout();
+    if (!lease) return std::unexpected(lease.error());
+    std::vector<wasm::Value> values;
+    for (const auto& a : args) values.push_back(to_engine(a));
+    auto out = lease->instance->call(function, values);
+    if (!out) return std::unexpected(trap_error(function, out.error()));
+    std::vector<Val> results;
+    for (const auto& v : *out) results.push_back(from_engine(v));
+    return results;
+  }
+
+  Result<std::vector<std::uint8_t>> call_bytes(std::string_view function, std::span<const std::uint8_t> input) override {
+    static const Signature alloc_type{{ValType::i32}, {ValType::i32}};
+    static const Signature bytes_type{{ValType::i32, ValType::i32}, {ValType::i64}};
+    if (auto r = expect_signature("berth_alloc", alloc_type); !r) return std::unexpected(r.error());
+    if (auto r = expect_signature(function, bytes_type); !r) return std::unexpected(r.error());
+    if (input.size() > 0x7fffffff) return fail(ErrorCode::limit_exceeded, "call_bytes: the input is over 2 GiB");
+    auto lease = checkout();
+    if (!lease) return std::unexpected(lease.error());
+    auto& instance = *lease->instance;
+    auto size = wasm::Value::i32(static_cast<std::uint32_t>(input.size()));
+    auto pointer = instance.call("berth_alloc", std::span(&size, 1));
+    if (!pointer) return std::unexpected(trap_error("berth_alloc", pointer.error()));
+    auto* memory = instance.memory();
+    if (!memory) return fail(ErrorCode::invalid_spec, "call_bytes: the module exports no memory");
+    auto in = memory->view((*pointer)[0].as_i32(), input.size());
+    if (!in) return fail(ErrorCode::invalid_spec, "call_bytes: berth_alloc returned memory outside the guest's");
+    std::copy(input.begin(), input.end(), in->begin());
+    wasm::Value args[2] = {(*pointer)[0], size};
+    auto out = instance.call(function, args);
+    if (!out) return std::unexpected(trap_error(function, out.error()));
+    std::uint64_t packed = (*out)[0].as_i64();
+    auto result = memory->view(packed >> 32, packed & 0xffffffffu);
+    if (!result)
+      return fail(ErrorCode::invalid_spec, fmt::format("{}: returned output outside the guest's memory", function));
+    return std::vector<std::uint8_t>(result->begin(), result->end());
+  }
+
+ private:
+  // An instance checked out of the pool; back to it (or dropped) when the lease ends.
+  struct Lease {
+    PooledModule* pool;
+    std::unique_ptr<wasm::Instance> instance;
+    Lease(PooledModule* p, std::unique_ptr<wasm::Instance> i) : pool(p), instance(std::move(i)) {}
+    Lease(Lease&& other) noexcept : pool(std::exchange(other.pool, nullptr)), instance(std::move(other.instance)) {}
+    Lease(const Lease&) = delete;
+    ~Lease() {
+      if (pool) pool->release(std::move(instance));
+    }
+  };
+
+  Result<std::unique_ptr<wasm::Instance>> make_instance() {
+    wasm::WasiConfig config;
+    config.args = {"function"};
+    config.env = options_.env;
+    config.stdin_fd = -1;
+    config.stdout_fd = -1;  // a function's output is its results; stray prints go nowhere
+    config.stderr_fd = 2;
+    auto context = wasm::WasiContext::create(std::move(config));
+    if (!context) return std::unexpected(context.error());
+    wasm::Imports imports;
+    imports.functions = wasm::wasi_imports(*context);
+    wasm::InstanceLimits limits;
+    limits.memory_bytes = *limits_.memory_bytes;
+    limits.deadline = *limits_.execution_time;
+    limits.fuel = limits_.fuel;
+    auto instance = compiled_->instantiate(imports, limits);
+    if (!instance) return std::unexpected(instance.error());
+    if (reactor_ && compiled_->info().has_initialize_export())
+      if (auto init = (*instance)->call("_initialize", {}); !init)
+        return std::unexpected(trap_error("_initialize", init.error()));
+    {
+      std::lock_guard lock(mutex_);
+      ++created_;
+    }
+    return std::move(*instance);
+  }
+
+  Result<Lease> checkout() {
+    {
+      std::unique_lock lock(mutex_);
+      bool free = cv_.wait_for(lock, options_.checkout_timeout,
+                               [&] { return !idle_.empty() || busy_ < *limits_.pool_size; });
+      if (!free)
+        return fail(ErrorCode::timeout, fmt::format("no instance free within {} ms (pool of {}, all busy)",
+                                                    options_.checkout_timeout.count(), *limits_.pool_size));
+      ++busy_;
+      if (!idle_.empty()) {
+        auto instance = std::move(idle_.back());
+        idle_.pop_back();
+        return Lease(this, std::move(instance));
+      }
+    }
+    auto instance = make_instance();  // outside the lock: instantiation may take a while
+    if (!instance) {
+      std::lock_guard lock(mutex_);
+      --busy_;
+      cv_.notify_one();
+      return std::unexpected(instance.error());
+    }
+    return Lease(this, std::move(*instance));
+  }
+
+  void release(std::unique_ptr<wasm::Instance> instance) {
+    bool keep = instance && reactor_ && !instance->poisoned();
+    if (keep) instance->set_host_context(nullptr);
+    std::unique_ptr<wasm::Instance> dropped;
+    {
+      std::lock_guard lock(mutex_);
+      --busy_;
+      if (keep) {
+        idle_.push_back(std::move(instance));
+      } else {
+        dropped = std::move(instance);
+        ++dropped_;
+      }
+    }
+    cv_.notify_one();
+  }
+
+  Result<Signature> checked_signature(std::string_view function, std::span<const Val> args) const {
+    const ExportedFunction* found = find(function);
+    if (!found) return fail(ErrorCode::not_found, fmt::format("{}: no exported function of that name", function));
+    Signature given;
+    for (const auto& a : args) given.params.push_back(type_of(a));
+    if (given.params != found->signature.params)
+      return fail(ErrorCode::invalid_spec, fmt::format("{}: takes {}, given ({})", function,
+                                                       to_string(found->signature), fmt::join([&] {
+                                                         std::vector<std::string_view> names;
+                                                         for (auto t : given.params) names.push_back(to_string(t));
+                                                         return names;
+                                                       }(), ", ")));
+    return found->signature;
+  }
+
+  Result<void> expect_signature(std::string_view function, const Signature& wanted) const {
+    const ExportedFunction* found = find(function);
+    if (!found) return fail(ErrorCode::not_found, fmt::format("{}: no exported function of that name", function));
+    if (found->signature.params != wanted.params || found->signature.results != wanted.results)
+      return fail(ErrorCode::invalid_spec,
+                  fmt::format("{}: is {}, the bytes convention needs {}", function, to_string(found->signature),
+                              to_string(wanted)));
+    return {};
+  }
+
+  const ExportedFunction* find(std::string_view name) const {
+    for (const auto& e : exports_)
+      if (e.name == name) return &e;
+    return nullptr;
+  }
+
+  std::shared_ptr<wasm::CompiledModule> compiled_;
+  ModuleLimits limits_;
+  LoadOptions options_;
+  std::vector<ExportedFunction> exports_;
+  bool reactor_ = true;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<wasm::Instance>> idle_;
+  std::size_t busy_ = 0;
+  std::uint64_t created_ = 0, dropped_ = 0;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<FunctionModule>> FunctionModule::load(const std::filesystem::path& path,
+                                                             const LoadOptions& options) {
+  std::string engine = options.engine.empty() ? std::string(wasm::default_engine()) : options.engine;
+  if (auto r = wasm::check_engine(engine); !r) return std::unexpected(r.error());
+  auto limits = resolve_limits(options, engine);
+  if (!limits) return std::unexpected(limits.error().with_context(fmt::format("module {}", path.string())));
+  auto compiled = wasm::load_module_file(engine, path, options.aot_cache_dir);
+  if (!compiled) return std::unexpected(compiled.error());
+  const auto& info = (*compiled)->info();
+  if (info.memory && info.memory->initial_pages * 65536 > *limits->memory_bytes)
+    return fail(ErrorCode::limit_exceeded,
+                fmt::format("module {}: its memory starts at {} pages, above the memory limit of {} bytes",
+                            path.string(), info.memory->initial_pages, *limits->memory_bytes));
+  std::vector<ExportedFunction> exports;
+  for (const auto& e : info.exports) {
+    if (e.kind != wasm::ImportInfo::Kind::function || !e.function_type) continue;
+    ExportedFunction f{e.name, {}};
+    bool callable = true;
+    for (auto t : e.function_type->params) {
+      auto v = from_engine(t);
+      callable &= v.has_value();
+      if (v) f.signature.params.push_back(*v);
+    }
+    for (auto t : e.function_type->results) {
+      auto v = from_engine(t);
+      callable &= v.has_value();
+      if (v) f.signature.results.push_back(*v);
+    }
+    if (callable) exports.push_back(std::move(f));
+  }
+  auto module = std::make_shared<PooledModule>(std::move(*compiled), *limits, options, std::move(exports));
+  if (auto r = module->prewarm(options.prewarm); !r)
+    return std::unexpected(r.error().with_context(fmt::format("module {}", path.string())));
+  return module;
+}
+
+}  // namespace berth::functions
