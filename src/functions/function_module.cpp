@@ -114,6 +114,7 @@ class PooledModule final : public FunctionModule {
       : compiled_(std::move(compiled)), limits_(limits), options_(std::move(options)), exports_(std::move(exports)) {
     const auto& info = compiled_->info();
     reactor_ = info.has_initialize_export() || !info.has_start_export();
+    for (const auto& import : info.imports) uses_wasi_ |= import.module == "wasi_snapshot_preview1";
   }
 
   const std::vector<ExportedFunction>& exports() const override { return exports_; }
@@ -192,16 +193,18 @@ class PooledModule final : public FunctionModule {
   };
 
   Result<std::unique_ptr<wasm::Instance>> make_instance() {
-    wasm::WasiConfig config;
-    config.args = {"function"};
-    config.env = options_.env;
-    config.stdin_fd = -1;
-    config.stdout_fd = -1;  // a function's output is its results; stray prints go nowhere
-    config.stderr_fd = 2;
-    auto context = wasm::WasiContext::create(std::move(config));
-    if (!context) return std::unexpected(context.error());
     wasm::Imports imports;
-    imports.functions = wasm::wasi_imports(*context);
+    if (uses_wasi_) {  // a WASI context opens descriptors: only for modules that import WASI
+      wasm::WasiConfig config;
+      config.args = {"function"};
+      config.env = options_.env;
+      config.stdin_fd = -1;
+      config.stdout_fd = -1;  // a function's output is its results; stray prints go nowhere
+      config.stderr_fd = 2;
+      auto context = wasm::WasiContext::create(std::move(config));
+      if (!context) return std::unexpected(context.error());
+      imports.functions = wasm::wasi_imports(*context);
+    }
     wasm::InstanceLimits limits;
     limits.memory_bytes = *limits_.memory_bytes;
     limits.deadline = *limits_.execution_time;
@@ -296,6 +299,7 @@ class PooledModule final : public FunctionModule {
   LoadOptions options_;
   std::vector<ExportedFunction> exports_;
   bool reactor_ = true;
+  bool uses_wasi_ = false;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

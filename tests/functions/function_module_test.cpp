@@ -53,7 +53,14 @@ constexpr const char* kCommand = R"((module
   (global $count (mut i32) (i32.const 0))
   (func (export "_start"))
   (func (export "count") (result i32)
-    (global.set $count (i32.add (global.get $count) (i32.const 1))) (global.get $count)))
+    (global.set $count (i32.add (global.get $count) (i32.const 1))) (global.get $count))
+  (func (export "poke") (result i32)
+    (i32.store8 (i32.const 100) (i32.const 0xab))
+    (drop (memory.grow (i32.const 1)))
+    (i32.store8 (i32.const 70000) (i32.const 0xcd))
+    (memory.size))
+  (func (export "peek") (result i32) (i32.load8_u (i32.const 100)))
+  (func (export "peek_far") (result i32) (i32.load8_u (i32.const 70000))))
 )";
 
 class Functions : public ::testing::TestWithParam<std::string> {
@@ -249,6 +256,20 @@ TEST_P(Functions, ACommandModuleGetsAFreshInstanceEveryCall) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(i32_of(module->call("count", {})), 1);
   EXPECT_EQ(module->stats().idle, 0u);
   EXPECT_EQ(module->stats().dropped, 3u);
+}
+
+// Linear memory is recycled between instances (the AOT runtime keeps freed reservations): what
+// one instance wrote and grew must be gone for the next, zeroed and out of bounds again.
+TEST_P(Functions, ANewInstanceSeesNothingOfTheMemoryOfTheOneBefore) {
+  auto module = load("command.wat", options());
+  ASSERT_TRUE(module);
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(i32_of(module->call("poke", {})), 2);
+    EXPECT_EQ(i32_of(module->call("peek", {})), 0) << "round " << round;
+    auto far = module->call("peek_far", {});
+    ASSERT_FALSE(far) << "round " << round;
+    EXPECT_NE(far.error().message.find("out of bounds"), std::string::npos) << far.error().message;
+  }
 }
 
 TEST_P(Functions, PrewarmedInstancesAreReadyAtLoad) {

@@ -367,6 +367,47 @@ uint32_t wasm_rt_exception_tag(void) { return t_exception_tag; }
 uint32_t wasm_rt_exception_size(void) { return 0; }
 void* wasm_rt_exception(void) { return nullptr; }
 
+}  // extern "C"
+
+namespace {
+
+// Freed linear-memory reservations kept for the next instance: mapping and unmapping 8 GiB
+// regions for every short-lived instance serialises threads on the address space's lock (a
+// fresh instance per call was mostly that). A kept reservation has its pages dropped (they read
+// as zero again) and protected, so it is indistinguishable from a new one.
+constexpr std::size_t kKeptReservations = 32;
+std::mutex g_kept_mutex;
+std::vector<void*> g_kept;
+
+void* take_reservation() {
+  {
+    std::lock_guard lock(g_kept_mutex);
+    if (!g_kept.empty()) {
+      void* base = g_kept.back();
+      g_kept.pop_back();
+      return base;
+    }
+  }
+  void* base = mmap(nullptr, kReservationBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return base == MAP_FAILED ? nullptr : base;
+}
+
+void give_back_reservation(void* base, std::uint64_t used_bytes) {
+  bool kept = false;
+  if (used_bytes == 0 || (madvise(base, used_bytes, MADV_DONTNEED) == 0 && mprotect(base, used_bytes, PROT_NONE) == 0)) {
+    std::lock_guard lock(g_kept_mutex);
+    if (g_kept.size() < kKeptReservations) {
+      g_kept.push_back(base);
+      kept = true;
+    }
+  }
+  if (!kept && munmap(base, kReservationBytes) != 0) std::perror("berth wasm runtime: munmap");
+}
+
+}  // namespace
+
+extern "C" {
+
 void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, uint32_t max_pages) {
   enter_critical();
   std::uint32_t limit = std::min<std::uint64_t>({t_memory_limit_pages, max_pages, kMaxPages});
@@ -378,14 +419,14 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, u
     leave_critical();
     wasm_rt_trap(static_cast<wasm_rt_trap_t>(kTrapMemoryLimit));
   }
-  void* base = mmap(nullptr, kReservationBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  bool ok = base != MAP_FAILED;
+  void* base = take_reservation();
+  bool ok = base != nullptr;
   if (ok && initial_pages > 0 && mprotect(base, initial_pages * kPageBytes, PROT_READ | PROT_WRITE) != 0) {
-    munmap(base, kReservationBytes);
+    give_back_reservation(base, 0);
     ok = false;
   }
   if (ok && register_reservation(reinterpret_cast<std::uintptr_t>(base), limit) < 0) {
-    munmap(base, kReservationBytes);
+    give_back_reservation(base, initial_pages * kPageBytes);
     ok = false;
   }
   if (!ok) {
@@ -424,8 +465,8 @@ void wasm_rt_free_memory(wasm_rt_memory_t* memory) {
   if (memory->data == nullptr) return;
   int slot = find_reservation(reinterpret_cast<std::uintptr_t>(memory->data));
   if (slot >= 0) {
-    if (munmap(memory->data, kReservationBytes) != 0) std::perror("berth wasm runtime: munmap");
     g_reservations[slot].store(0, std::memory_order_release);
+    give_back_reservation(memory->data, std::uint64_t{memory->pages} * kPageBytes);
   }
   memory->data = nullptr;
   memory->pages = 0;
