@@ -306,8 +306,15 @@ Result<void> kill_container(const RuntimeOptions& options, const std::string& id
   auto state = dir->load();
   if (!state) return std::unexpected(state.error());
   auto status = current_status(*state);
-  if (status != Status::created && status != Status::running)
+  if (status != Status::created && status != Status::running && status != Status::paused)
     return fail(ErrorCode::conflict, fmt::format("cannot kill container \"{}\": it is {}", id, to_string(status)));
+  // As runc: a frozen task dies of SIGKILL only once thawed; other signals wait for resume.
+  auto thaw_if_killed = [&]() -> Result<void> {
+    if (status != Status::paused || signal != SIGKILL) return {};
+    auto cgroup = open_container_cgroup(state->cgroup_path);
+    if (!cgroup) return std::unexpected(cgroup.error());
+    return (*cgroup)->freeze(false);
+  };
   if (all) {
     auto cgroup = open_container_cgroup(state->cgroup_path);
     if (!cgroup) return std::unexpected(cgroup.error());
@@ -315,13 +322,13 @@ Result<void> kill_container(const RuntimeOptions& options, const std::string& id
     if (!pids) return std::unexpected(pids.error());
     for (pid_t pid : *pids)
       if (::kill(pid, signal) != 0 && errno != ESRCH) return std::unexpected(errno_error("kill", std::to_string(pid), errno));
-    return {};
+    return thaw_if_killed();
   }
   UniqueFd init = open_init(*state);
   if (!init) return fail(ErrorCode::conflict, fmt::format("cannot kill container \"{}\": it is stopped", id));
   if (pidfd_signal(init.get(), signal) != 0)
     return std::unexpected(errno_error("signal", fmt::format("container {}", id), errno));
-  return {};
+  return thaw_if_killed();
 }
 
 namespace {
@@ -350,9 +357,9 @@ Result<void> delete_container(const RuntimeOptions& options, const std::string& 
   if (!state) return std::unexpected(state.error());
   auto status = current_status(*state);
   // As runc: a created container (never started) may go without --force; a running one not.
-  if (status == Status::running && !force)
-    return fail(ErrorCode::conflict,
-                fmt::format("cannot delete container \"{}\": it is running (stop it first, or use --force)", id));
+  if ((status == Status::running || status == Status::paused) && !force)
+    return fail(ErrorCode::conflict, fmt::format("cannot delete container \"{}\": it is {} (stop it first, or use --force)",
+                                                 id, to_string(status)));
   return destroy(*dir, *state);
 }
 
