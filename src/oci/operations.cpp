@@ -300,9 +300,11 @@ Result<void> update_container(const RuntimeOptions& options, const std::string& 
   };
   const Need needs[] = {
       {resources.memory_bytes.has_value(), "memory", "memory"},
-      {resources.cpus || resources.cpu_shares, "cpu", "cpu"},
+      {resources.cpus.has_value(), "cpu-quota", "cpu"},
+      {resources.cpu_shares.has_value(), "cpu-shares", "cpu"},
       {resources.pids_limit.has_value(), "pids-limit", "pids"},
-      {!resources.cpuset_cpus.empty() || !resources.cpuset_mems.empty(), "cpuset", "cpuset"},
+      {!resources.cpuset_cpus.empty(), "cpuset-cpus", "cpuset"},
+      {!resources.cpuset_mems.empty(), "cpuset-mems", "cpuset"},
   };
   for (auto& need : needs)
     if (need.wanted && !has_controller(*cgroup, *host, need.controller))
