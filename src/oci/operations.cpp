@@ -34,7 +34,7 @@ Result<Opened> open_container(const RuntimeOptions& options, const std::string& 
   if (!dir) return std::unexpected(dir.error());
   auto state = dir->load();
   if (!state) return std::unexpected(state.error());
-  Status status = current_status(*state);
+  Status status = live_status(*state);
   return Opened{std::move(*dir), std::move(*state), status};
 }
 

@@ -139,6 +139,19 @@ TEST_F(OciOperations, PauseAndResumeRefuseTheWrongStates) {
   EXPECT_NE(oci({"pause", "nosuch"}).code, 0);
 }
 
+TEST_F(OciOperations, TheStateFollowsTheFreezerWhoeverChangesIt) {
+  if (v2_) GTEST_SKIP() << "v1 freezer file";
+  start_counter("outside");
+  std::string freezer = "/sys/fs/cgroup/freezer/berth-oci/outside/freezer.state";
+  ASSERT_TRUE(write_file(freezer, "FROZEN"));
+  for (int i = 0; i < 100 && read_control(freezer) != "FROZEN"; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(status("outside"), "paused");
+  ASSERT_TRUE(write_file(freezer, "THAWED"));
+  EXPECT_EQ(status("outside"), "running");
+  // resume agrees with the state: it is not paused.
+  EXPECT_NE(oci({"resume", "outside"}).code, 0);
+}
+
 TEST_F(OciOperations, DeleteForceRemovesAPausedContainer) {
   set_args({"sh", "-c", "sleep 1000 & sleep 1000"});
   ASSERT_EQ(create("frozen").code, 0);
