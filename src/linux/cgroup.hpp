@@ -78,6 +78,12 @@ class Cgroup {
   // Sends SIGKILL to every process, repeating until the cgroup is empty (freezer on v1,
   // cgroup.kill on v2 when present). Returns the pids it killed.
   virtual Result<std::vector<pid_t>> kill_all() = 0;
+  // Freezes every process of the cgroup (v1 freezer.state FROZEN, v2 cgroup.freeze 1) and waits
+  // until the kernel reports it frozen (timeout, and thawed again, when it will not), or thaws it.
+  // unavailable when the host has no freezer for this cgroup.
+  virtual Result<void> freeze(bool frozen) = 0;
+  // Whether the cgroup is frozen or freezing; false without a freezer.
+  virtual bool frozen() const = 0;
   virtual Result<CgroupStats> stats() const = 0;
   // How many times the kernel's OOM killer struck in this cgroup (one file read: the shim
   // reads it on every start and exit).

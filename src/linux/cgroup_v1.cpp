@@ -213,6 +213,31 @@ class CgroupV1 final : public Cgroup {
     });
   }
 
+  Result<void> freeze(bool on) override {
+    auto* dir = dir_of(freezer);
+    if (!dir) return controller_unavailable("freeze", "freezer");
+    std::string state = dir->path + "/freezer.state";
+    if (auto w = write_control(state, on ? "FROZEN" : "THAWED", "freezer.state"); !w) return w;
+    if (!on) return {};
+    // FREEZING until every task has stopped; a task in an uninterruptible sleep can hold it.
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < until) {
+      auto text = read_control(state);
+      if (!text) return fail(ErrorCode::not_found, fmt::format("read {}", state));
+      if (text->starts_with("FROZEN")) return {};
+      std::this_thread::sleep_for(1ms);
+    }
+    (void)write_control(state, "THAWED", "freezer.state");
+    return fail(ErrorCode::timeout, fmt::format("{}: the cgroup did not freeze within 5 s", state));
+  }
+
+  bool frozen() const override {
+    auto* dir = dir_of(freezer);
+    if (!dir) return false;
+    auto text = read_control(dir->path + "/freezer.state");
+    return text && (text->starts_with("FROZEN") || text->starts_with("FREEZING"));
+  }
+
   Result<CgroupStats> stats() const override {
     CgroupStats s;
     if (auto* dir = dir_of(cpuacct)) s.cpu_usage_ns = read_u64(dir->path + "/cpuacct.usage").value_or(0);

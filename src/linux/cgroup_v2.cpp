@@ -144,6 +144,27 @@ class CgroupV2 final : public Cgroup {
     });
   }
 
+  Result<void> freeze(bool on) override {
+    if (!exists_) return fail(ErrorCode::not_found, fmt::format("cgroup {}: does not exist", dir_.path));
+    if (!path_exists(file("cgroup.freeze"))) return controller_unavailable("freeze", "cgroup.freeze");
+    if (auto w = write_control(file("cgroup.freeze"), on ? "1" : "0", "cgroup.freeze"); !w) return w;
+    if (!on) return {};
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < until) {
+      auto state = read_keyed(file("cgroup.events"), "frozen");
+      if (!state || *state == 1) return {};
+      std::this_thread::sleep_for(1ms);
+    }
+    (void)write_control(file("cgroup.freeze"), "0", "cgroup.freeze");
+    return fail(ErrorCode::timeout, fmt::format("{}: the cgroup did not freeze within 5 s", dir_.path));
+  }
+
+  bool frozen() const override {
+    if (!exists_) return false;
+    auto text = read_control(file("cgroup.freeze"));
+    return text && trim(*text) == "1";
+  }
+
   Result<CgroupStats> stats() const override {
     CgroupStats s;
     if (!exists_) return s;

@@ -542,4 +542,12 @@ Result<BundleConfig> load_bundle_config(const std::string& bundle) {
   return parse_bundle_config(*text, bundle);
 }
 
+Result<Resources> parse_linux_resources(const std::string& json_text) {
+  json r = json::parse(json_text, nullptr, false);
+  if (r.is_discarded() || !r.is_object()) return bad("linux.resources", "is not a JSON object");
+  BundleConfig out;
+  if (auto read = read_resources(r, out); !read) return std::unexpected(read.error());
+  return out.resources;
+}
+
 }  // namespace berth::oci

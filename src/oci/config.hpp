@@ -42,5 +42,8 @@ struct BundleConfig {
 // Reads BUNDLE/config.json. Errors are invalid_spec naming the field.
 Result<BundleConfig> load_bundle_config(const std::string& bundle);
 Result<BundleConfig> parse_bundle_config(const std::string& json_text, const std::string& bundle);
+// linux.resources alone, as `update --resources` takes it: the limits, checked as create checks
+// them. Device rules are read (and checked) but not returned: update does not change them.
+Result<Resources> parse_linux_resources(const std::string& json_text);
 
 }  // namespace berth::oci

@@ -291,12 +291,21 @@ Result<void> start_container(const RuntimeOptions& options, const std::string& i
   return dir->save(*state);
 }
 
+Status live_status(const ContainerState& state) {
+  Status status = current_status(state);
+  // As runc: paused is what the cgroup's freezer says, whoever froze or thawed it.
+  if (status == Status::running || status == Status::paused)
+    if (auto cgroup = open_container_cgroup(state.cgroup_path))
+      status = (*cgroup)->frozen() ? Status::paused : Status::running;
+  return status;
+}
+
 Result<ContainerState> container_state(const RuntimeOptions& options, const std::string& id) {
   auto dir = StateDir::open(options.root, id);
   if (!dir) return std::unexpected(dir.error());
   auto state = dir->load();
   if (!state) return std::unexpected(state.error());
-  state->status = current_status(*state);
+  state->status = live_status(*state);
   return state;
 }
 
@@ -305,9 +314,16 @@ Result<void> kill_container(const RuntimeOptions& options, const std::string& id
   if (!dir) return std::unexpected(dir.error());
   auto state = dir->load();
   if (!state) return std::unexpected(state.error());
-  auto status = current_status(*state);
-  if (status != Status::created && status != Status::running)
+  auto status = live_status(*state);
+  if (status != Status::created && status != Status::running && status != Status::paused)
     return fail(ErrorCode::conflict, fmt::format("cannot kill container \"{}\": it is {}", id, to_string(status)));
+  // As runc: a frozen task dies of SIGKILL only once thawed; other signals wait for resume.
+  auto thaw_if_killed = [&]() -> Result<void> {
+    if (status != Status::paused || signal != SIGKILL) return {};
+    auto cgroup = open_container_cgroup(state->cgroup_path);
+    if (!cgroup) return std::unexpected(cgroup.error());
+    return (*cgroup)->freeze(false);
+  };
   if (all) {
     auto cgroup = open_container_cgroup(state->cgroup_path);
     if (!cgroup) return std::unexpected(cgroup.error());
@@ -315,13 +331,13 @@ Result<void> kill_container(const RuntimeOptions& options, const std::string& id
     if (!pids) return std::unexpected(pids.error());
     for (pid_t pid : *pids)
       if (::kill(pid, signal) != 0 && errno != ESRCH) return std::unexpected(errno_error("kill", std::to_string(pid), errno));
-    return {};
+    return thaw_if_killed();
   }
   UniqueFd init = open_init(*state);
   if (!init) return fail(ErrorCode::conflict, fmt::format("cannot kill container \"{}\": it is stopped", id));
   if (pidfd_signal(init.get(), signal) != 0)
     return std::unexpected(errno_error("signal", fmt::format("container {}", id), errno));
-  return {};
+  return thaw_if_killed();
 }
 
 namespace {
@@ -348,11 +364,11 @@ Result<void> delete_container(const RuntimeOptions& options, const std::string& 
   }
   auto state = dir->load();
   if (!state) return std::unexpected(state.error());
-  auto status = current_status(*state);
+  auto status = live_status(*state);
   // As runc: a created container (never started) may go without --force; a running one not.
-  if (status == Status::running && !force)
-    return fail(ErrorCode::conflict,
-                fmt::format("cannot delete container \"{}\": it is running (stop it first, or use --force)", id));
+  if ((status == Status::running || status == Status::paused) && !force)
+    return fail(ErrorCode::conflict, fmt::format("cannot delete container \"{}\": it is {} (stop it first, or use --force)",
+                                                 id, to_string(status)));
   return destroy(*dir, *state);
 }
 

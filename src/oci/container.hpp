@@ -38,7 +38,9 @@ struct Created {
 
 Result<Created> create_container(const RuntimeOptions& options, const std::string& id, const CreateOptions& create);
 Result<void> start_container(const RuntimeOptions& options, const std::string& id);
-// The state with its current status.
+// The status now: current_status, with running or paused as the cgroup's freezer says.
+Status live_status(const ContainerState& state);
+// The state with its current status (live_status).
 Result<ContainerState> container_state(const RuntimeOptions& options, const std::string& id);
 Result<void> kill_container(const RuntimeOptions& options, const std::string& id, int signal, bool all);
 Result<void> delete_container(const RuntimeOptions& options, const std::string& id, bool force);

@@ -15,6 +15,7 @@
 #include "common/signal_names.hpp"
 #include "common/time.hpp"
 #include "oci/container.hpp"
+#include "oci/operations.hpp"
 #include "oci/templates.hpp"
 
 namespace {
@@ -53,7 +54,10 @@ int usage() {
       "         [--no-new-keyring] ID\n"
       "  start ID | state ID | kill [--all] ID [SIGNAL] | delete [--force] ID\n"
       "  run [create's flags] ID      create + start in the foreground; exits with the container's code\n"
-      "  list [--format table|json] [--quiet] | spec [--bundle DIR] | features | --version\n",
+      "  list [--format table|json] [--quiet] | spec [--bundle DIR] | features | --version\n"
+      "  pause ID | resume ID | ps [--format table|json] ID [PS_ARGS...]\n"
+      "  update [--resources FILE|-] [--memory N] [--memory-swap N] [--cpu-shares N] [--cpu-quota N]\n"
+      "         [--cpu-period N] [--cpuset-cpus S] [--cpuset-mems S] [--pids-limit N] ID\n",
       stderr);
   return 2;
 }
@@ -283,8 +287,41 @@ int main(int argc, char** argv) {
     std::printf("%s", oci::features_json().c_str());
     return 0;
   }
+  if (command == "pause" || command == "resume") {
+    if (!parse({}, {}) || one_id(pos, command.c_str()) < 0) return 2;
+    auto r = command == "pause" ? oci::pause_container(options, pos[0]) : oci::resume_container(options, pos[0]);
+    if (!r) return die(r.error().message);
+    return 0;
+  }
+  if (command == "ps") {
+    if (!parse({}, {"format", "f"})) return 2;
+    if (pos.empty()) return die("ps: usage: ps [--format table|json] ID [PS_ARGS...]", 2);
+    std::string format = v.count("format") ? v["format"] : v.count("f") ? v["f"] : "table";
+    if (format != "table" && format != "json") return die(fmt::format("ps: --format: \"{}\" is not table or json", format), 2);
+    auto pids = oci::container_pids(options, pos[0]);
+    if (!pids) return die(pids.error().message);
+    if (format == "json") {
+      std::printf("%s\n", nlohmann::json(*pids).dump().c_str());
+      return 0;
+    }
+    auto table = oci::ps_table(*pids, std::vector<std::string>(pos.begin() + 1, pos.end()));
+    if (!table) return die(table.error().message);
+    std::fputs(table->c_str(), stdout);
+    return 0;
+  }
+  if (command == "update") {
+    if (!parse({}, {"resources", "r", "memory", "memory-swap", "cpu-shares", "cpu-quota", "cpu-period", "cpuset-cpus",
+                    "cpuset-mems", "pids-limit"}) ||
+        one_id(pos, "update") < 0)
+      return 2;
+    if (v.count("r")) v["resources"] = v["r"], v.erase("r");
+    auto resources = oci::update_request(v);
+    if (!resources) return die(fmt::format("update: {}", resources.error().message), 2);
+    if (auto r = oci::update_container(options, pos[0], *resources); !r) return die(r.error().message);
+    return 0;
+  }
   if (command == "help") return usage(), 0;
-  return die(fmt::format("unknown command \"{}\" (exec, ps, pause, resume, update, events are not implemented yet)",
+  return die(fmt::format("unknown command \"{}\" (exec, events are not implemented yet)",
                          command),
              2);
 }

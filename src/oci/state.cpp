@@ -20,6 +20,7 @@ std::string_view to_string(Status status) {
     case Status::creating: return "creating";
     case Status::created: return "created";
     case Status::running: return "running";
+    case Status::paused: return "paused";
     case Status::stopped: return "stopped";
   }
   return "unknown";
@@ -28,7 +29,7 @@ std::string_view to_string(Status status) {
 namespace {
 
 std::optional<Status> parse_status(std::string_view text) {
-  for (auto s : {Status::creating, Status::created, Status::running, Status::stopped})
+  for (auto s : {Status::creating, Status::created, Status::running, Status::paused, Status::stopped})
     if (to_string(s) == text) return s;
   return std::nullopt;
 }

@@ -16,7 +16,8 @@
 
 namespace berth::oci {
 
-enum class Status { creating, created, running, stopped };
+// paused: running, with its cgroup frozen (runc reports it; runtime-spec allows more states).
+enum class Status { creating, created, running, paused, stopped };
 std::string_view to_string(Status status);
 
 struct ContainerState {

@@ -686,5 +686,80 @@ TEST_F(CgroupLayerTest, V2AddProcessToAGoneCgroupNamesTheFile) {
   EXPECT_NE(added.error().message.find("No such file or directory"), std::string::npos);
 }
 
+// --- freeze (berth-oci pause/resume), v1 freezer and v2 cgroup.freeze ---------------------
+
+class CgroupFreezeTest : public CgroupLayerTest {
+ protected:
+  // A child in `cg` bumping a shared counter; freeze stops it, thaw lets it go on.
+  void freeze_and_thaw(Cgroup* cg) {
+    auto* counter = static_cast<std::atomic<long>*>(
+        ::mmap(nullptr, sizeof(std::atomic<long>), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(counter, MAP_FAILED);
+    new (counter) std::atomic<long>(0);
+    pid_t child = spawn_in(cg, [&]() -> int {
+      for (;;) {
+        counter->fetch_add(1);
+        ::usleep(1000);
+      }
+    });
+    ASSERT_TRUE(eventually([&] { return counter->load() > 2; }));
+    EXPECT_FALSE(cg->frozen());
+
+    auto frozen = cg->freeze(true);
+    ASSERT_TRUE(frozen) << frozen.error().message;
+    EXPECT_TRUE(cg->frozen());
+    long at = counter->load();
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(counter->load(), at) << "the child ran while frozen";
+
+    auto thawed = cg->freeze(false);
+    ASSERT_TRUE(thawed) << thawed.error().message;
+    EXPECT_FALSE(cg->frozen());
+    EXPECT_TRUE(eventually([&] { return counter->load() > at; })) << "the child did not run after thaw";
+
+    // A frozen cgroup can still be killed whole (v1: kill_all thaws after its SIGKILLs; v2
+    // lets SIGKILL through a frozen cgroup).
+    ASSERT_TRUE(cg->freeze(true));
+    auto killed = cg->kill_all();
+    ASSERT_TRUE(killed) << killed.error().message;
+    int status = wait_child(child);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+    ::munmap(counter, sizeof(std::atomic<long>));
+  }
+};
+
+TEST_F(CgroupFreezeTest, V1FreezerStopsAChildAndThawLetsItGoOn) {
+  if (!v1_host()) GTEST_SKIP() << "host is not cgroup v1";
+  if (!path_exists("/sys/fs/cgroup/freezer/freezer.state") && !path_exists("/sys/fs/cgroup/freezer/tasks"))
+    GTEST_SKIP() << "no v1 freezer";
+  auto* cg = make_default();
+  ASSERT_TRUE(cg);
+  EXPECT_EQ(contents(v1_file("freezer", "freezer.state")), "THAWED");
+  freeze_and_thaw(cg);
+}
+
+TEST_F(CgroupFreezeTest, V2CgroupFreezeStopsAChildAndThawLetsItGoOn) {
+  std::string mount = path_exists("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup" : unified_root;
+  if (!path_exists(mount + "/cgroup.controllers")) GTEST_SKIP() << "no cgroup v2 mount";
+  auto host = detect_cgroup_host(mount);
+  ASSERT_TRUE(host) << host.error().message;
+  auto* cg = make(*host, relative_);
+  ASSERT_TRUE(cg);
+  if (!path_exists(mount + "/" + relative_ + "/cgroup.freeze")) GTEST_SKIP() << "kernel without cgroup.freeze";
+  freeze_and_thaw(cg);
+}
+
+TEST_F(CgroupFreezeTest, FreezeWithoutAFreezerIsAnError) {
+  std::string mount = path_exists("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup" : unified_root;
+  if (!path_exists(mount + "/cgroup.controllers")) GTEST_SKIP() << "no cgroup v2 mount";
+  auto host = detect_cgroup_host(mount);
+  ASSERT_TRUE(host);
+  // A cgroup that is not there has nothing to freeze.
+  auto gone = open_cgroup(*host, relative_ + "-absent");
+  auto frozen = gone->freeze(true);
+  EXPECT_FALSE(frozen);
+  EXPECT_FALSE(gone->frozen());
+}
+
 }  // namespace
 }  // namespace berth::linux
