@@ -17,3 +17,5 @@ echo
 tini -s -- ./build/bench/bench_wasm_speed 100
 echo
 tini -s -- ./build/bench/bench_wasm_cold_start 100
+echo
+tini -s -- ./build/bench/bench_functions_call 100000
