@@ -10,6 +10,9 @@
 // (exports `_start`) gets a fresh instance for every call. An instance whose call trapped, timed
 // out or ran out of fuel is dropped, never reused.
 //
+// Host functions: the `berth` import module gives a guest its module's key-value store and
+// logging (include/berth/guest/berth.h declares them for C guests).
+//
 // Bytes in, bytes out (call_bytes): the guest exports
 //   berth_alloc(i32 size) -> i32 pointer     memory for the input, in the guest's own heap
 //   FUNCTION(i32 pointer, i32 length) -> i64 (output pointer << 32) | output length
@@ -20,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -54,6 +58,8 @@ struct ModuleLimits {
   std::optional<std::chrono::milliseconds> execution_time;    // per call
   std::optional<std::uint64_t> fuel;                          // per call, interp engine only
   std::optional<std::size_t> pool_size;                       // instances checked out at once
+  std::optional<std::size_t> kv_max_entries;                  // the module's key-value store
+  std::optional<std::size_t> kv_max_value_bytes;
 };
 
 // The server's ceilings: a module's limits may lower them, never raise them (load refuses a
@@ -63,6 +69,8 @@ struct Ceilings {
   std::chrono::milliseconds execution_time{10'000};
   std::uint64_t fuel = 10'000'000'000ull;
   std::size_t pool_size = 64;
+  std::size_t kv_max_entries = 10'000;
+  std::size_t kv_max_value_bytes = 1 << 20;
 };
 
 struct LoadOptions {
@@ -74,6 +82,11 @@ struct LoadOptions {
   // How long a call waits for an instance when all pool_size are checked out.
   std::chrono::milliseconds checkout_timeout{5'000};
   std::vector<std::string> env;  // the guest's WASI environment, K=V
+  // The key-value store persists here (written after every change, read at load); empty: it
+  // lives in memory as long as the module.
+  std::filesystem::path kv_persist_path;
+  // Where the guest's berth_log lines go (level 0 debug .. 3 error); null: stderr.
+  std::function<void(int level, std::string_view message)> log;
 };
 
 struct PoolStats {

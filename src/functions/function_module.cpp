@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "functions/berth_imports.hpp"
 #include "wasm/engines.hpp"
 #include "wasm/module_file.hpp"
 #include "wasm/wasi/context.hpp"
@@ -95,6 +96,12 @@ Result<ModuleLimits> resolve_limits(const LoadOptions& options, std::string_view
   if (asked.pool_size && *asked.pool_size > most.pool_size)
     return fail(ErrorCode::limit_exceeded,
                 fmt::format("limits.pool_size: {} is above the ceiling of {}", *asked.pool_size, most.pool_size));
+  if (asked.kv_max_entries && *asked.kv_max_entries > most.kv_max_entries)
+    return fail(ErrorCode::limit_exceeded, fmt::format("limits.kv_max_entries: {} is above the ceiling of {}",
+                                                       *asked.kv_max_entries, most.kv_max_entries));
+  if (asked.kv_max_value_bytes && *asked.kv_max_value_bytes > most.kv_max_value_bytes)
+    return fail(ErrorCode::limit_exceeded, fmt::format("limits.kv_max_value_bytes: {} is above the ceiling of {}",
+                                                       *asked.kv_max_value_bytes, most.kv_max_value_bytes));
   if ((asked.memory_bytes && *asked.memory_bytes == 0) || (asked.pool_size && *asked.pool_size == 0) ||
       (asked.fuel && *asked.fuel == 0) || (asked.execution_time && asked.execution_time->count() <= 0))
     return fail(ErrorCode::invalid_spec, "limits: every limit must be positive");
@@ -104,6 +111,8 @@ Result<ModuleLimits> resolve_limits(const LoadOptions& options, std::string_view
   limits.execution_time = asked.execution_time.value_or(most.execution_time);
   if (engine == "interp") limits.fuel = asked.fuel.value_or(most.fuel);
   limits.pool_size = asked.pool_size.value_or(most.pool_size);
+  limits.kv_max_entries = asked.kv_max_entries.value_or(most.kv_max_entries);
+  limits.kv_max_value_bytes = asked.kv_max_value_bytes.value_or(most.kv_max_value_bytes);
   return limits;
 }
 
@@ -114,8 +123,23 @@ class PooledModule final : public FunctionModule {
       : compiled_(std::move(compiled)), limits_(limits), options_(std::move(options)), exports_(std::move(exports)) {
     const auto& info = compiled_->info();
     reactor_ = info.has_initialize_export() || !info.has_start_export();
-    for (const auto& import : info.imports) uses_wasi_ |= import.module == "wasi_snapshot_preview1";
+    bool uses_berth = false;
+    for (const auto& import : info.imports) {
+      uses_wasi_ |= import.module == "wasi_snapshot_preview1";
+      uses_berth |= import.module == "berth";
+    }
+    store_ = std::make_shared<KvStore>(*limits_.kv_max_entries, *limits_.kv_max_value_bytes,
+                                       options_.kv_persist_path.string());
+    LogSink log = options_.log;
+    if (!log)
+      log = [](int level, std::string_view message) {
+        static constexpr std::string_view names[] = {"debug", "info", "warn", "error"};
+        fmt::print(stderr, "{}: {}\n", level >= 0 && level < 4 ? names[level] : "log", message);
+      };
+    if (uses_berth) berth_functions_ = berth_imports(store_, std::move(log));
   }
+
+  Result<void> load_store() { return store_->load(); }
 
   const std::vector<ExportedFunction>& exports() const override { return exports_; }
   bool is_reactor() const override { return reactor_; }
@@ -205,6 +229,7 @@ class PooledModule final : public FunctionModule {
       if (!context) return std::unexpected(context.error());
       imports.functions = wasm::wasi_imports(*context);
     }
+    imports.functions.insert(imports.functions.end(), berth_functions_.begin(), berth_functions_.end());
     wasm::InstanceLimits limits;
     limits.memory_bytes = *limits_.memory_bytes;
     limits.deadline = *limits_.execution_time;
@@ -300,6 +325,8 @@ class PooledModule final : public FunctionModule {
   std::vector<ExportedFunction> exports_;
   bool reactor_ = true;
   bool uses_wasi_ = false;
+  std::shared_ptr<KvStore> store_;  // the module's, shared by its instances
+  std::vector<wasm::HostFunction> berth_functions_;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
@@ -341,6 +368,7 @@ Result<std::shared_ptr<FunctionModule>> FunctionModule::load(const std::filesyst
     if (callable) exports.push_back(std::move(f));
   }
   auto module = std::make_shared<PooledModule>(std::move(*compiled), *limits, options, std::move(exports));
+  if (auto r = module->load_store(); !r) return std::unexpected(r.error().with_context(fmt::format("module {}", path.string())));
   if (auto r = module->prewarm(options.prewarm); !r)
     return std::unexpected(r.error().with_context(fmt::format("module {}", path.string())));
   return module;

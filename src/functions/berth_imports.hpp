@@ -1,0 +1,19 @@
+// The `berth` import module a function guest may use: its module's key-value store and logging
+// (the guest-side declarations are include/berth/guest/berth.h).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "functions/kv_store.hpp"
+#include "wasm/engine.hpp"
+
+namespace berth::functions {
+
+using LogSink = std::function<void(int level, std::string_view message)>;
+
+std::vector<wasm::HostFunction> berth_imports(std::shared_ptr<KvStore> store, LogSink log);
+
+}  // namespace berth::functions
