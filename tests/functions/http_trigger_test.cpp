@@ -1,0 +1,114 @@
+// The HTTP trigger: WAGI requests to a C handler over real HTTP on loopback, concurrent load with
+// misbehaving requests mixed in, and the CGI response parser.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fmt/format.h>
+#include <thread>
+
+#include "functions/http_trigger.hpp"
+#include "http/client.hpp"
+#include "wasm/module_file.hpp"
+
+namespace berth::functions {
+namespace {
+
+using namespace std::chrono_literals;
+
+class HttpTriggerTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::unique_ptr<HttpTrigger> start(HttpTriggerOptions options) {
+    auto cache = std::filesystem::temp_directory_path() / fmt::format("berth-spec-cache-{}", ::getuid());
+    auto module = wasm::load_module_file(GetParam(), BERTH_FUNCTION_GUEST_DIR "/wagi_handler.wasm", cache);
+    EXPECT_TRUE(module) << module.error().message;
+    if (!module) return nullptr;
+    auto trigger = HttpTrigger::start(*module, options);
+    EXPECT_TRUE(trigger) << trigger.error().message;
+    return trigger ? std::move(*trigger) : nullptr;
+  }
+  static http::ClientResponse get(std::uint16_t port, const std::string& target, const std::string& method = "GET",
+                                  const std::string& body = {}) {
+    http::Endpoint endpoint;
+    endpoint.host = "127.0.0.1";
+    endpoint.port = port;
+    auto connection = http::Connection::open(endpoint, 2s);
+    EXPECT_TRUE(connection) << connection.error().message;
+    if (!connection) return {};
+    auto response = connection->request(method, target, body, "text/plain", 10s);
+    EXPECT_TRUE(response) << response.error().message;
+    return response ? *response : http::ClientResponse{};
+  }
+};
+
+TEST_P(HttpTriggerTest, RequestsBecomeCgiEnvironmentAndStdinAndTheOutputTheResponse) {
+  HttpTriggerOptions options;
+  options.route = "/api";
+  auto trigger = start(options);
+  ASSERT_TRUE(trigger);
+  auto hello = get(trigger->port(), "/api/");
+  EXPECT_EQ(hello.status, 200);
+  EXPECT_EQ(hello.body, "hello from wasm\n");
+  EXPECT_EQ(hello.header("content-type").value_or(""), "text/plain");
+  auto echo = get(trigger->port(), "/api/things/7?echo", "POST", "the body");
+  EXPECT_EQ(echo.status, 200);
+  EXPECT_EQ(echo.header("x-method").value_or(""), "POST");
+  EXPECT_NE(echo.body.find("path=/things/7"), std::string::npos) << echo.body;
+  EXPECT_NE(echo.body.find("length=8\nthe body"), std::string::npos) << echo.body;
+  EXPECT_EQ(get(trigger->port(), "/api?status").status, 404);
+  EXPECT_EQ(get(trigger->port(), "/other").status, 404);    // outside the route
+  EXPECT_EQ(get(trigger->port(), "/apiary").status, 404);   // a prefix of a word is not the route
+}
+
+TEST_P(HttpTriggerTest, ATrapIs500ATimeoutIs504AndTheServerKeepsServingUnderLoad) {
+  HttpTriggerOptions options;
+  options.concurrency = 4;
+  options.execution_time = 200ms;
+  auto trigger = start(options);
+  ASSERT_TRUE(trigger);
+  EXPECT_EQ(get(trigger->port(), "/?trap").status, 500);
+  EXPECT_EQ(get(trigger->port(), "/?loop").status, 504);
+  std::atomic<int> ok{0}, trapped{0}, timed_out{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c)
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < 30; ++i) {
+        std::string target = (i % 10 == 3) ? "/?trap" : (c == 0 && i == 5) ? "/?loop" : "/";
+        int status = get(trigger->port(), target).status;
+        if (status == 200) ++ok;
+        else if (status == 500) ++trapped;
+        else if (status == 504) ++timed_out;
+        else ++other;
+      }
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(trapped.load(), 8 * 3);
+  EXPECT_EQ(timed_out.load(), 1);
+  EXPECT_EQ(ok.load(), 8 * 30 - 8 * 3 - 1);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(get(trigger->port(), "/").status, 200);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, HttpTriggerTest, ::testing::Values("aot", "interp"),
+                         [](const auto& info) { return info.param; });
+
+TEST(CgiResponse, StatusLocationHeadersAndMalformedOutput) {
+  auto ok = parse_cgi_response("Content-Type: text/html\r\nX-A: b\r\n\r\n<p>hi</p>");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->body, "<p>hi</p>");
+  EXPECT_EQ(ok->headers.size(), 2u);
+  auto redirect = parse_cgi_response("Location: /elsewhere\n\n");
+  ASSERT_TRUE(redirect);
+  EXPECT_EQ(redirect->status, 302);
+  auto status = parse_cgi_response("Status: 418 I'm a teapot\n\n");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->status, 418);
+  EXPECT_FALSE(parse_cgi_response("no blank line"));
+  EXPECT_FALSE(parse_cgi_response("not a header\n\nbody"));
+  EXPECT_FALSE(parse_cgi_response("Status: 99\n\n"));
+}
+
+}  // namespace
+}  // namespace berth::functions
