@@ -79,10 +79,14 @@ struct WasmSettings {
   std::optional<std::int64_t> kv_max_entries;
   std::optional<std::int64_t> kv_max_value_bytes;
   std::optional<int> pool_size;
+  // An HTTP trigger: serve HTTP/1.1 on this address ("127.0.0.1:8080") and run the module for
+  // each request under `http_route` (default "/"), WAGI style (docs/functions.md).
+  std::string http_listen;
+  std::string http_route;
   bool empty() const {
     return engine.empty() && !memory_limit_bytes && !execution_time_limit && !fuel &&
            preopened_dirs.empty() && allowed_peers.empty() && !kv_max_entries &&
-           !kv_max_value_bytes && !pool_size;
+           !kv_max_value_bytes && !pool_size && http_listen.empty() && http_route.empty();
   }
   bool operator==(const WasmSettings&) const = default;
 };

@@ -17,7 +17,10 @@ const std::vector<FlagSpec>& wasm_flags() {
       {"dir", 0, true, "HOST[::GUEST]", "wasm: give the module a host directory, at GUEST (default: the same path)"},
       {"timeout", 0, true, "DURATION", "wasm: longest its _start may run (then it traps): 2s, 500ms"},
       {"fuel", 0, true, "N", "wasm: most instructions its _start may run (interp engine)"},
-      {"engine", 0, true, "aot|interp", "wasm: the engine (default interp; aot is not built yet)"},
+      {"engine", 0, true, "aot|interp", "wasm: the engine (default aot)"},
+      {"http", 0, true, "HOST:PORT", "wasm: serve HTTP there and run the module per request (WAGI)"},
+      {"route", 0, true, "PREFIX", "wasm --http: the route prefix it serves (default /)"},
+      {"pool-size", 0, true, "N", "wasm --http: most requests handled at once (default 16)"},
   };
   return flags;
 }
@@ -50,6 +53,13 @@ Result<void> wasm_spec_from_flags(const ParsedArgs& p, WorkloadSpec& spec) {
     auto d = parse_duration(*v);
     if (!d) return std::unexpected(d.error().with_context("timeout"));
     w.execution_time_limit = *d;
+  }
+  w.http_listen = p.last("http").value_or("");
+  w.http_route = p.last("route").value_or("");
+  if (auto v = p.last("pool-size")) {
+    auto n = parse_integer(*v, "pool-size", 1, 1 << 16);
+    if (!n) return std::unexpected(n.error());
+    w.pool_size = static_cast<int>(*n);
   }
   if (auto v = p.last("fuel")) {
     auto n = parse_integer(*v, "fuel", 1, INT64_MAX);

@@ -109,6 +109,8 @@ json to_json(const WorkloadSpec& s) {
     if (w.kv_max_entries) wj["kv_max_entries"] = *w.kv_max_entries;
     if (w.kv_max_value_bytes) wj["kv_max_value_bytes"] = *w.kv_max_value_bytes;
     if (w.pool_size) wj["pool_size"] = *w.pool_size;
+    if (!w.http_listen.empty()) wj["http_listen"] = w.http_listen;
+    if (!w.http_route.empty()) wj["http_route"] = w.http_route;
     j["wasm"] = wj;
   }
   return j;
@@ -188,6 +190,8 @@ void json_detail::read_spec(Reader& r, WorkloadSpec& s) {
     wr.get_opt("kv_max_entries", w.kv_max_entries);
     wr.get_opt("kv_max_value_bytes", w.kv_max_value_bytes);
     wr.get_opt("pool_size", w.pool_size);
+    wr.get("http_listen", w.http_listen);
+    wr.get("http_route", w.http_route);
   });
   r.get_object("container", [&](Reader& cr) {
     auto& c = s.container;

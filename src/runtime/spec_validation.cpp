@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 #include "common/fs.hpp"
 #include "linux/capabilities.hpp"
@@ -254,7 +255,23 @@ Result<void> validate_wasm(const WorkloadSpec& s) {
   if (!w.allowed_peers.empty()) return fail(ErrorCode::unavailable, "wasm.allowed_peers: guest sockets are not built yet");
   if (w.kv_max_entries || w.kv_max_value_bytes)
     return fail(ErrorCode::unavailable, "wasm.kv_max_entries: the key-value store is not built yet");
-  if (w.pool_size) return fail(ErrorCode::unavailable, "wasm.pool_size: the function pool is not built yet");
+  if (w.pool_size && w.http_listen.empty())
+    return invalid("wasm.pool_size: only an HTTP trigger (wasm.http_listen) runs a pool of instances");
+  if (w.pool_size && *w.pool_size <= 0) return invalid("wasm.pool_size: must be positive");
+  if (!w.http_route.empty() && w.http_listen.empty()) return invalid("wasm.http_route: needs wasm.http_listen");
+  if (!w.http_route.empty() && w.http_route[0] != '/')
+    return invalid(fmt::format("wasm.http_route: \"{}\" must start with /", w.http_route));
+  if (!w.http_listen.empty()) {
+    auto colon = w.http_listen.rfind(':');
+    int port = -1;
+    if (colon != std::string::npos && colon > 0) {
+      auto digits = std::string_view(w.http_listen).substr(colon + 1);
+      auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+      if (ec != std::errc() || p != digits.data() + digits.size()) port = -1;
+    }
+    if (port < 1 || port > 65535)
+      return invalid(fmt::format("wasm.http_listen: \"{}\" is not HOST:PORT", w.http_listen));
+  }
   if (w.memory_limit_bytes && *w.memory_limit_bytes <= 0) return invalid("wasm.memory_limit_bytes: must be positive");
   if (w.execution_time_limit && w.execution_time_limit->count() <= 0)
     return invalid("wasm.execution_time_limit: must be positive");

@@ -33,6 +33,9 @@ Result<WorkloadSpec> wasm_runner_spec(const WorkloadSpec& spec, const StateLayou
   if (w.execution_time_limit) args.insert(args.end(), {"--timeout-ms", std::to_string(w.execution_time_limit->count())});
   if (w.fuel) args.insert(args.end(), {"--fuel", std::to_string(*w.fuel)});
   for (const auto& dir : w.preopened_dirs) args.insert(args.end(), {"--dir", dir});
+  if (!w.http_listen.empty()) args.insert(args.end(), {"--http", w.http_listen});
+  if (!w.http_route.empty()) args.insert(args.end(), {"--route", w.http_route});
+  if (w.pool_size) args.insert(args.end(), {"--pool-size", std::to_string(*w.pool_size)});
   args.insert(args.end(), {"--memory-file", layout.wasm_memory_path(id), "--reason-file", layout.wasm_reason_path(id),
                            spec.module, "--"});
   args.insert(args.end(), spec.args.begin(), spec.args.end());

@@ -42,7 +42,7 @@ const Keys container_only_keys = {"entrypoint", "mounts", "hostname", "read_only
 const Keys resources_keys = {"memory", "memory_swap", "cpus", "cpu_shares", "pids", "cpuset_cpus", "cpuset_mems"};
 const Keys health_keys = {"type", "command", "target", "interval", "timeout", "retries", "start_period"};
 const Keys wasm_keys = {"engine", "memory", "timeout", "fuel", "dirs", "allow", "pool_size",
-                        "kv_max_entries", "kv_max_value_bytes"};
+                        "kv_max_entries", "kv_max_value_bytes", "http", "route"};
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -468,6 +468,14 @@ void Reader::read_wasm(const toml::table& table, std::string_view prefix, WasmSe
     if (auto v = size(*node, field("kv_max_value_bytes"))) wasm.kv_max_value_bytes = *v;
   if (auto node = table.get("allow"))
     if (auto v = strings(*node, field("allow"))) wasm.allowed_peers = *v;
+  if (auto node = table.get("http")) {
+    if (auto v = node->value<std::string>()) wasm.http_listen = *v;
+    else report(*node, field("http"), "must be a string (HOST:PORT)");
+  }
+  if (auto node = table.get("route")) {
+    if (auto v = node->value<std::string>()) wasm.http_route = *v;
+    else report(*node, field("route"), "must be a string");
+  }
   if (auto node = table.get("dirs")) {
     auto dirs = array<std::string>(*node, field("dirs"), [&](const toml::node& item, const std::string& f)
                                                              -> std::optional<std::string> {

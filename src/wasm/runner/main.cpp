@@ -4,13 +4,15 @@
 //
 //   berth-wasm [--engine aot|interp] [--memory BYTES] [--timeout-ms N] [--fuel N]
 //              [--dir HOST[::GUEST]]... [--memory-file PATH] [--reason-file PATH]
-//              [--cache-dir DIR]
+//              [--cache-dir DIR] [--http HOST:PORT [--route PREFIX] [--pool-size N]]
 //              MODULE [--] [ARGS...]
 //
 // Exits with the guest's proc_exit code (0 when `_start` returns), 134 on a trap (after one line
 // "berth: wasm trap: <kind>" on stderr), 125 when the module could not be run at all. With
 // --reason-file, a trap or setup failure is also written there (one line) for the workload's
 // status; with --memory-file, the guest's linear memory size in bytes is kept there.
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -21,6 +23,8 @@
 #include <vector>
 
 #include "common/fs.hpp"
+#include "functions/http_trigger.hpp"
+#include "wasm/module_file.hpp"
 #include "wasm/runner/command.hpp"
 
 extern char** environ;
@@ -33,7 +37,7 @@ using namespace berth::wasm;
 constexpr std::string_view usage =
     "usage: berth-wasm [--engine aot|interp] [--memory BYTES] [--timeout-ms N] [--fuel N]\n"
     "                  [--dir HOST[::GUEST]]... [--memory-file PATH] [--reason-file PATH]\n"
-    "                  [--cache-dir DIR]\n"
+    "                  [--cache-dir DIR] [--http HOST:PORT [--route PREFIX] [--pool-size N]]\n"
     "                  MODULE [--] [ARGS...]\n";
 
 std::optional<std::uint64_t> parse_positive(std::string_view text) {
@@ -49,10 +53,41 @@ int setup_failed(const std::string& reason_file, const std::string& message) {
   return setup_failure_exit_code;
 }
 
+struct HttpMode {
+  std::string listen, route = "/";
+  std::size_t pool_size = 16;
+};
+
+// --http: serves the module as an HTTP trigger until SIGTERM or SIGINT (then exits 0).
+int serve_http(const CommandOptions& options, const HttpMode& http, const std::string& reason_file) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before any thread starts: sigwait gets them
+  auto module = load_module_file(options.engine, options.module_path, options.aot_cache_dir);
+  if (!module) return setup_failed(reason_file, module.error().message);
+  functions::HttpTriggerOptions trigger_options;
+  trigger_options.listen = http.listen;
+  trigger_options.route = http.route;
+  trigger_options.concurrency = http.pool_size;
+  if (options.timeout) trigger_options.execution_time = std::chrono::duration_cast<std::chrono::milliseconds>(*options.timeout);
+  if (options.memory_limit_bytes) trigger_options.memory_bytes = *options.memory_limit_bytes;
+  trigger_options.env = options.env;
+  auto trigger = functions::HttpTrigger::start(*module, trigger_options);
+  if (!trigger) return setup_failed(reason_file, trigger.error().message);
+  fmt::print(stderr, "berth: wasm: serving http://{}{} (port {})\n", http.listen, http.route, (*trigger)->port());
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  (*trigger)->stop();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CommandOptions options;
+  HttpMode http;
   std::string memory_file, reason_file;
   int i = 1;
   for (; i < argc; ++i) {
@@ -74,6 +109,14 @@ int main(int argc, char** argv) {
       auto mapping = parse_dir_mapping(value);
       if (!mapping) return setup_failed(reason_file, mapping.error().message);
       options.dirs.push_back(*mapping);
+    } else if (flag == "--http") {
+      http.listen = value;
+    } else if (flag == "--route") {
+      http.route = value;
+    } else if (flag == "--pool-size") {
+      auto n = parse_positive(value);
+      if (!n) return setup_failed(reason_file, fmt::format("{}: \"{}\" is not a positive number", flag, value));
+      http.pool_size = *n;
     } else if (flag == "--cache-dir") {
       options.aot_cache_dir = value;
     } else if (flag == "--memory-file") {
@@ -107,6 +150,7 @@ int main(int argc, char** argv) {
       (void)write_file_atomic(memory_file, std::to_string(bytes));
     };
 
+  if (!http.listen.empty()) return serve_http(options, http, reason_file);
   auto outcome = run_command(options);
   if (!outcome) return setup_failed(reason_file, outcome.error().message);
   if (outcome->trap) {
