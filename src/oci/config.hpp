@@ -42,5 +42,9 @@ struct BundleConfig {
 // Reads BUNDLE/config.json. Errors are invalid_spec naming the field.
 Result<BundleConfig> load_bundle_config(const std::string& bundle);
 Result<BundleConfig> parse_bundle_config(const std::string& json_text, const std::string& bundle);
+// A `process` object alone (exec --process FILE), read as config.json's is: its fields land in
+// plan (args, env, working_dir, user, group_add, umask, capabilities, rlimits,
+// no_new_privileges, tty), oom_score_adj and warnings.
+Result<BundleConfig> parse_process_config(const std::string& json_text);
 
 }  // namespace berth::oci
