@@ -25,7 +25,7 @@ namespace berth::oci {
 namespace {
 
 std::optional<std::uint32_t> number(const std::string& text) {
-  if (text.empty() || text.size() > 10 || !std::all_of(text.begin(), text.end(), ::isdigit)) return std::nullopt;
+  if (text.empty() || text.size() > 10 || !std::all_of(text.begin(), text.end(), [](unsigned char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
   auto value = std::stoull(text);
   if (value > UINT32_MAX) return std::nullopt;
   return static_cast<std::uint32_t>(value);

@@ -63,6 +63,20 @@ TEST_F(OciExec, GetsTheInitsCapabilitiesAndNoNewPrivs) {
   EXPECT_NE(added.out, plain.out);
 }
 
+TEST_F(OciExec, ForegroundExecForwardsSignalsToTheProcess) {
+  ASSERT_NO_FATAL_FAILURE(start_sleeper("sig"));
+  std::string pid_file = dir_ + "/exec.pid";
+  Program running({BERTH_OCI_PATH, "--root", root_, "exec", "--pid-file", pid_file, "sig", "sh", "-c",
+                   "trap 'echo got TERM; exit 9' TERM; echo ready; sleep 1000 & wait"});
+  for (int i = 0; i < 500 && !path_exists(pid_file); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(path_exists(pid_file));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ::kill(running.pid(), SIGTERM);
+  auto r = running.finish();
+  EXPECT_EQ(r.code, 9) << r.err;
+  EXPECT_EQ(r.out, "ready\ngot TERM\n");
+}
+
 TEST_F(OciExec, EnvCwdAndUserFlagsApply) {
   ASSERT_NO_FATAL_FAILURE(start_sleeper("flags"));
   auto r = exec({"--env", "FOO=bar", "-e", "BAZ=qux", "--cwd", "/tmp", "--user", "1000:1000", "flags", "sh", "-c",
