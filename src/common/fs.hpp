@@ -14,6 +14,9 @@ Error errno_error(std::string_view what, const std::string& path, int err);
 ErrorCode code_for_errno(int err);
 
 Result<std::string> read_file(const std::string& path);
+// Everything an open descriptor still has to give, until end of file or an error (EINTR retried):
+// a pipe's output after its writer closed, a memfd from its current offset.
+std::string read_to_end(int fd);
 Result<void> write_file(const std::string& path, std::string_view data);
 // Writes to a temporary file beside `path`, fsyncs if asked, then renames over `path`.
 Result<void> write_file_atomic(const std::string& path, std::string_view data,

@@ -29,18 +29,6 @@ Result<UniqueFd> memory_file(const char* name, std::string_view contents) {
   return fd;
 }
 
-std::string read_all(int fd) {
-  std::string out;
-  ::lseek(fd, 0, SEEK_SET);
-  char buffer[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n <= 0) break;
-    out.append(buffer, static_cast<std::size_t>(n));
-  }
-  return out;
-}
-
 http::Response plain(int status, std::string body) {
   return http::Response{status, {{"Content-Type", "text/plain"}}, std::move(body) + "\n"};
 }
@@ -193,7 +181,8 @@ http::Response HttpTrigger::handle(const http::Request& request) {
       return plain(500, trap.kind == wasm::TrapKind::exit ? fmt::format("the handler exited with {}", trap.exit_code)
                                                           : fmt::format("the handler trapped: {}", wasm::to_string(trap.kind)));
   }
-  auto response = parse_cgi_response(read_all(out->get()));
+  ::lseek(out->get(), 0, SEEK_SET);
+  auto response = parse_cgi_response(read_to_end(out->get()));
   if (!response) return plain(500, response.error().message);
   return *response;
 }

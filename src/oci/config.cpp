@@ -536,6 +536,14 @@ Result<BundleConfig> parse_bundle_config(const std::string& json_text, const std
   return out;
 }
 
+Result<BundleConfig> parse_process_config(const std::string& json_text) {
+  auto process = json::parse(json_text, nullptr, false);
+  if (process.is_discarded() || !process.is_object()) return bad("process", "is not a JSON object");
+  BundleConfig out;
+  if (auto r = read_process(process, out); !r) return std::unexpected(r.error());
+  return out;
+}
+
 Result<BundleConfig> load_bundle_config(const std::string& bundle) {
   auto text = read_file(bundle + "/config.json");
   if (!text) return std::unexpected(text.error());

@@ -32,18 +32,6 @@ namespace {
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 int pidfd_signal(int pidfd, int sig) { return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0)); }
 
-std::string read_all(int fd) {
-  std::string out;
-  char buf[512];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return out;
-}
-
 struct Pipe {
   UniqueFd read, write;
 };
@@ -107,6 +95,38 @@ bool wait_gone(const ContainerState& state, std::chrono::milliseconds limit) {
 }
 
 }  // namespace
+
+Result<UniqueFd> connect_console_socket(const std::string& path) {
+  auto address = linux::unix_address(path);
+  if (!address) return std::unexpected(address.error().with_context("--console-socket"));
+  UniqueFd console(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!console) return std::unexpected(errno_error("socket", path, errno));
+  if (::connect(console.get(), reinterpret_cast<const sockaddr*>(&address->address), sizeof address->address) != 0)
+    return std::unexpected(errno_error("connect", path, errno).with_context("--console-socket"));
+  return console;
+}
+
+int wait_forwarding_signals(int pidfd, int signals) {
+  for (;;) {
+    pollfd fds[2] = {{pidfd, POLLIN, 0}, {signals, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo info;
+      while (::read(signals, &info, sizeof info) == sizeof info) pidfd_signal(pidfd, static_cast<int>(info.ssi_signo));
+    }
+    if (fds[0].revents & POLLIN) {
+      siginfo_t info{};
+      if (::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED) != 0) {
+        if (errno == EINTR) continue;
+        return -1;
+      }
+      return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+    }
+  }
+}
 
 std::string cgroup_path_for(const std::string& cgroups_path, const std::string& id, bool systemd) {
   if (cgroups_path.empty()) return "berth-oci/" + id;
@@ -213,12 +233,9 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
   if (!go) return std::unexpected(errno_error("open", fifo, errno));
   UniqueFd console;
   if (plan.tty) {
-    auto address = linux::unix_address(create.console_socket);
-    if (!address) return std::unexpected(address.error().with_context("--console-socket"));
-    console.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!console) return std::unexpected(errno_error("socket", create.console_socket, errno));
-    if (::connect(console.get(), reinterpret_cast<const sockaddr*>(&address->address), sizeof address->address) != 0)
-      return std::unexpected(errno_error("connect", create.console_socket, errno).with_context("--console-socket"));
+    auto connected = connect_console_socket(create.console_socket);
+    if (!connected) return std::unexpected(connected.error());
+    console = std::move(*connected);
   }
 
   ChildStdio stdio{0, 1, 2, errors->write.get()};
@@ -248,7 +265,7 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
     linux::write_all_noalloc(maps->write.get(), &byte, 1);
   }
   if (n != 1 || first != '\0') {
-    std::string failure = (n == 1 ? std::string(1, first) : std::string()) + read_all(errors->read.get());
+    std::string failure = (n == 1 ? std::string(1, first) : std::string()) + read_to_end(errors->read.get());
     if (failure.empty()) failure = "the container's init died while being set up";
     return fail(failure.find("No such file") != std::string::npos || failure.find("not found") != std::string::npos
                     ? ErrorCode::not_found
@@ -389,31 +406,10 @@ Result<int> run_container(const RuntimeOptions& options, const std::string& id, 
     return std::unexpected(r.error());
   }
   // EOF on the error pipe: exec happened; text: it failed (and the init exits).
-  std::string failure = read_all(created->errors.get());
+  std::string failure = read_to_end(created->errors.get());
   created->errors.reset();
 
-  int code = -1;
-  for (;;) {
-    pollfd fds[2] = {{created->pidfd.get(), POLLIN, 0}, {signals.get(), POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (fds[1].revents & POLLIN) {
-      signalfd_siginfo info;
-      while (::read(signals.get(), &info, sizeof info) == sizeof info)
-        pidfd_signal(created->pidfd.get(), static_cast<int>(info.ssi_signo));
-    }
-    if (fds[0].revents & POLLIN) {
-      siginfo_t info{};
-      if (::waitid(P_PIDFD, static_cast<id_t>(created->pidfd.get()), &info, WEXITED) != 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      code = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
-      break;
-    }
-  }
+  int code = wait_forwarding_signals(created->pidfd.get(), signals.get());
   delete_after();
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
   if (!failure.empty()) return fail(ErrorCode::invalid_spec, fmt::format("run {}: {}", id, failure));

@@ -49,6 +49,12 @@ Result<int> run_container(const RuntimeOptions& options, const std::string& id, 
 // Every container under the root with its current status.
 std::vector<ContainerState> list_containers(const RuntimeOptions& options);
 
+// A connection to a --console-socket, where a pty master is sent (create's and exec's).
+Result<UniqueFd> connect_console_socket(const std::string& path);
+// Waits for our child behind `pidfd` to exit, passing each signal read from `signals` (a
+// signalfd) on to it: its exit code (128 + the signal when killed), or -1.
+int wait_forwarding_signals(int pidfd, int signals);
+
 // "system.slice:docker:abc" (systemd) or "/a/b" or "" -> a cgroupfs path relative to the root.
 std::string cgroup_path_for(const std::string& cgroups_path, const std::string& id, bool systemd);
 

@@ -16,6 +16,7 @@
 #include "common/time.hpp"
 #include "oci/container.hpp"
 #include "oci/operations.hpp"
+#include "oci/exec.hpp"
 #include "oci/templates.hpp"
 
 namespace {
@@ -54,6 +55,9 @@ int usage() {
       "         [--no-new-keyring] ID\n"
       "  start ID | state ID | kill [--all] ID [SIGNAL] | delete [--force] ID\n"
       "  run [create's flags] ID      create + start in the foreground; exits with the container's code\n"
+      "  exec [--process FILE] [--tty|-t] [--console-socket SOCK] [--detach|-d] [--pid-file FILE] [--cwd DIR]\n"
+      "       [--env|-e K=V]... [--user|-u UID[:GID]] [--additional-gids|-g GID]... [--cap CAP]... [--no-new-privs]\n"
+      "       ID [COMMAND [ARGS...]]   a new process in a running container; exits with its code\n"
       "  list [--format table|json] [--quiet] | spec [--bundle DIR] | features | --version\n"
       "  pause ID | resume ID | ps [--format table|json] ID [PS_ARGS...]\n"
       "  update [--resources FILE|-] [--memory N] [--memory-swap N] [--cpu-shares N] [--cpu-quota N]\n"
@@ -230,6 +234,14 @@ int main(int argc, char** argv) {
     if (!code) return die(code.error().message);
     return *code;
   }
+  if (command == "exec") {
+    auto o = oci::parse_exec_args(std::vector<std::string>(args.items.begin() + static_cast<std::ptrdiff_t>(args.pos),
+                                                           args.items.end()));
+    if (!o) return die(o.error().message, 2);
+    auto code = oci::exec_container(options, *o);
+    if (!code) return die(code.error().message);
+    return *code;
+  }
   if (command == "start") {
     if (!parse({}, {}) || one_id(pos, "start") < 0) return 2;
     if (auto r = oci::start_container(options, pos[0]); !r) return die(r.error().message);
@@ -321,7 +333,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "help") return usage(), 0;
-  return die(fmt::format("unknown command \"{}\" (exec, events are not implemented yet)",
+  return die(fmt::format("unknown command \"{}\" (events is not implemented yet)",
                          command),
              2);
 }

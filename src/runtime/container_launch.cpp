@@ -339,19 +339,6 @@ Result<std::string> read_optional(const char* path) {
   return text;
 }
 
-// The pty of a -t container: from its own devpts (so the name it sees exists where it runs),
-// owned by its user; the master goes to the shim, the slave becomes the process's stdio.
-Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid) {
-  UniqueFd master(::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
-  if (!master) return std::unexpected(errno_error("open", "/dev/pts/ptmx", errno));
-  if (::unlockpt(master.get()) != 0) return std::unexpected(errno_error("unlock", "pty", errno));
-  UniqueFd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
-  if (!slave) return std::unexpected(errno_error("open", "pty peer", errno));
-  if (::fchown(slave.get(), uid, gid) != 0) return std::unexpected(errno_error("chown", "pty", errno));
-  if (auto sent = linux::send_fd(console_fd, master.get(), "pty"); !sent) return std::unexpected(sent.error());
-  return slave;
-}
-
 [[noreturn]] void run_container_init(const ContainerLaunchPlan& plan, const ChildStdio& stdio,
                                      int go_fd, int maps_fd, int console_fd) {
   int error_fd = stdio.error_fd;
@@ -468,6 +455,19 @@ Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid) {
 }
 
 }  // namespace
+
+// The pty of a -t container: from its own devpts (so the name it sees exists where it runs),
+// owned by its user; the master goes to the shim, the slave becomes the process's stdio.
+Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid) {
+  UniqueFd master(::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master) return std::unexpected(errno_error("open", "/dev/pts/ptmx", errno));
+  if (::unlockpt(master.get()) != 0) return std::unexpected(errno_error("unlock", "pty", errno));
+  UniqueFd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave) return std::unexpected(errno_error("open", "pty peer", errno));
+  if (::fchown(slave.get(), uid, gid) != 0) return std::unexpected(errno_error("chown", "pty", errno));
+  if (auto sent = linux::send_fd(console_fd, master.get(), "pty"); !sent) return std::unexpected(sent.error());
+  return slave;
+}
 
 Result<std::pair<pid_t, int>> spawn_container_init(const ContainerLaunchPlan& plan,
                                                    const ChildStdio& stdio, int go_fd, int maps_fd,

@@ -20,6 +20,7 @@
 
 #include "berth/error.hpp"
 #include "berth/spec.hpp"
+#include "common/fd.hpp"
 #include "linux/capabilities.hpp"
 #include "linux/cgroup.hpp"
 #include "linux/rootfs.hpp"
@@ -101,6 +102,10 @@ Result<std::pair<pid_t, int>> spawn_container_init(const ContainerLaunchPlan& pl
                                                    const ChildStdio& stdio, int go_fd, int maps_fd,
                                                    int console_fd);
 
+// The pty of a container's process: from the devpts of the mount namespace the caller is in (the
+// container's, so the name it sees exists where it runs), its slave owned by uid:gid; the
+// master is sent over `console_fd` (SCM_RIGHTS), the slave returned. (create's init and exec.)
+Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid);
 
 // Writes /proc/PID/uid_map and gid_map.
 Result<void> write_id_maps(pid_t pid, const std::vector<IdMapping>& uid_map,

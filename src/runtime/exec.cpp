@@ -24,39 +24,13 @@
 #include "linux/seccomp.hpp"
 #include "linux/users.hpp"
 #include "runtime/container_launch.hpp"
+#include "runtime/exec_child.hpp"
 #include "runtime/local_runtime.hpp"
 #include "runtime/process_launch.hpp"
 
 namespace berth {
 
 namespace {
-
-// What an exec into a container gets on top of the process plan: the same capabilities,
-// seccomp filter and no_new_privs as the container's init, and the user as the container's
-// /etc/passwd and /etc/group name it.
-struct ContainerExecPlan {
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<std::string> env;
-  std::vector<gid_t> groups;
-  linux::CapabilitySets capabilities;
-  int last_capability = 0;
-  std::optional<linux::SeccompProgram> seccomp;
-  bool no_new_privileges = true;
-};
-
-// A file of the container's, read through its root without following anything out of it.
-std::string read_container_file(pid_t pid, const char* path) {
-  UniqueFd root(::open(fmt::format("/proc/{}/root", pid).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root) return {};
-  UniqueFd fd(linux::open_in_root(root.get(), path, O_RDONLY));
-  if (fd.get() < 0) return {};
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
-  return out;
-}
 
 Result<ContainerExecPlan> plan_container_exec(const WorkloadSpec& spec, pid_t init_pid,
                                               const std::string& cache_dir) {
@@ -86,86 +60,6 @@ Result<ContainerExecPlan> plan_container_exec(const WorkloadSpec& spec, pid_t in
     env.push_back("HOSTNAME=" + (spec.container.hostname.empty() ? spec.name : spec.container.hostname));
   extra.env = std::move(env);
   return extra;
-}
-
-// The forked child: join, then exec. Runs in a fork of a possibly multi-threaded caller, so it
-// allocates nothing.
-[[noreturn]] void run_exec_child(const ProcessLaunchPlan& plan, const ContainerExecPlan* container,
-                                 const std::vector<linux::NamespaceFd>& namespaces, int in_fd,
-                                 int out_fd, int err_fd, bool tty, int error_fd) {
-  // A container's processes must not reach berth's binary through our /proc entries while we
-  // join them (the CVE-2019-5736 class): not dumpable until exec replaces this image.
-  if (container) ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  if (!tty) ::setpgid(0, 0);  // one group, so a timeout kills the command and what it started
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int sig = 1; sig < NSIG; ++sig)
-    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-  if (plan.cgroup && !plan.cgroup->add_process(0)) linux::fail_child(error_fd, "join cgroup", EIO);
-  bool joined_pid_namespace = false;
-  for (auto& ns : namespaces) {
-    if (::setns(ns.fd.get(), ns.type) != 0) linux::fail_child(error_fd, "join namespace", errno);
-    if (ns.type == CLONE_NEWPID) joined_pid_namespace = true;
-  }
-  if (joined_pid_namespace) {
-    // setns(pid) applies to children only: the command runs in a child that we mirror.
-    pid_t inner = ::fork();
-    if (inner < 0) linux::fail_child(error_fd, "fork", errno);
-    if (inner > 0) {
-      ::close(error_fd);
-      int status = 0;
-      while (::waitpid(inner, &status, 0) < 0 && errno == EINTR) {
-      }
-      ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-    }
-  }
-  if (in_fd < 0) in_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (in_fd < 0 || ::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0)
-    linux::fail_child(error_fd, "set up stdio", errno);
-  if (tty && (::setsid() < 0 || ::ioctl(0, TIOCSCTTY, 0) != 0))
-    linux::fail_child(error_fd, "take the terminal", errno);
-  if (container) {
-    if (int e = linux::drop_bounding_capabilities_in_child(container->capabilities, container->last_capability))
-      linux::fail_child(error_fd, "drop from the capability bounding set", e);
-    if (::setgroups(container->groups.size(), container->groups.data()) != 0)
-      linux::fail_child(error_fd, "setgroups", errno);
-    if (::setresgid(*plan.gid, *plan.gid, *plan.gid) != 0) linux::fail_child(error_fd, "setgid", errno);
-    if (linux::keep_capabilities_across_setuid() != 0) linux::fail_child(error_fd, "keep capabilities", errno);
-    if (::setresuid(*plan.uid, *plan.uid, *plan.uid) != 0) linux::fail_child(error_fd, "setuid", errno);
-    const char* stage = "capabilities";
-    if (int e = linux::apply_capabilities_in_child(container->capabilities, container->last_capability, &stage))
-      linux::fail_child(error_fd, stage, e);
-  } else {
-    if (plan.gid) {
-      if (::setgroups(0, nullptr) != 0) linux::fail_child(error_fd, "setgroups", errno);
-      if (::setresgid(*plan.gid, *plan.gid, *plan.gid) != 0) linux::fail_child(error_fd, "setgid", errno);
-    }
-    if (plan.uid && ::setresuid(*plan.uid, *plan.uid, *plan.uid) != 0)
-      linux::fail_child(error_fd, "setuid", errno);
-  }
-  if (::chdir(plan.working_dir.c_str()) != 0)
-    linux::fail_child(error_fd, "chdir to working directory", errno);
-  if (container) {
-    if (container->no_new_privileges)
-      if (int e = linux::set_no_new_privileges()) linux::fail_child(error_fd, "no_new_privs", e);
-    if (container->seccomp)
-      if (int e = linux::install_seccomp_in_child(*container->seccomp)) linux::fail_child(error_fd, "load seccomp filter", e);
-  }
-  linux::mark_fds_cloexec_from(3);
-  linux::exec_with_path_search(plan.exec);
-  linux::fail_child(error_fd, plan.exec.file(), errno);
-}
-
-std::vector<std::string> merge_env(const std::vector<std::string>& base,
-                                   const std::vector<std::string>& extra) {
-  std::vector<std::string> out = base;
-  for (auto& e : extra) {
-    auto key = e.substr(0, e.find('=') + 1);
-    std::erase_if(out, [&](const std::string& x) { return x.starts_with(key); });
-    out.push_back(e);
-  }
-  return out;
 }
 
 }  // namespace
@@ -232,8 +126,14 @@ Result<ExecResult> LocalRuntime::exec(std::string_view ref, const std::vector<st
   pid_t pid = ::fork();
   if (pid < 0) return std::unexpected(errno_error("fork", "exec", errno));
   if (pid == 0)
-    run_exec_child(*plan, container ? &*container : nullptr, *namespaces, in_fd, out_fd, err_fd,
-                   options.tty, errors_w.get());
+    run_exec_child({.plan = &*plan,
+                    .container = container ? &*container : nullptr,
+                    .namespaces = &*namespaces,
+                    .in_fd = in_fd,
+                    .out_fd = out_fd,
+                    .err_fd = err_fd,
+                    .tty = options.tty,
+                    .error_fd = errors_w.get()});
   out_w.reset();
   err_w.reset();
   errors_w.reset();

@@ -393,7 +393,7 @@ class Monitor {
       return {};
     }
     std::string failure = n == 1 ? std::string(1, first) : std::string();
-    return child_failed(failure + read_all(errors_.get()));
+    return child_failed(failure + read_to_end(errors_.get()));
   }
 
   // Lets a waiting container exec, and checks that it did.
@@ -406,7 +406,7 @@ class Monitor {
   }
 
   Result<void> check_exec() {
-    std::string failure = read_all(errors_.get());
+    std::string failure = read_to_end(errors_.get());
     errors_.reset();
     if (failure.empty()) return {};
     return child_failed(failure);
@@ -430,17 +430,6 @@ class Monitor {
     exited_ = true;
   }
 
-  static std::string read_all(int fd) {
-    std::string out;
-    char buf[512];
-    for (;;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      out.append(buf, static_cast<std::size_t>(n));
-    }
-    return out;
-  }
 
   // Create mode: the workload waits; the row stays "created" with its pid and this shim.
   Result<void> record_created() {

@@ -20,8 +20,9 @@ TEST_F(ContainerTest, RunsTheImageCommandAsPidOneWithItsOwnHostname) {
 
 TEST_F(ContainerTest, SeesNoHostProcess) {
   // Only the shell, ls and grep: the shim, the test and everything else on the host is hidden.
+  // (grep may not have been forked yet when ls reads /proc: 2 or 3, never more.)
   auto out = sh("ls /proc | grep -c '^[0-9]'");
-  EXPECT_EQ(out, "3\n");
+  EXPECT_TRUE(out == "2\n" || out == "3\n") << out;
 }
 
 TEST_F(ContainerTest, PrivateNetworkHasOnlyLoopbackUp) {

@@ -1,6 +1,11 @@
 // The HTTP trigger: WAGI requests to a C handler over real HTTP on loopback, concurrent load with
 // misbehaving requests mixed in, and the CGI response parser.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -92,6 +97,57 @@ TEST_P(HttpTriggerTest, ATrapIs500ATimeoutIs504AndTheServerKeepsServingUnderLoad
 
 INSTANTIATE_TEST_SUITE_P(Engines, HttpTriggerTest, ::testing::Values("aot", "interp"),
                          [](const auto& info) { return info.param; });
+
+// berth-wasm --http: what `berth run --wasm handler.wasm --http ADDR` runs as the workload's
+// process. It serves until SIGTERM, then exits 0.
+TEST(HttpRunner, BerthWasmServesUntilSigterm) {
+  int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  std::uint16_t port = ntohs(address.sin_port);
+  ::close(probe);
+  std::string listen = fmt::format("127.0.0.1:{}", port);
+  std::vector<std::string> args = {BERTH_WASM_RUNNER_PATH, "--engine", "interp", "--http", listen, "--route", "/fn",
+                                   BERTH_FUNCTION_GUEST_DIR "/wagi_handler.wasm"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char* envp[] = {nullptr};
+  pid_t pid = 0;
+  ASSERT_EQ(::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), envp), 0);
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      if (pid > 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+      }
+    }
+  } reap{pid};
+  http::Endpoint endpoint;
+  endpoint.host = "127.0.0.1";
+  endpoint.port = port;
+  std::optional<http::ClientResponse> answer;
+  for (int i = 0; i < 200 && !answer; ++i) {
+    if (auto c = http::Connection::open(endpoint, 1s)) {
+      if (auto r = c->request("GET", "/fn/x", {}, "text/plain", 5s)) answer = *r;
+    } else {
+      std::this_thread::sleep_for(25ms);
+    }
+  }
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(answer->body, "hello from wasm\n");
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  reap.pid = 0;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
 
 TEST(CgiResponse, StatusLocationHeadersAndMalformedOutput) {
   auto ok = parse_cgi_response("Content-Type: text/html\r\nX-A: b\r\n\r\n<p>hi</p>");

@@ -96,6 +96,10 @@ TEST_F(OciOperations, PauseStopsTheContainerAndResumeContinuesIt) {
   ASSERT_GE(frozen_at, 2);
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(count(), frozen_at) << "the counter went on while paused";
+  // A new process would join a frozen cgroup and hang: exec refuses, as runc does.
+  auto exec = oci({"exec", "counter", "true"});
+  EXPECT_NE(exec.code, 0);
+  EXPECT_NE(exec.err.find("it is paused, not running"), std::string::npos) << exec.err;
 
   auto resumed = oci({"resume", "counter"});
   ASSERT_EQ(resumed.code, 0) << resumed.err;

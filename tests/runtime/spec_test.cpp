@@ -101,9 +101,10 @@ TEST_F(Specs, WasmPartsWithoutABackendAreUnavailable) {
   auto peers = s;
   peers.wasm.allowed_peers = {"10.0.0.0/8:443"};
   expect_refused(peers, ErrorCode::unavailable, "allowed_peers");
+  // A pool of instances serves an HTTP trigger; without one there is nothing to pool.
   auto pool = s;
   pool.wasm.pool_size = 4;
-  expect_refused(pool, ErrorCode::unavailable, "pool_size");
+  expect_refused(pool, ErrorCode::invalid_spec, "wasm.pool_size: only an HTTP trigger");
 }
 
 TEST_F(Specs, ContainerFieldsAreRefusedOnAProcess) {

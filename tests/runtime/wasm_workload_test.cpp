@@ -149,6 +149,17 @@ TEST_F(WasmWorkload, CreateRefusesWhatCannotRun) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find(root_ + "/absent"), std::string::npos) << r.error().message;
 
+  auto route_alone = wasm_spec("wasi_process", {});
+  route_alone.wasm.http_route = "/api";
+  r = runtime_->create(route_alone);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("wasm.http_route: needs wasm.http_listen"), std::string::npos) << r.error().message;
+  auto bad_listen = wasm_spec("wasi_process", {});
+  bad_listen.wasm.http_listen = "127.0.0.1";
+  r = runtime_->create(bad_listen);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("is not HOST:PORT"), std::string::npos) << r.error().message;
+
   auto zero_fuel = wasm_spec("wasi_process", {});
   zero_fuel.wasm.fuel = 0;
   EXPECT_FALSE(runtime_->create(zero_fuel));
