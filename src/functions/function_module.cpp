@@ -339,7 +339,7 @@ class PooledModule final : public FunctionModule {
 
 Result<std::shared_ptr<FunctionModule>> FunctionModule::load(const std::filesystem::path& path,
                                                              const LoadOptions& options) {
-  std::string engine = options.engine.empty() ? std::string(wasm::default_engine()) : options.engine;
+  std::string engine(wasm::effective_engine(options.engine));
   if (auto r = wasm::check_engine(engine); !r) return std::unexpected(r.error());
   auto limits = resolve_limits(options, engine);
   if (!limits) return std::unexpected(limits.error().with_context(fmt::format("module {}", path.string())));

@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 
 #include "common/fs.hpp"
+#include "common/numbers.hpp"
 #include "linux/capabilities.hpp"
 #include "linux/cgroup.hpp"
 #include "runtime/container_launch.hpp"
@@ -263,13 +263,8 @@ Result<void> validate_wasm(const WorkloadSpec& s) {
     return invalid(fmt::format("wasm.http_route: \"{}\" must start with /", w.http_route));
   if (!w.http_listen.empty()) {
     auto colon = w.http_listen.rfind(':');
-    int port = -1;
-    if (colon != std::string::npos && colon > 0) {
-      auto digits = std::string_view(w.http_listen).substr(colon + 1);
-      auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-      if (ec != std::errc() || p != digits.data() + digits.size()) port = -1;
-    }
-    if (port < 1 || port > 65535)
+    if (colon == std::string::npos || colon == 0 ||
+        !parse_port_number(std::string_view(w.http_listen).substr(colon + 1)))
       return invalid(fmt::format("wasm.http_listen: \"{}\" is not HOST:PORT", w.http_listen));
   }
   if (w.memory_limit_bytes && *w.memory_limit_bytes <= 0) return invalid("wasm.memory_limit_bytes: must be positive");
@@ -277,7 +272,7 @@ Result<void> validate_wasm(const WorkloadSpec& s) {
     return invalid("wasm.execution_time_limit: must be positive");
   if (w.fuel && *w.fuel == 0) return invalid("wasm.fuel: must be positive");
   if (auto r = wasm::check_engine(w.engine); !r) return std::unexpected(r.error().with_context("wasm"));
-  if (w.fuel && (w.engine.empty() ? wasm::default_engine() : std::string_view(w.engine)) != "interp")
+  if (w.fuel && wasm::effective_engine(w.engine) != "interp")
     return invalid("wasm.fuel: only the interp engine counts instructions (use engine interp)");
   for (std::size_t i = 0; i < w.preopened_dirs.size(); ++i) {
     auto field = fmt::format("wasm.preopened_dirs[{}]", i);

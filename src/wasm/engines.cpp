@@ -9,20 +9,19 @@
 namespace berth::wasm {
 namespace {
 
-using Loader = Result<std::shared_ptr<CompiledModule>> (*)(std::span<const std::uint8_t>,
+using Loader = Result<std::shared_ptr<CompiledModule>> (*)(const LoadedModule&,
                                                           const std::filesystem::path& aot_cache_dir);
 
-Result<std::shared_ptr<CompiledModule>> load_interp(std::span<const std::uint8_t> bytes, const std::filesystem::path&) {
-  auto module = interp::load_module(bytes);
-  if (!module) return std::unexpected(module.error());
-  return std::shared_ptr<CompiledModule>(std::move(*module));
+Result<std::shared_ptr<CompiledModule>> load_interp(const LoadedModule& module, const std::filesystem::path&) {
+  auto loaded = interp::load_module(module.bytes);
+  if (!loaded) return std::unexpected(loaded.error());
+  return std::shared_ptr<CompiledModule>(std::move(*loaded));
 }
 
-Result<std::shared_ptr<CompiledModule>> load_aot(std::span<const std::uint8_t> bytes,
-                                                 const std::filesystem::path& aot_cache_dir) {
+Result<std::shared_ptr<CompiledModule>> load_aot(const LoadedModule& module, const std::filesystem::path& aot_cache_dir) {
   aot::CompileOptions options;
   options.cache_dir = aot_cache_dir;
-  return aot::compile_bytes(bytes, options);
+  return aot::compile(module, options);
 }
 
 struct EngineEntry {
@@ -37,7 +36,7 @@ constexpr EngineEntry engines[] = {
 };
 
 const EngineEntry* find(std::string_view name) {
-  if (name.empty()) name = default_engine();
+  name = effective_engine(name);
   for (const auto& entry : engines)
     if (entry.name == name) return &entry;
   return nullptr;
@@ -47,6 +46,8 @@ const EngineEntry* find(std::string_view name) {
 
 // AOT: native speed once compiled, and compiled once per module and machine (the cache).
 std::string_view default_engine() { return "aot"; }
+
+std::string_view effective_engine(std::string_view engine) { return engine.empty() ? default_engine() : engine; }
 
 std::vector<std::string_view> engine_names() {
   std::vector<std::string_view> names;
@@ -62,10 +63,18 @@ Result<void> check_engine(std::string_view engine) {
   return {};
 }
 
+Result<std::shared_ptr<CompiledModule>> load_module(std::string_view engine, const LoadedModule& module,
+                                                    const std::filesystem::path& aot_cache_dir) {
+  if (auto r = check_engine(engine); !r) return std::unexpected(r.error());
+  return find(engine)->load(module, aot_cache_dir);
+}
+
 Result<std::shared_ptr<CompiledModule>> load_module(std::string_view engine, std::span<const std::uint8_t> bytes,
                                                     const std::filesystem::path& aot_cache_dir) {
   if (auto r = check_engine(engine); !r) return std::unexpected(r.error());
-  return find(engine)->load(bytes, aot_cache_dir);
+  auto module = read_module_bytes(bytes);
+  if (!module) return std::unexpected(module.error());
+  return load_module(engine, *module, aot_cache_dir);
 }
 
 }  // namespace berth::wasm

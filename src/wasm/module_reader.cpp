@@ -103,6 +103,10 @@ Result<LoadedModule> read_module_file(const std::filesystem::path& path) {
     if (n == 0) break;
     bytes.insert(bytes.end(), buffer, buffer + n);
   }
+  return read_module_contents(bytes, path);
+}
+
+Result<LoadedModule> read_module_contents(std::span<const std::uint8_t> bytes, const std::filesystem::path& path) {
   bool binary = bytes.size() >= 4 && std::memcmp(bytes.data(), "\0asm", 4) == 0;
   bool text = path.extension() == ".wat" || (!binary && path.extension() != ".wasm");
   return translate(bytes.data(), bytes.size(), text, path.string());

@@ -30,6 +30,8 @@ struct LoadedModule {
 
 // A file ending in .wat (or whose bytes don't start with "\0asm") is read as WAT text.
 Result<LoadedModule> read_module_file(const std::filesystem::path& path);
+// A file's contents already read, told apart as read_module_file does.
+Result<LoadedModule> read_module_contents(std::span<const std::uint8_t> bytes, const std::filesystem::path& path);
 Result<LoadedModule> read_module_bytes(std::span<const std::uint8_t> bytes,
                                        std::string_view name = "module.wasm");
 Result<LoadedModule> read_wat(std::string_view text, std::string_view name = "module.wat");

@@ -384,12 +384,6 @@ Result<std::shared_ptr<CompiledModule>> compile(const LoadedModule& module, cons
   return std::make_shared<AotModule>(std::make_shared<const LoadedModule>(module), std::move(*library));
 }
 
-Result<std::shared_ptr<CompiledModule>> compile_bytes(std::span<const std::uint8_t> bytes, const CompileOptions& options) {
-  auto module = read_module_bytes(bytes);
-  if (!module) return std::unexpected(module.error());
-  return compile(*module, options);
-}
-
 Result<void> compile_file(const std::filesystem::path& input, const std::filesystem::path& output,
                           const CompileOptions& options) {
   auto module = read_module_file(input);

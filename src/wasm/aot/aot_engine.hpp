@@ -14,8 +14,6 @@ namespace berth::wasm::aot {
 
 // Compiles (or finds in the cache) and loads.
 Result<std::shared_ptr<CompiledModule>> compile(const LoadedModule& module, const CompileOptions& options = {});
-Result<std::shared_ptr<CompiledModule>> compile_bytes(std::span<const std::uint8_t> bytes,
-                                                      const CompileOptions& options = {});
 
 // Loads an artifact: from a .bwasm file (no compiler needed) or already in memory.
 Result<std::shared_ptr<CompiledModule>> load(const Artifact& artifact);
