@@ -15,11 +15,12 @@
 #include <berth/functions.hpp>
 
 #include "common/fs.hpp"
+#include "lifecycle_bench.hpp"
 #include "wasm/engines.hpp"
 #include "wasm/module_reader.hpp"
 
 using namespace berth;
-using Clock = std::chrono::steady_clock;
+using bench::die;
 
 namespace {
 
@@ -35,11 +36,6 @@ struct Figures {
   double p50_us = 0, p99_us = 0;
 };
 
-[[noreturn]] void die(const std::string& what) {
-  fmt::print(stderr, "bench: {}\n", what);
-  std::exit(1);
-}
-
 // Times `call` per iteration on `threads` threads; percentiles over every call of every thread.
 template <typename Call>
 Figures measure(int iterations, int threads, Call call) {
@@ -51,9 +47,9 @@ Figures measure(int iterations, int threads, Call call) {
       auto& mine = samples[t];
       mine.reserve(iterations);
       for (int i = 0; i < iterations; ++i) {
-        auto t0 = Clock::now();
+        auto t0 = bench::Clock::now();
         call(i);
-        mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        mine.push_back(std::chrono::duration<double, std::micro>(bench::Clock::now() - t0).count());
       }
     });
   for (auto& w : workers) w.join();
@@ -68,13 +64,8 @@ Figures measure(int iterations, int threads, Call call) {
 int main(int argc, char** argv) {
   int iterations = argc > 1 ? std::atoi(argv[1]) : 100000;
   if (iterations <= 0) die("ITERATIONS must be a positive number");
-  char pattern[] = "/tmp/berth-bench-fn-XXXXXX";
-  if (::mkdtemp(pattern) == nullptr) die("mkdtemp failed");
-  std::string dir = pattern;
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { (void)remove_tree(dir); }
-  } cleanup{dir};
+  bench::ScratchDir scratch("berth-bench-fn");
+  const std::string& dir = scratch.path;
   auto reactor_wasm = wasm::read_wat(kReactor);
   if (!reactor_wasm) die(reactor_wasm.error().message);
   (void)write_file(dir + "/reactor.wasm", std::string(reactor_wasm->bytes.begin(), reactor_wasm->bytes.end()));

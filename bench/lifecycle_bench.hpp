@@ -34,6 +34,20 @@ struct Summary {
   std::exit(1);
 }
 
+// A temporary directory for a benchmark's files (/tmp/PREFIX-XXXXXX), removed with everything in
+// it when the benchmark ends.
+struct ScratchDir {
+  std::string path;
+  explicit ScratchDir(const std::string& prefix) {
+    std::string pattern = "/tmp/" + prefix + "-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) die("mkdtemp " + pattern + ": " + std::strerror(errno));
+    path = pattern;
+  }
+  ~ScratchDir() { (void)remove_tree(path); }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+};
+
 // Runs a program with stdin and stdout on /dev/null; its exit code (128 + signal, -1 when it
 // could not start).
 inline int run_quietly(const std::vector<std::string>& args) {

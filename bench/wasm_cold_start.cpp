@@ -41,13 +41,8 @@ bool have_node() { return run_quietly({"node", "--version"}) == 0; }
 int main(int argc, char** argv) {
   int iterations = argc > 1 ? std::atoi(argv[1]) : 100;
   if (iterations <= 0) die("ITERATIONS must be a positive number");
-  char pattern[] = "/tmp/berth-bench-cold-XXXXXX";
-  if (::mkdtemp(pattern) == nullptr) die("mkdtemp failed");
-  std::string dir = pattern;
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { (void)remove_tree(dir); }
-  } cleanup{dir};
+  ScratchDir scratch("berth-bench-cold");
+  const std::string& dir = scratch.path;
 
   auto module = wasm::read_wat(kModule);
   if (!module) die(module.error().message);
@@ -55,10 +50,10 @@ int main(int argc, char** argv) {
   if (auto r = write_file(wasm_path, std::string(module->bytes.begin(), module->bytes.end())); !r) die(r.error().message);
 
   // Compile time on a cold cache (what the first start of a new module, or create, pays).
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = bench::Clock::now();
   if (run_quietly({BERTH_WASM_RUNNER_PATH, "--engine", "aot", "--cache-dir", cache, wasm_path}) != 0)
     die("berth-wasm failed on the AOT engine");
-  double compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  double compile_ms = std::chrono::duration<double, std::milli>(bench::Clock::now() - t0).count();
   if (auto r = wasm::aot::compile_file(wasm_path, bwasm_path); !r) die(r.error().message);
 
   auto runs = [&](std::vector<std::string> args) {

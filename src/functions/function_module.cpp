@@ -28,11 +28,19 @@ std::string_view to_string(ValType type) {
   return "?";
 }
 
+namespace {
+
+// "i32, i64"
+std::string type_list(const std::vector<ValType>& types) {
+  std::vector<std::string_view> names;
+  for (auto t : types) names.push_back(to_string(t));
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+}  // namespace
+
 std::string to_string(const Signature& signature) {
-  std::vector<std::string_view> params, results;
-  for (auto t : signature.params) params.push_back(to_string(t));
-  for (auto t : signature.results) results.push_back(to_string(t));
-  return fmt::format("({}) -> ({})", fmt::join(params, ", "), fmt::join(results, ", "));
+  return fmt::format("({}) -> ({})", type_list(signature.params), type_list(signature.results));
 }
 
 namespace {
@@ -163,8 +171,7 @@ class PooledModule final : public FunctionModule {
   }
 
   Result<std::vector<Val>> call(std::string_view function, std::span<const Val> args) override {
-    auto signature = checked_signature(function, args);
-    if (!signature) return std::unexpected(signature.error());
+    if (auto checked = check_arguments(function, args); !checked) return std::unexpected(checked.error());
     auto lease = checkout();
     if (!lease) return std::unexpected(lease.error());
     std::vector<wasm::Value> values;
@@ -288,19 +295,15 @@ class PooledModule final : public FunctionModule {
     cv_.notify_one();
   }
 
-  Result<Signature> checked_signature(std::string_view function, std::span<const Val> args) const {
+  Result<void> check_arguments(std::string_view function, std::span<const Val> args) const {
     const ExportedFunction* found = find(function);
     if (!found) return fail(ErrorCode::not_found, fmt::format("{}: no exported function of that name", function));
-    Signature given;
-    for (const auto& a : args) given.params.push_back(type_of(a));
-    if (given.params != found->signature.params)
-      return fail(ErrorCode::invalid_spec, fmt::format("{}: takes {}, given ({})", function,
-                                                       to_string(found->signature), fmt::join([&] {
-                                                         std::vector<std::string_view> names;
-                                                         for (auto t : given.params) names.push_back(to_string(t));
-                                                         return names;
-                                                       }(), ", ")));
-    return found->signature;
+    std::vector<ValType> given;
+    for (const auto& a : args) given.push_back(type_of(a));
+    if (given != found->signature.params)
+      return fail(ErrorCode::invalid_spec,
+                  fmt::format("{}: takes {}, given ({})", function, to_string(found->signature), type_list(given)));
+    return {};
   }
 
   Result<void> expect_signature(std::string_view function, const Signature& wanted) const {

@@ -103,7 +103,9 @@ Result<http::Response> parse_cgi_response(std::string_view output) {
 }
 
 HttpTrigger::HttpTrigger(std::shared_ptr<wasm::CompiledModule> module, HttpTriggerOptions options)
-    : module_(std::move(module)), options_(std::move(options)) {}
+    : module_(std::move(module)),
+      options_(std::move(options)),
+      slots_(static_cast<std::ptrdiff_t>(std::min<std::size_t>(options_.concurrency, std::counting_semaphore<>::max()))) {}
 
 Result<std::unique_ptr<HttpTrigger>> HttpTrigger::start(std::shared_ptr<wasm::CompiledModule> module,
                                                         HttpTriggerOptions options) {
@@ -138,22 +140,11 @@ http::Response HttpTrigger::handle(const http::Request& request) {
   bool matches = request.path.starts_with(route) &&
                  (route == "/" || route.back() == '/' || request.path.size() == route.size() || request.path[route.size()] == '/');
   if (!matches) return plain(404, "not found");
-  {
-    std::unique_lock lock(mutex_);
-    if (!cv_.wait_for(lock, options_.queue_timeout, [&] { return running_ < options_.concurrency; }))
-      return plain(503, "every handler instance is busy");
-    ++running_;
-  }
+  if (!slots_.try_acquire_for(options_.queue_timeout)) return plain(503, "every handler instance is busy");
   struct Slot {
-    HttpTrigger* self;
-    ~Slot() {
-      {
-        std::lock_guard lock(self->mutex_);
-        --self->running_;
-      }
-      self->cv_.notify_one();
-    }
-  } slot{this};
+    std::counting_semaphore<>& slots;
+    ~Slot() { slots.release(); }
+  } slot{slots_};
 
   auto body = memory_file("berth-wagi-stdin", request.body);
   auto out = memory_file("berth-wagi-stdout", "");

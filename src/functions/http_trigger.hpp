@@ -7,8 +7,7 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
+#include <semaphore>
 #include <memory>
 #include <string>
 #include <thread>
@@ -48,9 +47,7 @@ class HttpTrigger {
   HttpTriggerOptions options_;
   std::unique_ptr<http::Server> server_;
   std::thread serving_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::size_t running_ = 0;
+  std::counting_semaphore<> slots_;  // one per handler instance that may run at once
 };
 
 // Parses a CGI response (headers, blank line, body) into an HTTP response: `Status: 404 ...`

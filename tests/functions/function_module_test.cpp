@@ -11,6 +11,7 @@
 
 #include <berth/functions.hpp>
 
+#include "support/aot_cache.hpp"
 #include "common/fs.hpp"
 
 namespace berth::functions {
@@ -78,7 +79,7 @@ class Functions : public ::testing::TestWithParam<std::string> {
     LoadOptions o;
     o.engine = GetParam();
     // Shared with the spec tests' cache, so the AOT compile happens once per machine.
-    o.aot_cache_dir = std::filesystem::temp_directory_path() / fmt::format("berth-spec-cache-{}", ::getuid());
+    o.aot_cache_dir = berth::testing::shared_aot_cache_dir();
     return o;
   }
   std::shared_ptr<FunctionModule> load(const std::string& file, LoadOptions o) {

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <thread>
 
+#include "support/aot_cache.hpp"
 #include "functions/http_trigger.hpp"
 #include "http/client.hpp"
 #include "wasm/module_file.hpp"
@@ -25,7 +26,7 @@ using namespace std::chrono_literals;
 class HttpTriggerTest : public ::testing::TestWithParam<std::string> {
  protected:
   std::unique_ptr<HttpTrigger> start(HttpTriggerOptions options) {
-    auto cache = std::filesystem::temp_directory_path() / fmt::format("berth-spec-cache-{}", ::getuid());
+    auto cache = berth::testing::shared_aot_cache_dir();
     auto module = wasm::load_module_file(GetParam(), BERTH_FUNCTION_GUEST_DIR "/wagi_handler.wasm", cache);
     EXPECT_TRUE(module) << module.error().message;
     if (!module) return nullptr;

@@ -12,6 +12,7 @@
 
 #include <berth/functions.hpp>
 
+#include "support/aot_cache.hpp"
 #include "common/fs.hpp"
 
 namespace berth::functions {
@@ -30,7 +31,7 @@ class Kv : public ::testing::TestWithParam<std::string> {
   LoadOptions options() {
     LoadOptions o;
     o.engine = GetParam();
-    o.aot_cache_dir = std::filesystem::temp_directory_path() / fmt::format("berth-spec-cache-{}", ::getuid());
+    o.aot_cache_dir = berth::testing::shared_aot_cache_dir();
     return o;
   }
   std::shared_ptr<FunctionModule> load(const LoadOptions& o) {

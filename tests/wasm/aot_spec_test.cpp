@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "support/aot_cache.hpp"
 #include "wasm/aot/aot_engine.hpp"
 #include "wasm/module_reader.hpp"
 #include "wasm/spec_runner.hpp"
@@ -22,7 +23,7 @@ namespace {
 TEST(AotSpec, TestSuite) {
   CompileOptions options;
   options.optimization = "-O0";
-  options.cache_dir = std::filesystem::temp_directory_path() / fmt::format("berth-spec-cache-{}", getuid());
+  options.cache_dir = berth::testing::shared_aot_cache_dir();
   spec::ModuleFactory factory = [&](std::span<const std::uint8_t> bytes) -> Result<std::shared_ptr<CompiledModule>> {
     auto module = read_module_bytes(bytes);
     if (!module) return std::unexpected(module.error());

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "support/aot_cache.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "support/wasi_guests.hpp"
@@ -53,7 +54,7 @@ class Command : public ::testing::TestWithParam<std::string> {
   CommandOptions bare() {
     CommandOptions o;
     o.engine = GetParam();
-    o.aot_cache_dir = (std::filesystem::temp_directory_path() / fmt::format("berth-spec-cache-{}", ::getuid())).string();
+    o.aot_cache_dir = berth::testing::shared_aot_cache_dir().string();
     return o;
   }
   CommandOutcome run(const CommandOptions& o) {
