@@ -5,6 +5,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -151,5 +152,19 @@ class OciTest : public ::testing::Test {
   nlohmann::json config_;
   std::vector<std::string> ids_;
 };
+
+// What a pty master gives until its first newline (up to about 10 s, or until it closes).
+inline std::string read_pty_line(int pty) {
+  std::string out;
+  for (int i = 0; i < 100 && out.find('\n') == std::string::npos; ++i) {
+    pollfd p{pty, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[256];
+    ssize_t n = ::read(pty, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
 
 }  // namespace berth::testing

@@ -32,15 +32,7 @@ TEST_F(OciTerminal, TheConsoleSocketGetsThePtyMaster) {
   ASSERT_TRUE(master) << master.error().message;
   UniqueFd pty(*master);
   ASSERT_EQ(oci({"start", "tty"}).code, 0);
-  std::string out;
-  for (int i = 0; i < 100 && out.find("\n") == std::string::npos; ++i) {
-    pollfd p{pty.get(), POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    char buf[256];
-    ssize_t n = ::read(pty.get(), buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
+  std::string out = read_pty_line(pty.get());
   EXPECT_NE(out.find("on-a-tty /dev/pts/0"), std::string::npos) << out;
 }
 
