@@ -27,6 +27,11 @@ packages=(
   # tests), the C compiler behind AOT (gcc, above), and clang with wasi-libc and the wasm32
   # compiler runtime to build test guests; nodejs is the speed peer in bench/
   wabt clang lld wasi-libc libclang-rt-14-dev-wasm32 nodejs
+  # berth-oci's real clients in the tests and the podman benchmark (podman with conmon and its
+  # network stack; containerd with ctr)
+  podman conmon containernetworking-plugins slirp4netns uidmap containerd
+  # the HTTP trigger benchmark: wrk as the load generator, a static nginx as the ceiling
+  wrk nginx-light
 )
 
 missing=()
