@@ -162,6 +162,7 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
     return fail(ErrorCode::invalid_spec, "--console-socket: process.terminal is false, there is no terminal to send");
   if (create.preserve_fds < 0) return fail(ErrorCode::invalid_spec, "--preserve-fds: must not be negative");
   plan.preserve_fds = create.preserve_fds;
+  plan.error_pipe_read_after_start = false;
 
   // Before anything exists: the seccomp filter and the namespaces to join.
   if (config->seccomp_json) {

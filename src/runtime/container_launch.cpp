@@ -423,6 +423,13 @@ Result<std::string> read_optional(const char* path) {
   if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) fail_errno("set up stdio", errno);
   if (terminal && ::ioctl(0, TIOCSCTTY, 0) != 0) fail_errno("take the terminal", errno);
 
+  // Without no_new_privs the kernel only lets a process holding CAP_SYS_ADMIN load a filter, so
+  // the filter goes on here, before the capabilities are dropped (runc does the same); it must
+  // then allow the few calls left before exec, as Docker's and Podman's profiles do. With
+  // no_new_privs it goes on last, below, so it need not allow berth's own setup calls.
+  const bool seccomp_before_dropping_capabilities = plan.seccomp && !plan.no_new_privileges;
+  if (seccomp_before_dropping_capabilities)
+    if (int err = linux::install_seccomp_in_child(*plan.seccomp)) fail_errno("load seccomp filter", err);
   if (int err = linux::drop_bounding_capabilities_in_child(plan.capabilities, plan.last_capability))
     fail_errno("drop from the capability bounding set", err);
   if (::setgroups(user->supplementary.size(), user->supplementary.data()) != 0) fail_errno("setgroups", errno);
@@ -444,10 +451,10 @@ Result<std::string> read_optional(const char* path) {
   while ((n = ::read(go_fd, &go, 1)) < 0 && errno == EINTR) {
   }
   if (n != 1) ::_exit(1);
+  if (!plan.error_pipe_read_after_start) error_fd = STDERR_FILENO;
 
-  // Seccomp last, as runc does, so the filter need not allow berth's own setup calls.
   if (plan.umask) ::umask(*plan.umask);
-  if (plan.seccomp)
+  if (plan.seccomp && !seccomp_before_dropping_capabilities)
     if (int err = linux::install_seccomp_in_child(*plan.seccomp)) fail_errno("load seccomp filter", err);
   linux::mark_fds_cloexec_from(3 + plan.preserve_fds);
   ::execve(program->c_str(), exec.argv(), exec.envp());

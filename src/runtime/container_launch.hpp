@@ -61,6 +61,10 @@ struct ContainerLaunchPlan {
   bool default_env = true;
   // fds 3 .. 3+preserve_fds-1 stay open across exec (runc's --preserve-fds).
   int preserve_fds = 0;
+  // Whether anyone still reads the error pipe once start is given: berth's shim does (it reports
+  // a failed exec from start); berth-oci's create has returned by then, so a failure after start
+  // goes to the process's own stderr, as runc's does.
+  bool error_pipe_read_after_start = true;
 };
 
 // Where a container's files live in its workload directory.

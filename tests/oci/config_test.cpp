@@ -95,6 +95,34 @@ TEST_F(OciConfig, SeccompFromTheConfig) {
   EXPECT_NE(r.out.find("rc=1"), std::string::npos) << r.out;
 }
 
+// Podman's configs carry a seccomp profile and no noNewPrivileges: the kernel then only lets a
+// process with CAP_SYS_ADMIN load the filter, so it must go on before capabilities are dropped.
+TEST_F(OciConfig, SeccompWithoutNoNewPrivilegesUnderDroppedCapabilities) {
+  config_["process"]["noNewPrivileges"] = false;
+  config_["process"]["capabilities"] = {{"bounding", {"CAP_KILL"}}, {"effective", {"CAP_KILL"}},
+                                        {"permitted", {"CAP_KILL"}}};
+  config_["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"syscalls", {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
+  set_args({"sh", "-c", "mkdir /tmp/d 2>&1; echo rc=$?"});
+  auto r = run("filtered-nnp-off");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("rc=1"), std::string::npos) << r.out;
+}
+
+// A failure after start (here the filter refuses the workload's execve) is the workload's own:
+// create has returned, so it is reported on the process's stderr with exec's exit code.
+TEST_F(OciConfig, AFailedExecAfterStartIsReportedOnTheProcessStderr) {
+  config_["process"]["noNewPrivileges"] = false;
+  config_["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"syscalls", {{{"names", {"execve", "execveat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 13}}}}};
+  set_args({"true"});
+  auto r = run("exec-refused");
+  EXPECT_EQ(r.code, 126) << r.err;
+  EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
+}
+
 TEST_F(OciConfig, JoinsANamespaceByPath) {
   set_args({"sleep", "1000"});
   ASSERT_EQ(create("holder").code, 0);
