@@ -101,6 +101,10 @@ void run_exec_child(const ExecChild& c) {
   if (container) {
     for (auto& [resource, limit] : container->rlimits)
       if (::setrlimit(resource, &limit) != 0) linux::fail_child(error_fd, "setrlimit", errno);
+    // Without no_new_privs only CAP_SYS_ADMIN may load a filter: load it before dropping
+    // capabilities, as the container's init does (container_launch.cpp).
+    if (container->seccomp && !container->no_new_privileges)
+      if (int e = linux::install_seccomp_in_child(*container->seccomp)) linux::fail_child(error_fd, "load seccomp filter", e);
     if (int e = linux::drop_bounding_capabilities_in_child(container->capabilities, container->last_capability))
       linux::fail_child(error_fd, "drop from the capability bounding set", e);
     if (::setgroups(container->groups.size(), container->groups.data()) != 0)
@@ -125,7 +129,7 @@ void run_exec_child(const ExecChild& c) {
     if (container->umask) ::umask(*container->umask);
     if (container->no_new_privileges)
       if (int e = linux::set_no_new_privileges()) linux::fail_child(error_fd, "no_new_privs", e);
-    if (container->seccomp)
+    if (container->seccomp && container->no_new_privileges)
       if (int e = linux::install_seccomp_in_child(*container->seccomp)) linux::fail_child(error_fd, "load seccomp filter", e);
   }
   linux::mark_fds_cloexec_from(3);

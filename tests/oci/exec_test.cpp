@@ -63,6 +63,19 @@ TEST_F(OciExec, GetsTheInitsCapabilitiesAndNoNewPrivs) {
   EXPECT_NE(added.out, plain.out);
 }
 
+// Podman's configs: a seccomp profile, no noNewPrivileges, a reduced capability set. The exec'd
+// process gets the filter too, loaded while it still may.
+TEST_F(OciExec, GetsTheSeccompFilterWithoutNoNewPrivs) {
+  config_["process"]["noNewPrivileges"] = false;
+  config_["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"syscalls", {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
+  ASSERT_NO_FATAL_FAILURE(start_sleeper("filtered"));
+  auto r = exec({"filtered", "sh", "-c", "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; mkdir /tmp/d; echo rc=$?"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("NoNewPrivs:\t0\nSeccomp:\t2\nrc=1"), std::string::npos) << r.out;
+}
+
 TEST_F(OciExec, ForegroundExecForwardsSignalsToTheProcess) {
   ASSERT_NO_FATAL_FAILURE(start_sleeper("sig"));
   std::string pid_file = dir_ + "/exec.pid";
