@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 extern "C" {
@@ -373,35 +374,74 @@ namespace {
 
 // Freed linear-memory reservations kept for the next instance: mapping and unmapping 8 GiB
 // regions for every short-lived instance serialises threads on the address space's lock (a
-// fresh instance per call was mostly that). A kept reservation has its pages dropped (they read
-// as zero again) and protected, so it is indistinguishable from a new one.
+// fresh instance per call was mostly that). A kept reservation reads as zero and is protected
+// past the next instance's size, so it is indistinguishable from a new one.
+//
+// A small memory (most handlers and functions: a few 64 KiB pages) is zeroed with memset and
+// stays accessible: dropping its pages with madvise costs a TLB shootdown on every core that
+// ran this process plus a page fault per page on the next instance, several times the memset.
+// A large one has its pages dropped and goes back to PROT_NONE.
 constexpr std::size_t kKeptReservations = 32;
+constexpr std::uint64_t kZeroInPlaceBytes = 1u << 20;
+struct KeptReservation {
+  void* base;
+  std::uint64_t accessible_bytes;  // [base, base + this) is read-write and zero
+};
 std::mutex g_kept_mutex;
-std::vector<void*> g_kept;
+std::vector<KeptReservation> g_kept;
 
-void* take_reservation() {
+// A reservation whose first `bytes` are read-write and zero and the rest PROT_NONE; null when
+// none could be made.
+void* take_reservation(std::uint64_t bytes) {
+  std::optional<KeptReservation> kept;
   {
     std::lock_guard lock(g_kept_mutex);
     if (!g_kept.empty()) {
-      void* base = g_kept.back();
+      // Prefer one already the right size: no mprotect at all.
+      auto same = std::find_if(g_kept.begin(), g_kept.end(), [&](auto& k) { return k.accessible_bytes == bytes; });
+      if (same == g_kept.end()) same = g_kept.end() - 1;
+      kept = *same;
+      *same = g_kept.back();
       g_kept.pop_back();
-      return base;
     }
+  }
+  if (kept) {
+    auto* base = static_cast<std::uint8_t*>(kept->base);
+    int rc = 0;
+    if (kept->accessible_bytes > bytes)
+      rc = mprotect(base + bytes, kept->accessible_bytes - bytes, PROT_NONE);
+    else if (kept->accessible_bytes < bytes)
+      rc = mprotect(base + kept->accessible_bytes, bytes - kept->accessible_bytes, PROT_READ | PROT_WRITE);
+    if (rc == 0) return base;
+    munmap(base, kReservationBytes);
   }
   void* base = mmap(nullptr, kReservationBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  return base == MAP_FAILED ? nullptr : base;
+  if (base == MAP_FAILED) return nullptr;
+  if (bytes > 0 && mprotect(base, bytes, PROT_READ | PROT_WRITE) != 0) {
+    munmap(base, kReservationBytes);
+    return nullptr;
+  }
+  return base;
 }
 
+// `used_bytes` at the start of `base` are read-write (and dirty); the rest is PROT_NONE.
 void give_back_reservation(void* base, std::uint64_t used_bytes) {
-  bool kept = false;
-  if (used_bytes == 0 || (madvise(base, used_bytes, MADV_DONTNEED) == 0 && mprotect(base, used_bytes, PROT_NONE) == 0)) {
+  std::uint64_t accessible = used_bytes;
+  bool clean = true;
+  if (used_bytes <= kZeroInPlaceBytes) {
+    std::memset(base, 0, used_bytes);
+  } else {
+    clean = madvise(base, used_bytes, MADV_DONTNEED) == 0 && mprotect(base, used_bytes, PROT_NONE) == 0;
+    accessible = 0;
+  }
+  if (clean) {
     std::lock_guard lock(g_kept_mutex);
     if (g_kept.size() < kKeptReservations) {
-      g_kept.push_back(base);
-      kept = true;
+      g_kept.push_back({base, accessible});
+      return;
     }
   }
-  if (!kept && munmap(base, kReservationBytes) != 0) std::perror("berth wasm runtime: munmap");
+  if (munmap(base, kReservationBytes) != 0) std::perror("berth wasm runtime: munmap");
 }
 
 }  // namespace
@@ -419,12 +459,8 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, u
     leave_critical();
     wasm_rt_trap(static_cast<wasm_rt_trap_t>(kTrapMemoryLimit));
   }
-  void* base = take_reservation();
+  void* base = take_reservation(std::uint64_t{initial_pages} * kPageBytes);
   bool ok = base != nullptr;
-  if (ok && initial_pages > 0 && mprotect(base, initial_pages * kPageBytes, PROT_READ | PROT_WRITE) != 0) {
-    give_back_reservation(base, 0);
-    ok = false;
-  }
   if (ok && register_reservation(reinterpret_cast<std::uintptr_t>(base), limit) < 0) {
     give_back_reservation(base, initial_pages * kPageBytes);
     ok = false;
