@@ -2,8 +2,10 @@
 // host and other instances intact.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "wasm/aot_support.hpp"
 
@@ -87,6 +89,41 @@ TEST(AotTrap, InfiniteLoopMeetsTheDeadline) {
   auto started = std::chrono::steady_clock::now();
   expect_trap("spin", {}, TrapKind::deadline_exceeded, limits);
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+// Deadlines come from one watchdog thread for the process (no timer per call): several threads
+// spinning at once all stop; the watchdog going idle after a quiet spell still wakes for the next
+// deadline; and thousands of short calls under a tight deadline never see a stray one.
+TEST(AotTrap, DeadlinesOnManyThreadsAndAfterTheWatchdogIdles) {
+  auto module = compile_wat(kTraps);
+  ASSERT_TRUE(module);
+  InstanceLimits limits;
+  limits.deadline = std::chrono::milliseconds(30);
+  auto spin_until_trap = [&] {
+    auto instance = instantiate(*module, {}, limits);
+    if (!instance) return false;
+    auto result = instance->call("spin", {});
+    return !result && result.error().kind == TrapKind::deadline_exceeded;
+  };
+  std::atomic<int> trapped{0}, short_ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      if (spin_until_trap()) ++trapped;
+      InstanceLimits tight;
+      tight.deadline = std::chrono::milliseconds(5);
+      auto instance = instantiate(*module, {}, tight);
+      if (!instance) return;
+      for (int i = 0; i < 5000; ++i)
+        if (auto r = instance->call("ok", {}); r && (*r)[0] == Value::i32(1)) ++short_ok;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(trapped.load(), 4);
+  EXPECT_EQ(short_ok.load(), 4 * 5000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // the watchdog goes idle
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(spin_until_trap());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
 }
 
 TEST(AotTrap, DeadlineWaitsForHostFunctionToReturn) {

@@ -2,6 +2,8 @@
 // whose trap state is one process-global jmp_buf). See runtime.hpp.
 #include "wasm/aot/runtime.hpp"
 
+#include "wasm/aot/deadline_watchdog.hpp"
+
 // Types and prototypes come from wabt's wasm-rt.h; the call depth counter is declared here
 // instead, thread-local (generated code sees it through berth's copy of the header).
 #define WASM_RT_MEMCHECK_SIGNAL_HANDLER 1
@@ -100,7 +102,8 @@ void fault_handler(int signal, siginfo_t* info, void* context) {
 }
 
 void deadline_handler(int, siginfo_t*, void*) {
-  if (!t_deadline_armed) return;
+  // A late signal (the call it was for has ended, or is the next one) is ignored.
+  if (!t_deadline_armed || !thread_deadline_passed()) return;
   if (t_guest_depth > 0 && t_host_depth == 0 && t_jmp != nullptr) siglongjmp(*t_jmp, kTrapDeadline);
   t_deadline_pending = 1;  // in host code: the guest unwinds when it returns
 }
@@ -116,7 +119,9 @@ void install_handlers() {
   }
   struct sigaction timer {};
   timer.sa_sigaction = deadline_handler;
-  timer.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  // SA_NODEFER, like the fault handler: entering it changes no signal mask, so the jump out of
+  // it needs none restored, and run_guest's sigsetjmp saves none (a syscall per call saved).
+  timer.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_NODEFER;
   sigemptyset(&timer.sa_mask);
   if (sigaction(deadline_signal(), &timer, nullptr) != 0) {
     std::perror("berth wasm runtime: sigaction");
@@ -124,7 +129,8 @@ void install_handlers() {
   }
 }
 
-// What each thread that runs guest code owns: its alternate signal stack and deadline timer.
+// What each thread that runs guest code owns: its alternate signal stack; its deadline is armed
+// with the process's watchdog (deadline_watchdog.hpp).
 class ThreadState {
  public:
   ThreadState() {
@@ -149,7 +155,6 @@ class ThreadState {
     }
   }
   ~ThreadState() {
-    if (timer_created_) timer_delete(timer_);
     if (altstack_ != nullptr) {
       stack_t ss{};
       ss.ss_flags = SS_DISABLE;
@@ -159,30 +164,13 @@ class ThreadState {
   ThreadState(const ThreadState&) = delete;
   ThreadState& operator=(const ThreadState&) = delete;
 
-  bool arm(std::chrono::nanoseconds deadline) {
-    if (!timer_created_) {
-      struct sigevent event {};
-      event.sigev_notify = SIGEV_THREAD_ID;
-      event.sigev_signo = deadline_signal();
-      event._sigev_un._tid = gettid();
-      if (timer_create(CLOCK_MONOTONIC, &event, &timer_) != 0) return false;
-      timer_created_ = true;
-    }
-    std::int64_t ns = std::max<std::int64_t>(deadline.count(), 1);
-    struct itimerspec spec {};
-    spec.it_value.tv_sec = ns / 1'000'000'000;
-    spec.it_value.tv_nsec = ns % 1'000'000'000;
+  void arm(std::chrono::nanoseconds deadline) {
     t_deadline_pending = 0;
     t_deadline_armed = 1;
-    if (timer_settime(timer_, 0, &spec, nullptr) != 0) {
-      t_deadline_armed = 0;
-      return false;
-    }
-    return true;
+    arm_thread_deadline(deadline, deadline_signal());
   }
   void disarm() {
-    struct itimerspec spec {};
-    if (timer_settime(timer_, 0, &spec, nullptr) != 0) std::perror("berth wasm runtime: timer_settime");
+    disarm_thread_deadline();
     t_deadline_armed = 0;
     t_deadline_pending = 0;
   }
@@ -190,8 +178,6 @@ class ThreadState {
  private:
   void* altstack_ = nullptr;
   std::size_t altstack_size_ = 0;
-  timer_t timer_{};
-  bool timer_created_ = false;
 };
 
 ThreadState& thread_state() {
@@ -215,7 +201,7 @@ void leave_critical() {
   sigjmp_buf* const saved_jmp = t_jmp;
   const std::uint32_t saved_depth = wasm_rt_call_stack_depth;
   const int saved_host = t_host_depth;
-  int code = sigsetjmp(buffer, 1);
+  int code = sigsetjmp(buffer, 0);  // no mask to restore: both handlers are SA_NODEFER
   if (code == 0) {
     t_jmp = &buffer;
     t_host_depth = 0;
@@ -267,7 +253,8 @@ void ensure_runtime() {
 int invoke(GuestEntry entry, void* instance, std::uint64_t* slots,
            std::optional<std::chrono::nanoseconds> deadline) {
   ensure_runtime();
-  bool armed = deadline.has_value() && t_guest_depth == 0 && thread_state().arm(*deadline);
+  bool armed = deadline.has_value() && t_guest_depth == 0;
+  if (armed) thread_state().arm(*deadline);
   int code = run_guest(entry, instance, slots);
   if (armed) thread_state().disarm();
   return code;
