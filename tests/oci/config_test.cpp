@@ -123,6 +123,14 @@ TEST_F(OciConfig, AFailedExecAfterStartIsReportedOnTheProcessStderr) {
   EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
 }
 
+// A new network namespace has its loopback up, as runc does: 127.0.0.1 answers inside.
+TEST_F(OciConfig, ANewNetworkNamespaceHasLoopbackUp) {
+  set_args({"sh", "-c", "cat /sys/class/net/lo/flags; nc -l -p 7000 -e echo pong & sleep 0.2; echo ping | nc 127.0.0.1 7000"});
+  auto r = run("loopback");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "0x9\npong\n");  // IFF_UP | IFF_LOOPBACK
+}
+
 TEST_F(OciConfig, JoinsANamespaceByPath) {
   set_args({"sleep", "1000"});
   ASSERT_EQ(create("holder").code, 0);
