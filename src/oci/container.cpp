@@ -10,9 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <fmt/format.h>
 #include <thread>
 
@@ -94,6 +96,17 @@ bool wait_gone(const ContainerState& state, std::chrono::milliseconds limit) {
   return true;
 }
 
+// systemd's socket activation protocol: LISTEN_FDS=N fds from 3, meant for LISTEN_PID when set.
+int listen_fds_for_this_process() {
+  const char* count = std::getenv("LISTEN_FDS");
+  if (count == nullptr) return 0;
+  if (const char* pid = std::getenv("LISTEN_PID"); pid != nullptr && std::to_string(::getpid()) != pid) return 0;
+  int n = 0;
+  auto [end, ec] = std::from_chars(count, count + std::strlen(count), n);
+  if (ec != std::errc() || *end != '\0' || n < 0) return 0;
+  return n;
+}
+
 }  // namespace
 
 Result<UniqueFd> connect_console_socket(const std::string& path) {
@@ -162,6 +175,15 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
     return fail(ErrorCode::invalid_spec, "--console-socket: process.terminal is false, there is no terminal to send");
   if (create.preserve_fds < 0) return fail(ErrorCode::invalid_spec, "--preserve-fds: must not be negative");
   plan.preserve_fds = create.preserve_fds;
+  // Socket activation, as runc: fds handed to berth-oci by systemd (LISTEN_FDS, for this pid or
+  // no pid named) come first, at 3.., and the process is told so (LISTEN_PID=1: it is the init);
+  // --preserve-fds counts the fds after them.
+  if (auto listen = listen_fds_for_this_process(); listen > 0) {
+    plan.preserve_fds += listen;
+    std::erase_if(plan.env, [](const std::string& e) { return e.starts_with("LISTEN_FDS=") || e.starts_with("LISTEN_PID="); });
+    plan.env.push_back(fmt::format("LISTEN_FDS={}", listen));
+    plan.env.push_back("LISTEN_PID=1");
+  }
   plan.error_pipe_read_after_start = false;
 
   // Before anything exists: the seccomp filter and the namespaces to join.

@@ -172,6 +172,24 @@ TEST_F(OciLifecycle, PreservedFdsReachTheContainerAndOthersDoNot) {
   EXPECT_EQ(r.out, "0\n1\n2\n3\n4\n");
 }
 
+// Socket activation as runc does it: systemd's LISTEN_FDS fds come first (3..), the process is
+// told LISTEN_FDS=N and LISTEN_PID=1, and --preserve-fds counts the fds after them.
+TEST_F(OciLifecycle, ListenFdsFromSystemdArePassedOnBeforePreservedFds) {
+  set_args({"sh", "-c", "echo listen >&3; echo preserved >&4; echo $LISTEN_FDS $LISTEN_PID; ls /proc/self/fd"});
+  write_config();
+  ids_.push_back("activated");
+  std::string listen = dir_ + "/listen", preserved = dir_ + "/preserved";
+  auto r = run_program({"/bin/sh", "-c",
+                        "exec 3>" + listen + " 4>" + preserved + " 5>/dev/null; LISTEN_FDS=1 exec " +
+                            std::string(BERTH_OCI_PATH) + " --root " + root_ + " run --preserve-fds 1 --bundle " +
+                            bundle_ + " activated"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read_file(listen).value_or(""), "listen\n");
+  EXPECT_EQ(read_file(preserved).value_or(""), "preserved\n");
+  // 0-2, 3 and 4, and ls's own directory fd (5: the caller's 5 was not passed on).
+  EXPECT_EQ(r.out, "1 1\n0\n1\n2\n3\n4\n5\n");
+}
+
 TEST_F(OciLifecycle, LogFileGetsTheErrorAsJson) {
   std::string log = dir_ + "/log.json";
   auto r = oci({"--log", log, "--log-format", "json", "start", "nosuch"});
