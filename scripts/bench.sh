@@ -19,3 +19,4 @@ echo
 tini -s -- ./build/bench/bench_wasm_cold_start 100
 echo
 tini -s -- ./build/bench/bench_functions_call 100000
+./build/bench/bench_http_trigger 5 32
