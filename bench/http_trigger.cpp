@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -33,17 +32,9 @@ namespace {
 struct Background {
   pid_t pid = -1;
   int stop_signal = SIGTERM;
-  Background(const std::vector<std::string>& args, const std::string& stderr_path, int stop) : stop_signal(stop) {
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) die("could not start " + args[0]);
-    posix_spawn_file_actions_destroy(&actions);
+  Background(const std::vector<std::string>& args, const std::string& stderr_path, int stop)
+      : pid(spawn_quietly(args, stderr_path)), stop_signal(stop) {
+    if (pid < 0) die("could not start " + args[0]);
   }
   ~Background() {
     ::kill(pid, stop_signal);

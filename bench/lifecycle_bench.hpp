@@ -48,9 +48,9 @@ struct ScratchDir {
   ScratchDir& operator=(const ScratchDir&) = delete;
 };
 
-// Runs a program with stdin and stdout on /dev/null; its exit code (128 + signal, -1 when it
-// could not start).
-inline int run_quietly(const std::vector<std::string>& args) {
+// Starts a program with stdin and stdout on /dev/null (and stderr into `stderr_path` when
+// given); its pid, or -1 when it could not start.
+inline pid_t spawn_quietly(const std::vector<std::string>& args, const std::string& stderr_path = "") {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -58,10 +58,19 @@ inline int run_quietly(const std::vector<std::string>& args) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  if (!stderr_path.empty())
+    posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   pid_t pid;
   int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return -1;
+  return rc == 0 ? pid : -1;
+}
+
+// Runs a program with stdin and stdout on /dev/null; its exit code (128 + signal, -1 when it
+// could not start).
+inline int run_quietly(const std::vector<std::string>& args) {
+  pid_t pid = spawn_quietly(args);
+  if (pid < 0) return -1;
   int status = 0;
   ::waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
