@@ -328,7 +328,7 @@ Result<void> read_linux(const json& l, BundleConfig& out, bool& has_uts) {
       !c)
     return c;
   auto& plan = out.plan;
-  bool has_mount = false, has_user = false, has_net = false;
+  bool has_mount = false, has_user = false, has_net = false, joins_user = false;
   if (l.contains("namespaces") && !l["namespaces"].is_null()) {
     const auto& list = l["namespaces"];
     if (!list.is_array()) return bad("linux.namespaces", "must be an array");
@@ -348,8 +348,9 @@ Result<void> read_linux(const json& l, BundleConfig& out, bool& has_uts) {
         if (*type != CLONE_NEWUSER) plan.clone_flags |= static_cast<unsigned long>(*type);
         continue;
       }
-      if (*type == CLONE_NEWNS || *type == CLONE_NEWUSER)
-        return bad(nw + ".path", fmt::format("joining an existing {} namespace is not supported by berth-oci yet", *name));
+      if (*type == CLONE_NEWNS)
+        return bad(nw + ".path", "joining an existing mount namespace is not supported by berth-oci");
+      if (*type == CLONE_NEWUSER) joins_user = true;
       out.join.push_back({*type, *path});
     }
   }
@@ -359,7 +360,10 @@ Result<void> read_linux(const json& l, BundleConfig& out, bool& has_uts) {
   auto gid_map = id_mappings(l, "gidMappings");
   if (!uid_map) return std::unexpected(uid_map.error());
   if (!gid_map) return std::unexpected(gid_map.error());
-  if (has_user && (uid_map->empty() || gid_map->empty()))
+  // A joined user namespace brings its own mappings (runc refuses mappings with a path too).
+  if (joins_user && (!uid_map->empty() || !gid_map->empty()))
+    return bad("linux.uidMappings", "a joined user namespace (a path) has its mappings already; give none");
+  if (has_user && !joins_user && (uid_map->empty() || gid_map->empty()))
     return bad("linux.uidMappings", "a user namespace needs uidMappings and gidMappings");
   if (!has_user && (!uid_map->empty() || !gid_map->empty()))
     return bad("linux.uidMappings", "mappings need a user namespace (type \"user\")");

@@ -355,8 +355,12 @@ Result<std::string> read_optional(const char* path) {
   if (plan.cgroup && plan.cgroup->clone_into_fd() < 0)
     if (auto r = plan.cgroup->add_process(0); !r) give_up(error_fd, r.error());
 
-  for (auto [type, fd] : plan.join_namespaces)
-    if (type != CLONE_NEWPID && ::setns(fd, type) != 0) fail_errno("join a namespace", errno);
+  // The pid namespace was joined before the clone; a user namespace is joined last (below).
+  int join_user_fd = -1;
+  for (auto [type, fd] : plan.join_namespaces) {
+    if (type == CLONE_NEWUSER) join_user_fd = fd;
+    else if (type != CLONE_NEWPID && ::setns(fd, type) != 0) fail_errno("join a namespace", errno);
+  }
   for (auto& [key, value] : plan.sysctl) {
     std::string path = "/proc/sys/" + key;
     std::replace(path.begin() + 10, path.end(), '.', '/');
@@ -373,7 +377,13 @@ Result<std::string> read_optional(const char* path) {
   for (auto& [resource, limit] : plan.rlimits)
     if (::setrlimit(resource, &limit) != 0) fail_errno("setrlimit", errno);
 
-  if (!plan.uid_map.empty()) {
+  if (join_user_fd >= 0) {
+    // Joined at the same point a new one is made, for the same reason; its owner set it up
+    // with mappings of its own, which must map root.
+    if (::setns(join_user_fd, CLONE_NEWUSER) != 0) fail_errno("join the user namespace", errno);
+    if (::setresgid(0, 0, 0) != 0) fail_errno("setgid 0 in the joined user namespace", errno);
+    if (::setresuid(0, 0, 0) != 0) fail_errno("setuid 0 in the joined user namespace", errno);
+  } else if (!plan.uid_map.empty()) {
     // The user namespace comes last, once the root is set up as the host's root: the other
     // namespaces stay owned by the host's, so the container's root (an unprivileged host uid)
     // holds no power over its mounts, hostname or network, and the image's files need no

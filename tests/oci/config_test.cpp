@@ -177,7 +177,7 @@ TEST_F(OciConfig, FieldsThatCannotBeHonouredAreRefusedByName) {
       {"mounts[7].options[1]", [](auto& c) {
          c["mounts"].push_back({{"destination", "/x"}, {"type", "bind"}, {"source", "/tmp"}, {"options", {"rbind", "idmap"}}});
        }},
-      {"linux.namespaces[6].path", [](auto& c) { c["linux"]["namespaces"].push_back({{"type", "user"}, {"path", "/proc/1/ns/user"}}); }},
+      {"linux.namespaces[4].path", [](auto& c) { c["linux"]["namespaces"][4]["path"] = "/proc/self/ns/mnt"; }},
       {"linux.unknownThing", [](auto& c) { c["linux"]["unknownThing"] = 1; }},
       {"linux.cgroupsPath", [](auto& c) { c["linux"]["cgroupsPath"] = "/"; }},
       {"linux.cgroupsPath", [](auto& c) { c["linux"]["cgroupsPath"] = "/berth-oci/../../x"; }},

@@ -56,5 +56,35 @@ TEST_F(OciUserNamespace, RootInsideIsAMappedHostUid) {
   EXPECT_NE(r.out.find("200000"), std::string::npos) << r.out;
 }
 
+// Joining by path (as a pod's containers join its sandbox's): the same mappings, no new ones.
+TEST_F(OciUserNamespace, JoinsAUserNamespaceByPath) {
+  config_["linux"]["namespaces"].push_back({{"type", "user"}});
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 300000}, {"size", 65536}}};
+  config_["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 300000}, {"size", 65536}}};
+  set_args({"sleep", "1000"});
+  ASSERT_EQ(create("owner").code, 0);
+  int owner = state("owner")["pid"];
+
+  for (auto& ns : config_["linux"]["namespaces"])
+    if (ns["type"] == "user") ns["path"] = "/proc/" + std::to_string(owner) + "/ns/user";
+  config_["linux"].erase("uidMappings");
+  config_["linux"].erase("gidMappings");
+  set_args({"sh", "-c", "echo id=$(id -u); cat /proc/self/uid_map; readlink /proc/self/ns/user"});
+  auto r = run("joiner");
+  ASSERT_EQ(r.code, 0) << r.err;
+  char link[64] = {};
+  ASSERT_GT(::readlink(("/proc/" + std::to_string(owner) + "/ns/user").c_str(), link, sizeof link - 1), 0);
+  EXPECT_NE(r.out.find("id=0\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("300000"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(link), std::string::npos) << r.out;
+
+  // Mappings next to a path are refused, naming the field.
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 300000}, {"size", 1}}};
+  config_["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 300000}, {"size", 1}}};
+  auto refused = run("both");
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.err.find("linux.uidMappings"), std::string::npos) << refused.err;
+}
+
 }  // namespace
 }  // namespace berth::testing
