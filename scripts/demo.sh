@@ -11,12 +11,17 @@ b() { "$berth" --root "$root" "$@"; }
 image=$(mktemp -d /tmp/berth-demo-image-XXXXXX)
 daemon_pid=
 cleanup() {
-  b rm -f hello web hog cell box site >/dev/null 2>&1 || true
+  b rm -f hello web hog cell box site handler >/dev/null 2>&1 || true
   b network rm demo-net >/dev/null 2>&1 || true
   if [ -n "$daemon_pid" ]; then
     b --host "unix://$root/berth.sock" down --stack web -t 1 >/dev/null 2>&1 || true
     kill "$daemon_pid" 2>/dev/null || true
     wait "$daemon_pid" 2>/dev/null || true
+  fi
+  if [ -d "$root/podman/storage" ]; then
+    CONTAINERS_CONF="$root/podman/containers.conf" podman --root "$root/podman/storage" --runroot "$root/podman/run" \
+      --tmpdir "$root/podman/tmp" system reset --force >/dev/null 2>&1 || true
+    rmdir /sys/fs/cgroup/*/libpod_parent/conmon /sys/fs/cgroup/*/libpod_parent 2>/dev/null || true  # conmon's
   fi
   rm -rf "$root" "$image"
 }
@@ -76,6 +81,34 @@ curl -s http://127.0.0.1:18080/index.html
 show network ls
 show rm -f site
 show network rm demo-net
+
+printf '\n\033[1m# wasm: WASI modules on berth'"'"'s own engine (compiled ahead of time at create, cached)\033[0m\n'
+clang --target=wasm32-wasi -O2 examples/wasm/hello.c -o "$root/hello.wasm"
+clang --target=wasm32-wasi -O2 examples/wasm/wagi_hello.c -o "$root/wagi_hello.wasm"
+show run --rm --wasm "$root/hello.wasm" --dir /etc::/host-etc --memory 16m --timeout 2s -- world
+show run -d --name handler --wasm "$root/wagi_hello.wasm" --http 127.0.0.1:18081
+for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:18081/ && break; sleep 0.1; done
+printf '\n\033[1m$ curl -s "http://127.0.0.1:18081/greet?who=demo"   # a fresh instance per request, WAGI style\033[0m\n'
+curl -s "http://127.0.0.1:18081/greet?who=demo"
+show rm -f handler
+
+printf '\n\033[1m# berth-oci: the same container code as the OCI runtime of podman\033[0m\n'
+if command -v podman >/dev/null; then
+  podman_dir=$root/podman
+  mkdir -p "$podman_dir/rootfs/bin"
+  cp /bin/busybox "$podman_dir/rootfs/bin/"
+  for applet in sh echo cat hostname; do ln -s busybox "$podman_dir/rootfs/bin/$applet"; done
+  tar -C "$podman_dir/rootfs" -cf "$podman_dir/rootfs.tar" .
+  printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n' >"$podman_dir/containers.conf"
+  podman() {
+    CONTAINERS_CONF="$podman_dir/containers.conf" command podman --root "$podman_dir/storage" \
+      --runroot "$podman_dir/run" --tmpdir "$podman_dir/tmp" --cgroup-manager cgroupfs --events-backend file "$@"
+  }
+  podman import "$podman_dir/rootfs.tar" localhost/demo-busybox >/dev/null 2>&1
+  printf '\n\033[1m$ podman --runtime build/berth-oci run --rm localhost/demo-busybox sh -c ...\033[0m\n'
+  podman --runtime "$PWD/build/berth-oci" run --rm --network none localhost/demo-busybox \
+    sh -c 'echo "hello from podman, run by berth-oci, in container $(hostname)"'
+fi
 
 printf '\n\033[1m# berthd and stacks: health-gated start order, restart policies, live restore\033[0m\n'
 printf '\n\033[1m$ berthd --root %s --socket %s/berth.sock &\033[0m\n' "$root" "$root"
