@@ -168,6 +168,9 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
   // Its cache sits beside the seccomp filters' (a dot name is never a container id).
   auto wasm = wants_wasm_handler(config->annotations, plan.args);
   if (!wasm) return std::unexpected(wasm.error());
+  if (*wasm && create.preserve_fds > 0)
+    return fail(ErrorCode::invalid_spec,
+                "--preserve-fds: a Wasm module (run.oci.handler) sees no fds but its stdio and its root");
   if (*wasm)
     if (auto r = use_wasm_handler(plan, options.root + "/.cache/wasm"); !r) return std::unexpected(r.error());
 

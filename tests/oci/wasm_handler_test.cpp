@@ -238,7 +238,13 @@ TEST_F(OciWasm, AMissingModuleOrANonWasmFileIsOneErrorAtCreateAndLeavesNothing) 
   EXPECT_NE(fake.err.find("process.args[0] \"/fake.wasm\": not a Wasm module"), std::string::npos) << fake.err;
   EXPECT_EQ(std::count(fake.err.begin(), fake.err.end(), '\n'), 1) << fake.err;
   expect_nothing_left("fake");
-  // Nothing was compiled for either, and no mount point was made in the rootfs.
+  // A module sees no inherited fds: --preserve-fds is refused rather than ignored.
+  set_args({"/oci_guest.wasm", "hello"});
+  auto fds = create("fds", {"--preserve-fds", "1"});
+  EXPECT_NE(fds.code, 0);
+  EXPECT_NE(fds.err.find("--preserve-fds"), std::string::npos) << fds.err;
+  expect_nothing_left("fds");
+  // Nothing was compiled for any of them, and no mount point was made in the rootfs.
   EXPECT_TRUE(artifacts().empty());
   EXPECT_FALSE(path_exists(wasm_root_ + "/proc"));
 }
