@@ -3,13 +3,16 @@
 // annotations ask for the handler runs the module on berth's engine inside the container.
 #include <dirent.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <thread>
 
+#include "linux/unix_socket.hpp"
 #include "oci/oci_fixture.hpp"
 #include "support/aot_cache.hpp"
 #include "support/wasi_guests.hpp"
@@ -107,6 +110,45 @@ TEST_F(OciWasm, TheEngineRunsUnderTheContainersSeccompFilterAndUser) {
   struct stat st {};
   ASSERT_EQ(::stat((wasm_root_ + "/output.txt").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 1000u);
+}
+
+TEST_F(OciWasm, AModuleGetsThePtyOfAConsoleSocket) {
+  share_cache();
+  std::string path = dir_ + "/console.sock";
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(listener);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  config_["process"]["terminal"] = true;
+  set_args({"/oci_guest.wasm", "hello"});
+  auto created = create("tty", {"--console-socket", path});
+  ASSERT_EQ(created.code, 0) << created.err;
+  UniqueFd client(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(client);
+  auto master = linux::receive_fd(client.get(), "pty");
+  ASSERT_TRUE(master) << master.error().message;
+  UniqueFd pty(*master);
+  ASSERT_EQ(oci({"start", "tty"}).code, 0);
+  std::string out = read_pty_line(pty.get());
+  EXPECT_NE(out.find("hello from wasm"), std::string::npos) << out;
+}
+
+TEST_F(OciWasm, AModuleRunsInAUserNamespaceAsAMappedHostUid) {
+  share_cache();
+  config_["linux"]["namespaces"].push_back({{"type", "user"}});
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  config_["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  ASSERT_EQ(::chmod(wasm_root_.c_str(), 0777), 0);
+  set_args({"/oci_guest.wasm", "full", "4"});
+  auto r = run("userns");
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_NE(r.out.find("read: from the host\n"), std::string::npos) << r.out;
+  struct stat st {};
+  ASSERT_EQ(::stat((wasm_root_ + "/output.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 200000u);
 }
 
 TEST_F(OciWasm, WasmSmartRunsAModuleAndLeavesOtherProgramsNative) {
