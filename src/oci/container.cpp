@@ -25,6 +25,7 @@
 #include "linux/seccomp.hpp"
 #include "linux/unix_socket.hpp"
 #include "oci/config.hpp"
+#include "oci/wasm_handler.hpp"
 #include "runtime/container_launch.hpp"
 
 namespace berth::oci {
@@ -185,6 +186,15 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
     plan.env.push_back("LISTEN_PID=1");
   }
   plan.error_pipe_read_after_start = false;
+  // The Wasm handler: the module is read and compiled now, before anything exists to undo.
+  // Its cache sits beside the seccomp filters' (a dot name is never a container id).
+  auto wasm = wants_wasm_handler(config->annotations, plan.args);
+  if (!wasm) return std::unexpected(wasm.error());
+  if (*wasm && create.preserve_fds > 0)
+    return fail(ErrorCode::invalid_spec,
+                "--preserve-fds: a Wasm module (run.oci.handler) sees no fds but its stdio and its root");
+  if (*wasm)
+    if (auto r = use_wasm_handler(plan, options.root + "/.cache/wasm"); !r) return std::unexpected(r.error());
 
   // Before anything exists: the seccomp filter and the namespaces to join.
   if (config->seccomp_json) {

@@ -367,6 +367,8 @@ Result<std::string> read_optional(const char* path) {
     if (auto r = write_file(path, value); !r) give_up(error_fd, r.error().with_context("sysctl " + key));
   }
 
+  if (plan.in_process)
+    if (auto r = plan.in_process->load(); !r) give_up(error_fd, r.error());
   if (auto r = linux::set_up_container_root(plan.rootfs); !r) give_up(error_fd, r.error());
   if (!plan.hostname.empty() && ::sethostname(plan.hostname.c_str(), plan.hostname.size()) != 0)
     fail_errno("set hostname", errno);
@@ -417,7 +419,8 @@ Result<std::string> read_optional(const char* path) {
     env.push_back("HOSTNAME=" + plan.hostname);
   if (std::none_of(env.begin(), env.end(), [](auto& e) { return e.starts_with("HOME="); }))
     env.push_back("HOME=" + user->home);
-  auto program = find_executable(plan.args.at(0), env_value(env, "PATH"));
+  auto program = plan.in_process ? Result<std::string>(plan.args.at(0))
+                                 : find_executable(plan.args.at(0), env_value(env, "PATH"));
   if (!program) give_up(error_fd, program.error());
   linux::ExecArgs exec(plan.args, env);
 
@@ -466,6 +469,15 @@ Result<std::string> read_optional(const char* path) {
   if (plan.umask) ::umask(*plan.umask);
   if (plan.seccomp && !seccomp_before_dropping_capabilities)
     if (int err = linux::install_seccomp_in_child(*plan.seccomp)) fail_errno("load seccomp filter", err);
+  if (plan.in_process) {
+    // No exec to close what berth holds (the error and go pipes, the state lock, namespace
+    // fds): closed here, so the creator's read of the error pipe ends as after an exec. The
+    // pipes by name first, in case a seccomp profile refuses close_range.
+    for (int fd : {stdio.error_fd, go_fd, maps_fd, console_fd})
+      if (fd > STDERR_FILENO) ::close(fd);
+    ::close_range(3, ~0U, 0);
+    ::_exit(plan.in_process->run(plan.args, env));
+  }
   linux::mark_fds_cloexec_from(3 + plan.preserve_fds);
   ::execve(program->c_str(), exec.argv(), exec.envp());
   linux::fail_child(error_fd, program->c_str(), errno);

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,6 +66,18 @@ struct ContainerLaunchPlan {
   // a failed exec from start); berth-oci's create has returned by then, so a failure after start
   // goes to the process's own stderr, as runc's does.
   bool error_pipe_read_after_start = true;
+
+  // A program berth runs itself, in the init's own process, instead of exec'ing args[0]:
+  // berth-oci's Wasm handler (src/oci/wasm_handler.hpp). `load` runs in the init after it has
+  // joined its cgroup and before its root is set up, while the host's files are still in view;
+  // `run` runs after start, once the seccomp filter is loaded, in place of exec, with every fd
+  // above 2 closed (`preserve_fds` does not apply), and the init exits with what it returns.
+  // Either reports a failure as an Error (load: create fails with it; run: on stderr).
+  struct InProcessProgram {
+    std::function<Result<void>()> load;
+    std::function<int(const std::vector<std::string>& args, const std::vector<std::string>& env)> run;
+  };
+  std::optional<InProcessProgram> in_process;
 };
 
 // Where a container's files live in its workload directory.

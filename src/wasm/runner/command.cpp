@@ -53,7 +53,11 @@ std::vector<HostFunction> observed(std::vector<HostFunction> functions,
 Result<CommandOutcome> run_command(const CommandOptions& options) {
   auto module = load_module_file(options.engine, options.module_path, options.aot_cache_dir);
   if (!module) return std::unexpected(module.error());
-  if (!(*module)->info().has_start_export())
+  return run_loaded_command(**module, options);
+}
+
+Result<CommandOutcome> run_loaded_command(CompiledModule& module, const CommandOptions& options) {
+  if (!module.info().has_start_export())
     return fail(ErrorCode::invalid_spec,
                 fmt::format("module {}: exports no _start (not a WASI command; reactors are not run as workloads)",
                             options.module_path));
@@ -74,7 +78,7 @@ Result<CommandOutcome> run_command(const CommandOptions& options) {
   if (options.memory_limit_bytes) limits.memory_bytes = *options.memory_limit_bytes;
   limits.deadline = options.timeout;
   limits.fuel = options.fuel;
-  auto instance = (*module)->instantiate(imports, limits);
+  auto instance = module.instantiate(imports, limits);
   if (!instance) return std::unexpected(instance.error().with_context(fmt::format("module {}", options.module_path)));
   if (options.on_memory_size && (*instance)->memory()) options.on_memory_size((*instance)->memory()->size());
 

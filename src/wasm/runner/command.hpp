@@ -56,6 +56,9 @@ struct CommandOutcome {
 // Errors are setup failures (nothing of the guest ran, or its start function trapped while
 // instantiating); a trap in `_start` is an outcome, not an error.
 Result<CommandOutcome> run_command(const CommandOptions& options);
+// The same with the module already loaded (options.module_path then only names it in errors):
+// berth-oci's Wasm handler loads it before the container's root is set up.
+Result<CommandOutcome> run_loaded_command(CompiledModule& module, const CommandOptions& options);
 
 // One line naming a trap, for stderr and for the workload's status: "wasm trap: <kind>".
 std::string describe_trap(const Trap& trap);
