@@ -147,5 +147,25 @@ TEST_F(Podman, ABadCommandIsOneClearErrorAndNothingIsLeft) {
   EXPECT_EQ(podman({"ps", "--all", "--quiet"}).out, "");
 }
 
+// The Wasm handler through podman: an image holding only a .wasm, the annotation podman passes
+// on to the runtime, and the module's output and exit code back through conmon.
+TEST_F(Podman, AWasmModuleRunsWithTheHandlerAnnotation) {
+  std::string layer = dir_ + "/wasm-layer";
+  ASSERT_TRUE(make_dirs(layer));
+  ASSERT_EQ(shell("cp " + std::string(BERTH_WASI_GUEST_DIR) + "/oci_guest.wasm " + layer + "/guest.wasm && echo in-image > " +
+                  layer + "/input.txt && tar -C " + layer + " -cf " + dir_ + "/wasm.tar . && echo ok"),
+            "ok\n");
+  auto imported = podman({"import", dir_ + "/wasm.tar", "localhost/berth-wasm-guest:test"});
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  auto r = podman({"run", "--rm", "--network", "none", "--annotation", "run.oci.handler=wasm", "-e", "GREETING=hi",
+                   "localhost/berth-wasm-guest:test", "/guest.wasm", "full", "5"});
+  EXPECT_EQ(r.code, 5) << r.err;
+  EXPECT_NE(r.out.find("argv[0]=/guest.wasm\nargv[1]=full"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("GREETING=hi"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("read: in-image"), std::string::npos) << r.out;
+  // Without the annotation it is an ordinary container, whose "program" is not one.
+  EXPECT_NE(podman({"run", "--rm", "--network", "none", "localhost/berth-wasm-guest:test", "/guest.wasm"}).code, 0);
+}
+
 }  // namespace
 }  // namespace berth::testing
