@@ -54,8 +54,10 @@ int usage() {
       "  create [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] [--preserve-fds N] [--no-pivot]\n"
       "         [--no-new-keyring] ID\n"
       "  start ID | state ID | kill [--all] ID [SIGNAL] | delete [--force] ID\n"
-      "  run [create's flags] ID      create + start in the foreground; exits with the container's code\n"
+      "  run [create's flags] [--detach|-d] ID   create + start in the foreground (exits with the container's\n"
+      "         code), or with -d returns once it runs\n"
       "  exec [--process FILE] [--tty|-t] [--console-socket SOCK] [--detach|-d] [--pid-file FILE] [--cwd DIR]\n"
+      "       [--preserve-fds N]\n"
       "       [--env|-e K=V]... [--user|-u UID[:GID]] [--additional-gids|-g GID]... [--cap CAP]... [--no-new-privs]\n"
       "       ID [COMMAND [ARGS...]]   a new process in a running container; exits with its code\n"
       "  list [--format table|json] [--quiet] | spec [--bundle DIR] | features | --version\n"
@@ -221,10 +223,13 @@ int main(int argc, char** argv) {
   if (command == "create" || command == "run") {
     if (!parse(create_booleans, create_valued)) return 2;
     if (one_id(pos, command.c_str()) < 0) return 2;
-    if (command == "run" && (truthy(v, "detach") || truthy(v, "d"))) return die("run --detach: not supported yet");
     auto o = create_options(v);
     if (!o) return die(o.error().message, 2);
     if (o->no_pivot && g_log.debug) g_log.write("debug", "--no-pivot: berth always uses pivot_root");
+    if (command == "run" && (truthy(v, "detach") || truthy(v, "d"))) {
+      if (auto r = oci::run_detached(options, pos[0], *o); !r) return die(r.error().message);
+      return 0;
+    }
     if (command == "create") {
       auto created = oci::create_container(options, pos[0], *o);
       if (!created) return die(created.error().message);
