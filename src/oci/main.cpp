@@ -15,6 +15,7 @@
 #include "common/signal_names.hpp"
 #include "common/time.hpp"
 #include "oci/container.hpp"
+#include "oci/events.hpp"
 #include "oci/operations.hpp"
 #include "oci/exec.hpp"
 #include "oci/templates.hpp"
@@ -62,6 +63,7 @@ int usage() {
       "       ID [COMMAND [ARGS...]]   a new process in a running container; exits with its code\n"
       "  list [--format table|json] [--quiet] | spec [--bundle DIR] | features | --version\n"
       "  pause ID | resume ID | ps [--format table|json] ID [PS_ARGS...]\n"
+      "  events [--stats] [--interval 5s] ID   JSON stats (and oom) events, one a line, until it stops\n"
       "  update [--resources FILE|-] [--memory N] [--memory-swap N] [--cpu-shares N] [--cpu-quota N]\n"
       "         [--cpu-period N] [--cpuset-cpus S] [--cpuset-mems S] [--pids-limit N] ID\n",
       stderr);
@@ -337,8 +339,14 @@ int main(int argc, char** argv) {
     if (auto r = oci::update_container(options, pos[0], *resources); !r) return die(r.error().message);
     return 0;
   }
+  if (command == "events") {
+    if (!parse({"stats"}, {"interval"}) || one_id(pos, "events") < 0) return 2;
+    auto interval = parse_duration(v.count("interval") ? v["interval"] : "5s");
+    if (!interval) return die(fmt::format("events: --interval: {}", interval.error().message), 2);
+    if (auto r = oci::container_events(options, pos[0], truthy(v, "stats"), *interval, stdout); !r)
+      return die(r.error().message);
+    return 0;
+  }
   if (command == "help") return usage(), 0;
-  return die(fmt::format("unknown command \"{}\" (events is not implemented yet)",
-                         command),
-             2);
+  return die(fmt::format("unknown command \"{}\"", command), 2);
 }
