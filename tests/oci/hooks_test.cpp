@@ -74,15 +74,30 @@ TEST_F(OciHooks, EveryKindRunsInOrderWithStateArgsAndEnv) {
   EXPECT_EQ(std::count(all.begin(), all.end(), '\n'), 6) << all;
 }
 
-TEST_F(OciHooks, CreateContainerRunsInTheContainersMountNamespace) {
+TEST_F(OciHooks, CreateContainerAndStartContainerRunInTheContainersMountNamespace) {
   set_args({"sleep", "1000"});
-  std::string hook = script("mnt", "readlink /proc/self/ns/mnt > " + dir_ + "/mnt");
+  std::string hook = script("mnt", "readlink /proc/self/ns/mnt > " + dir_ + "/create-mnt");
   config_["hooks"]["createContainer"] = {{{"path", hook}}};
+  // startContainer's path resolves in the container: /hookbin exists there only.
+  ASSERT_TRUE(make_dirs(dir_ + "/inside"));
+  ASSERT_TRUE(make_dirs(dir_ + "/shared"));
+  ASSERT_TRUE(write_file(dir_ + "/inside/start.sh", "#!/bin/sh\nreadlink /proc/self/ns/mnt > /shared/start-mnt\n"));
+  ::chmod((dir_ + "/inside/start.sh").c_str(), 0755);
+  config_["mounts"].push_back({{"destination", "/hookbin"}, {"type", "bind"}, {"source", dir_ + "/inside"}, {"options", {"rbind", "ro"}}});
+  config_["mounts"].push_back({{"destination", "/shared"}, {"type", "bind"}, {"source", dir_ + "/shared"}, {"options", {"rbind", "rw"}}});
+  config_["hooks"]["startContainer"] = {{{"path", "/hookbin/start.sh"}}};
+  ASSERT_FALSE(path_exists("/hookbin/start.sh"));
   ASSERT_EQ(create("mntns").code, 0);
   int pid = state("mntns")["pid"];
   char link[256] = {};
   ASSERT_GT(::readlink(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), link, sizeof link - 1), 0);
-  EXPECT_EQ(read_file(dir_ + "/mnt").value_or(""), std::string(link) + "\n");
+  char ours[256] = {};
+  ASSERT_GT(::readlink("/proc/self/ns/mnt", ours, sizeof ours - 1), 0);
+  ASSERT_STRNE(link, ours);
+  EXPECT_EQ(read_file(dir_ + "/create-mnt").value_or(""), std::string(link) + "\n");
+  auto started = oci({"start", "mntns"});
+  ASSERT_EQ(started.code, 0) << started.err;
+  EXPECT_EQ(read_file(dir_ + "/shared/start-mnt").value_or(""), std::string(link) + "\n");
 }
 
 TEST_F(OciHooks, AFailingCreateRuntimeHookFailsCreateAndLeavesNothing) {
