@@ -277,6 +277,7 @@ Result<void> set_up_container_root(const RootfsPlan& plan) {
     if (auto r = make_devices(root.get(), true); !r) return r;
   if (auto r = make_device_nodes(root.get(), plan.devices); !r) return r;
   root.reset();
+  if (plan.before_pivot) plan.before_pivot();
   if (auto r = pivot_into(plan.rootfs); !r) return r;
   if (plan.root_propagation && ::mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) != 0)
     return std::unexpected(errno_error("set propagation of", "/", errno));

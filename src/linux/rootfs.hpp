@@ -8,6 +8,7 @@
 // point a mount at the host.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,8 @@ struct RootfsPlan {
   unsigned long root_propagation = 0;  // set on "/" after pivot_root (MS_SLAVE|MS_REC, ...); 0: private
   std::vector<std::string> masked_paths;
   std::vector<std::string> readonly_paths;
+  // Called once every mount is made, just before pivot_root (berth-oci's create hooks run then).
+  std::function<void()> before_pivot;
 };
 
 // runc's defaults (libcontainer/specconv): what a container must not read or write in /proc

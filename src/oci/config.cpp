@@ -477,17 +477,14 @@ Result<BundleConfig> parse_bundle_config(const std::string& json_text, const std
   BundleConfig out;
   out.bundle = bundle;
   if (auto c = check_keys(config, "", {"ociVersion", "root", "process", "hostname", "domainname", "mounts",
-                                       "annotations", "linux"},
-                          {"hooks", "solaris", "windows", "vm", "zos"});
-      !c) {
-    // A hooks object whose every list is empty asks for nothing.
-    bool empty_hooks = config.contains("hooks") && config["hooks"].is_object() &&
-                       std::all_of(config["hooks"].begin(), config["hooks"].end(),
-                                   [](const json& v) { return v.is_null() || v.empty(); });
-    if (!(empty_hooks && c.error().message.starts_with("hooks:")))
-      return std::unexpected(c.error().message.starts_with("hooks:")
-                                 ? Error{ErrorCode::invalid_spec, "hooks: not supported by berth-oci yet"}
-                                 : c.error());
+                                       "annotations", "linux", "hooks"},
+                          {"solaris", "windows", "vm", "zos"});
+      !c)
+    return std::unexpected(c.error());
+  if (config.contains("hooks")) {
+    auto hooks = parse_hooks(config["hooks"].dump());
+    if (!hooks) return std::unexpected(hooks.error());
+    out.hooks = std::move(*hooks);
   }
   auto version = get<std::string>(config, "ociVersion", "", "");
   if (!version) return std::unexpected(version.error());

@@ -13,6 +13,7 @@
 #include "berth/error.hpp"
 #include "berth/spec.hpp"
 #include "linux/cgroup.hpp"
+#include "oci/hooks.hpp"
 #include "runtime/container_launch.hpp"
 
 namespace berth::oci {
@@ -36,6 +37,7 @@ struct BundleConfig {
   std::string cgroups_path;                     // as written; empty: the caller's default
   std::optional<int> oom_score_adj;
   std::map<std::string, std::string> annotations;
+  Hooks hooks;
   std::vector<std::string> warnings;
 };
 

@@ -26,6 +26,7 @@
 #include "linux/unix_socket.hpp"
 #include "oci/config.hpp"
 #include "oci/wasm_handler.hpp"
+#include "oci/hooks.hpp"
 #include "runtime/container_launch.hpp"
 
 namespace berth::oci {
@@ -195,6 +196,9 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
                 "--preserve-fds: a Wasm module (run.oci.handler) sees no fds but its stdio and its root");
   if (*wasm)
     if (auto r = use_wasm_handler(plan, options.root + "/.cache/wasm"); !r) return std::unexpected(r.error());
+  if (!create.no_new_keyring) plan.session_keyring = id;
+  const Hooks& hooks = config->hooks;
+  plan.pause_before_pivot = !hooks.prestart.empty() || !hooks.create_runtime.empty() || !hooks.create_container.empty();
 
   // Before anything exists: the seccomp filter and the namespaces to join.
   if (config->seccomp_json) {
@@ -234,6 +238,7 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
     return fail(ErrorCode::invalid_spec,
                 fmt::format("linux.cgroupsPath: \"{}\" does not name a cgroup of its own", config->cgroups_path));
   if (auto r = dir->save(state); !r) return std::unexpected(r.error());
+  if (auto r = save_hooks(dir->path(), hooks); !r) return std::unexpected(r.error());
 
   auto host = linux::detect_cgroup_host();
   if (!host) return std::unexpected(host.error());
@@ -285,15 +290,26 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
   state.start_time = linux::process_start_time(state.pid).value_or(0);
   if (auto r = dir->save(state); !r) return std::unexpected(r.error());
 
-  // The init's first word: a 1 asks for id maps, NUL means ready, text means it gave up.
+  // The init's first word: a 1 asks for id maps, a 2 for the create hooks (its mounts are made,
+  // pivot_root is next), NUL means ready, text means it gave up.
   char first = 0;
   ssize_t n;
   for (;;) {
     while ((n = ::read(errors->read.get(), &first, 1)) < 0 && errno == EINTR) {
     }
-    if (n != 1 || first != 1) break;
-    if (auto r = write_id_maps(state.pid, plan.uid_map, plan.gid_map); !r)
-      return std::unexpected(r.error().with_context("linux.uidMappings"));
+    if (n != 1 || (first != 1 && first != 2)) break;
+    if (first == 1) {
+      if (auto r = write_id_maps(state.pid, plan.uid_map, plan.gid_map); !r)
+        return std::unexpected(r.error().with_context("linux.uidMappings"));
+    } else {
+      // runtime.md: prestart (deprecated) and createRuntime in the runtime's namespaces, then
+      // createContainer in the container's; a failure fails create, and the cleanup kills the
+      // init and removes its cgroup and state.
+      std::string hook_state = state_json(state);
+      for (auto kind : {HookKind::prestart, HookKind::create_runtime, HookKind::create_container})
+        if (auto r = run_hooks(hooks, kind, hook_state, state.pid); !r)
+          return fail(r.error().code, fmt::format("create {}: {}", id, r.error().message));
+    }
     char byte = 1;
     linux::write_all_noalloc(maps->write.get(), &byte, 1);
   }
@@ -333,12 +349,29 @@ Result<void> start_container(const RuntimeOptions& options, const std::string& i
     if (errno == ENXIO) return fail(ErrorCode::conflict, fmt::format("cannot start container \"{}\": its init has gone", id));
     return std::unexpected(errno_error("open", dir->fifo_path(), errno));
   }
+  auto hooks = load_hooks(dir->path());
+  if (!hooks) return std::unexpected(hooks.error().with_context(fmt::format("start {}", id)));
+  // startContainer: in the container's namespaces, before the process execs. A failure stops
+  // the container (its init and whatever is in its cgroup are killed); delete removes it.
+  if (auto r = run_hooks(*hooks, HookKind::start_container, state_json(*state), state->pid); !r) {
+    if (UniqueFd init = open_init(*state)) pidfd_signal(init.get(), SIGKILL);
+    if (auto cgroup = open_container_cgroup(state->cgroup_path)) (void)(*cgroup)->kill_all();
+    (void)wait_gone(*state, std::chrono::seconds(10));
+    return fail(r.error().code, fmt::format("start {}: {} (the container is stopped)", id, r.error().message));
+  }
   char go = 1;
   if (::write(fifo.get(), &go, 1) != 1) return std::unexpected(errno_error("write", dir->fifo_path(), errno));
   fifo.reset();
   ::unlink(dir->fifo_path().c_str());
   state->status = Status::running;
-  return dir->save(*state);
+  if (auto r = dir->save(*state); !r) return r;
+  // poststart: in the runtime's namespaces once the process runs; a failure is a warning. The
+  // state directory is unlocked first, so that a hook may ask for the container's state.
+  std::string hook_state = state_json(*state);
+  *dir = StateDir{};
+  for (auto& failure : run_every_hook(*hooks, HookKind::poststart, hook_state))
+    if (options.warn) options.warn(fmt::format("start {}: {} (the container keeps running)", id, failure.message));
+  return {};
 }
 
 Status live_status(const ContainerState& state) {
@@ -419,7 +452,16 @@ Result<void> delete_container(const RuntimeOptions& options, const std::string& 
   if ((status == Status::running || status == Status::paused) && !force)
     return fail(ErrorCode::conflict, fmt::format("cannot delete container \"{}\": it is {} (stop it first, or use --force)",
                                                  id, to_string(status)));
-  return destroy(*dir, *state);
+  auto hooks = load_hooks(dir->path());
+  if (!hooks && options.warn) options.warn(fmt::format("delete {}: {} (no poststop hooks run)", id, hooks.error().message));
+  if (auto r = destroy(*dir, *state); !r) return r;
+  // poststop: once the container is gone (processes, cgroup, state); a failure is a warning.
+  if (hooks && !hooks->poststop.empty()) {
+    state->status = Status::stopped;
+    for (auto& failure : run_every_hook(*hooks, HookKind::poststop, state_json(*state)))
+      if (options.warn) options.warn(fmt::format("delete {}: {}", id, failure.message));
+  }
+  return {};
 }
 
 Result<int> run_container(const RuntimeOptions& options, const std::string& id, const CreateOptions& create) {
@@ -447,6 +489,16 @@ Result<int> run_container(const RuntimeOptions& options, const std::string& id, 
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
   if (!failure.empty()) return fail(ErrorCode::invalid_spec, fmt::format("run {}: {}", id, failure));
   return code;
+}
+
+Result<void> run_detached(const RuntimeOptions& options, const std::string& id, const CreateOptions& create) {
+  auto created = create_container(options, id, create);
+  if (!created) return std::unexpected(created.error());
+  if (auto r = start_container(options, id); !r) {
+    (void)delete_container(options, id, true);
+    return r;
+  }
+  return {};
 }
 
 std::vector<ContainerState> list_containers(const RuntimeOptions& options) {

@@ -27,7 +27,7 @@ struct CreateOptions {
   std::string console_socket;
   int preserve_fds = 0;
   bool no_pivot = false;        // accepted: berth always uses pivot_root
-  bool no_new_keyring = false;  // accepted: berth makes no session keyring
+  bool no_new_keyring = false;  // keep the caller's session keyring (else a new one named ID)
 };
 
 struct Created {
@@ -46,6 +46,8 @@ Result<void> kill_container(const RuntimeOptions& options, const std::string& id
 Result<void> delete_container(const RuntimeOptions& options, const std::string& id, bool force);
 // Runs to the end: the exit code (128 + signal when killed). The container is deleted after.
 Result<int> run_container(const RuntimeOptions& options, const std::string& id, const CreateOptions& create);
+// run --detach: create + start, leaving the container running (as runc run -d).
+Result<void> run_detached(const RuntimeOptions& options, const std::string& id, const CreateOptions& create);
 // Every container under the root with its current status.
 std::vector<ContainerState> list_containers(const RuntimeOptions& options);
 

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <fmt/format.h>
 
 #include "common/fs.hpp"
@@ -138,6 +139,13 @@ Result<ExecOptions> parse_exec_args(const std::vector<std::string>& args) {
       else if (name == "user" || name == "u") o.user = value;
       else if (name == "additional-gids" || name == "g") o.additional_gids.push_back(value);
       else if (name == "cap" || name == "c") o.caps.push_back(value);
+      else if (name == "preserve-fds") {
+        char* end = nullptr;
+        long n = std::strtol(value.c_str(), &end, 10);
+        if (value.empty() || *end != '\0' || n < 0 || n > 65536)
+          return fail(ErrorCode::invalid_spec, fmt::format("exec: --preserve-fds: \"{}\" is not a count of fds", value));
+        o.preserve_fds = static_cast<int>(n);
+      }
       else return fail(ErrorCode::invalid_spec, fmt::format("exec: unknown flag --{}", name));
     }
   }
@@ -191,6 +199,7 @@ Result<int> exec_container(const RuntimeOptions& options, const ExecOptions& exe
   extra.no_new_privileges = plan.no_new_privileges;
   extra.rlimits = plan.rlimits;
   extra.umask = plan.umask;
+  extra.preserve_fds = exec.preserve_fds;
   extra.env = plan.env;
   if (std::none_of(extra.env.begin(), extra.env.end(), [](auto& e) { return e.starts_with("HOME="); }))
     extra.env.push_back("HOME=" + user->home);

@@ -27,6 +27,7 @@ struct ExecOptions {
   std::vector<std::string> additional_gids;  // numbers
   std::vector<std::string> caps;             // added to bounding, effective and permitted
   bool no_new_privs = false;
+  int preserve_fds = 0;  // fds 3 .. 3+N-1 of ours passed on to the process
 };
 
 // exec's flags as runc takes them ("--env=A=1", "-e A=1", repeated flags accumulate); the

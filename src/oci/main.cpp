@@ -15,6 +15,7 @@
 #include "common/signal_names.hpp"
 #include "common/time.hpp"
 #include "oci/container.hpp"
+#include "oci/events.hpp"
 #include "oci/operations.hpp"
 #include "oci/exec.hpp"
 #include "oci/templates.hpp"
@@ -54,12 +55,15 @@ int usage() {
       "  create [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] [--preserve-fds N] [--no-pivot]\n"
       "         [--no-new-keyring] ID\n"
       "  start ID | state ID | kill [--all] ID [SIGNAL] | delete [--force] ID\n"
-      "  run [create's flags] ID      create + start in the foreground; exits with the container's code\n"
+      "  run [create's flags] [--detach|-d] ID   create + start in the foreground (exits with the container's\n"
+      "         code), or with -d returns once it runs\n"
       "  exec [--process FILE] [--tty|-t] [--console-socket SOCK] [--detach|-d] [--pid-file FILE] [--cwd DIR]\n"
+      "       [--preserve-fds N]\n"
       "       [--env|-e K=V]... [--user|-u UID[:GID]] [--additional-gids|-g GID]... [--cap CAP]... [--no-new-privs]\n"
       "       ID [COMMAND [ARGS...]]   a new process in a running container; exits with its code\n"
       "  list [--format table|json] [--quiet] | spec [--bundle DIR] | features | --version\n"
       "  pause ID | resume ID | ps [--format table|json] ID [PS_ARGS...]\n"
+      "  events [--stats] [--interval 5s] ID   JSON stats (and oom) events, one a line, until it stops\n"
       "  update [--resources FILE|-] [--memory N] [--memory-swap N] [--cpu-shares N] [--cpu-quota N]\n"
       "         [--cpu-period N] [--cpuset-cpus S] [--cpuset-mems S] [--pids-limit N] ID\n",
       stderr);
@@ -221,10 +225,13 @@ int main(int argc, char** argv) {
   if (command == "create" || command == "run") {
     if (!parse(create_booleans, create_valued)) return 2;
     if (one_id(pos, command.c_str()) < 0) return 2;
-    if (command == "run" && (truthy(v, "detach") || truthy(v, "d"))) return die("run --detach: not supported yet");
     auto o = create_options(v);
     if (!o) return die(o.error().message, 2);
     if (o->no_pivot && g_log.debug) g_log.write("debug", "--no-pivot: berth always uses pivot_root");
+    if (command == "run" && (truthy(v, "detach") || truthy(v, "d"))) {
+      if (auto r = oci::run_detached(options, pos[0], *o); !r) return die(r.error().message);
+      return 0;
+    }
     if (command == "create") {
       auto created = oci::create_container(options, pos[0], *o);
       if (!created) return die(created.error().message);
@@ -332,8 +339,14 @@ int main(int argc, char** argv) {
     if (auto r = oci::update_container(options, pos[0], *resources); !r) return die(r.error().message);
     return 0;
   }
+  if (command == "events") {
+    if (!parse({"stats"}, {"interval"}) || one_id(pos, "events") < 0) return 2;
+    auto interval = parse_duration(v.count("interval") ? v["interval"] : "5s");
+    if (!interval) return die(fmt::format("events: --interval: {}", interval.error().message), 2);
+    if (auto r = oci::container_events(options, pos[0], truthy(v, "stats"), *interval, stdout); !r)
+      return die(r.error().message);
+    return 0;
+  }
   if (command == "help") return usage(), 0;
-  return die(fmt::format("unknown command \"{}\" (events is not implemented yet)",
-                         command),
-             2);
+  return die(fmt::format("unknown command \"{}\"", command), 2);
 }

@@ -1,6 +1,7 @@
 #include "runtime/container_launch.hpp"
 
 #include <fcntl.h>
+#include <linux/keyctl.h>
 #include <stdlib.h>
 #include <grp.h>
 #include <linux/sched.h>
@@ -369,7 +370,35 @@ Result<std::string> read_optional(const char* path) {
 
   if (plan.in_process)
     if (auto r = plan.in_process->load(); !r) give_up(error_fd, r.error());
-  if (auto r = linux::set_up_container_root(plan.rootfs); !r) give_up(error_fd, r.error());
+  if (!plan.session_keyring.empty()) {
+    // As runc: a session keyring of its own (named after the container), searchable by its
+    // user. Without keyrings (ENOSYS), or when a seccomp profile around us denies keyctl
+    // (EPERM), the container keeps the caller's: the protection is best-effort.
+    long key = ::syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, plan.session_keyring.c_str(), 0, 0, 0);
+    if (key < 0 && errno != ENOSYS && errno != EPERM) fail_errno("join a new session keyring", errno);
+    if (key >= 0) {
+      char description[512] = {};
+      long n = ::syscall(SYS_keyctl, KEYCTL_DESCRIBE, key, description, sizeof description - 1, 0);
+      if (n < 0) fail_errno("describe the session keyring", errno);
+      // "type;uid;gid;perm;description", perm in hex
+      const char* field = description;
+      for (int i = 0; i < 3 && field; ++i) {
+        field = std::strchr(field, ';');
+        if (field) ++field;
+      }
+      unsigned long perm = field ? std::strtoul(field, nullptr, 16) : 0;
+      if (::syscall(SYS_keyctl, KEYCTL_SETPERM, key, perm | 0x00080000UL /* KEY_USR_SEARCH */, 0, 0) != 0)
+        fail_errno("set the session keyring's permissions", errno);
+    }
+  }
+  linux::RootfsPlan rootfs = plan.rootfs;
+  if (plan.pause_before_pivot)
+    rootfs.before_pivot = [&] {
+      char ask = 2, byte;
+      linux::write_all_noalloc(error_fd, &ask, 1);
+      if (::read(maps_fd, &byte, 1) != 1) ::_exit(1);  // the runtime gave up (a hook failed)
+    };
+  if (auto r = linux::set_up_container_root(rootfs); !r) give_up(error_fd, r.error());
   if (!plan.hostname.empty() && ::sethostname(plan.hostname.c_str(), plan.hostname.size()) != 0)
     fail_errno("set hostname", errno);
   if (!plan.domainname.empty() && ::setdomainname(plan.domainname.c_str(), plan.domainname.size()) != 0)

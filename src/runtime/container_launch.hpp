@@ -78,6 +78,14 @@ struct ContainerLaunchPlan {
     std::function<int(const std::vector<std::string>& args, const std::vector<std::string>& env)> run;
   };
   std::optional<InProcessProgram> in_process;
+
+  // Once its mounts are made, before pivot_root, the init writes a 2 on the error pipe and waits
+  // for a byte on the maps pipe (berth-oci runs its prestart, createRuntime and createContainer
+  // hooks in between, as runc does).
+  bool pause_before_pivot = false;
+  // Non-empty: the init joins a new session keyring of this name (runc does, named after the
+  // container, unless --no-new-keyring), so that it does not share the caller's.
+  std::string session_keyring;
 };
 
 // Where a container's files live in its workload directory.

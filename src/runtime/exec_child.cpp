@@ -132,7 +132,7 @@ void run_exec_child(const ExecChild& c) {
     if (container->seccomp && container->no_new_privileges)
       if (int e = linux::install_seccomp_in_child(*container->seccomp)) linux::fail_child(error_fd, "load seccomp filter", e);
   }
-  linux::mark_fds_cloexec_from(3);
+  linux::mark_fds_cloexec_from(3 + (container ? container->preserve_fds : 0));
   linux::exec_with_path_search(plan.exec);
   linux::fail_child(error_fd, plan.exec.file(), errno);
 }

@@ -32,6 +32,7 @@ struct ContainerExecPlan {
   bool no_new_privileges = true;
   std::vector<std::pair<int, rlimit>> rlimits;  // set before privileges drop
   std::optional<mode_t> umask;
+  int preserve_fds = 0;  // fds 3 .. 3+preserve_fds-1 stay open across exec (runc exec --preserve-fds)
 };
 
 struct ExecChild {

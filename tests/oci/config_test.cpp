@@ -171,7 +171,7 @@ TEST_F(OciConfig, FieldsThatCannotBeHonouredAreRefusedByName) {
   };
   std::vector<Case> cases = {
       {"linux.intelRdt", [](auto& c) { c["linux"]["intelRdt"] = {{"closID", "x"}}; }},
-      {"hooks", [](auto& c) { c["hooks"] = {{"prestart", {{{"path", "/bin/true"}}}}}; }},
+      {"hooks.prestart[0].path", [](auto& c) { c["hooks"] = {{"prestart", {{{"path", "bin/true"}}}}}; }},
       {"linux.resources.memory.reservation", [](auto& c) { c["linux"]["resources"]["memory"] = {{"reservation", 1000000}}; }},
       {"process.scheduler", [](auto& c) { c["process"]["scheduler"] = {{"policy", "SCHED_FIFO"}}; }},
       {"mounts[7].options[1]", [](auto& c) {
