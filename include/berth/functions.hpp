@@ -87,6 +87,11 @@ struct LoadOptions {
   std::filesystem::path kv_persist_path;
   // Where the guest's berth_log lines go (level 0 debug .. 3 error); null: stderr.
   std::function<void(int level, std::string_view message)> log;
+  // The peers berth.tcp_connect may reach: "10.0.0.0/8", "::1/128", "127.0.0.1" (any port),
+  // "127.0.0.1:8080", "[::1]:8080", "10.0.0.0/8:443", "db.internal", "localhost:5432" (a name is
+  // resolved once, here at load; the guest never resolves names). Empty: no network at all.
+  // A bad entry fails the load, naming it.
+  std::vector<std::string> allowed_peers;
 };
 
 struct PoolStats {

@@ -11,6 +11,7 @@
 #include "functions/berth_imports.hpp"
 #include "wasm/engines.hpp"
 #include "wasm/module_file.hpp"
+#include "wasm/net/tcp_connect.hpp"
 #include "wasm/wasi/context.hpp"
 #include "wasm/wasi/wasi_imports.hpp"
 
@@ -127,8 +128,12 @@ Result<ModuleLimits> resolve_limits(const LoadOptions& options, std::string_view
 class PooledModule final : public FunctionModule {
  public:
   PooledModule(std::shared_ptr<wasm::CompiledModule> compiled, ModuleLimits limits, LoadOptions options,
-               std::vector<ExportedFunction> exports)
-      : compiled_(std::move(compiled)), limits_(limits), options_(std::move(options)), exports_(std::move(exports)) {
+               std::vector<ExportedFunction> exports, std::shared_ptr<const wasm::net::PeerAllowList> peers)
+      : compiled_(std::move(compiled)),
+        limits_(limits),
+        options_(std::move(options)),
+        exports_(std::move(exports)),
+        peers_(std::move(peers)) {
     const auto& info = compiled_->info();
     reactor_ = info.has_initialize_export() || !info.has_start_export();
     bool uses_berth = false;
@@ -136,6 +141,7 @@ class PooledModule final : public FunctionModule {
       uses_wasi_ |= import.module == "wasi_snapshot_preview1";
       uses_berth |= import.module == "berth";
     }
+    uses_connect_ = wasm::net::imports_tcp_connect(info);
     store_ = std::make_shared<KvStore>(*limits_.kv_max_entries, *limits_.kv_max_value_bytes,
                                        options_.kv_persist_path.string());
     LogSink log = options_.log;
@@ -211,21 +217,32 @@ class PooledModule final : public FunctionModule {
   }
 
  private:
+  // An instance and its WASI context (null when the module imports no WASI).
+  struct Pooled {
+    std::unique_ptr<wasm::Instance> instance;
+    std::shared_ptr<wasm::WasiContext> wasi;
+  };
+
   // An instance checked out of the pool; back to it (or dropped) when the lease ends.
   struct Lease {
     PooledModule* pool;
-    std::unique_ptr<wasm::Instance> instance;
-    Lease(PooledModule* p, std::unique_ptr<wasm::Instance> i) : pool(p), instance(std::move(i)) {}
-    Lease(Lease&& other) noexcept : pool(std::exchange(other.pool, nullptr)), instance(std::move(other.instance)) {}
+    Pooled pooled;
+    wasm::Instance* instance;
+    Lease(PooledModule* p, Pooled i) : pool(p), pooled(std::move(i)), instance(pooled.instance.get()) {}
+    Lease(Lease&& other) noexcept
+        : pool(std::exchange(other.pool, nullptr)), pooled(std::move(other.pooled)), instance(other.instance) {}
     Lease(const Lease&) = delete;
     ~Lease() {
-      if (pool) pool->release(std::move(instance));
+      if (pool) pool->release(std::move(pooled));
     }
   };
 
-  Result<std::unique_ptr<wasm::Instance>> make_instance() {
+  Result<Pooled> make_instance() {
     wasm::Imports imports;
-    if (uses_wasi_) {  // a WASI context opens descriptors: only for modules that import WASI
+    Pooled made;
+    // A WASI context opens descriptors: only for modules that import WASI (or tcp_connect,
+    // whose connections are WASI descriptors).
+    if (uses_wasi_ || uses_connect_) {
       wasm::WasiConfig config;
       config.args = {"function"};
       config.env = options_.env;
@@ -234,7 +251,9 @@ class PooledModule final : public FunctionModule {
       config.stderr_fd = 2;
       auto context = wasm::WasiContext::create(std::move(config));
       if (!context) return std::unexpected(context.error());
-      imports.functions = wasm::wasi_imports(*context);
+      made.wasi = *context;
+      if (uses_wasi_) imports.functions = wasm::wasi_imports(made.wasi);
+      if (uses_connect_) imports.functions.push_back(wasm::net::tcp_connect_function(peers_, made.wasi));
     }
     imports.functions.insert(imports.functions.end(), berth_functions_.begin(), berth_functions_.end());
     wasm::InstanceLimits limits;
@@ -250,7 +269,8 @@ class PooledModule final : public FunctionModule {
       std::lock_guard lock(mutex_);
       ++created_;
     }
-    return std::move(*instance);
+    made.instance = std::move(*instance);
+    return made;
   }
 
   Result<Lease> checkout() {
@@ -278,17 +298,19 @@ class PooledModule final : public FunctionModule {
     return Lease(this, std::move(*instance));
   }
 
-  void release(std::unique_ptr<wasm::Instance> instance) {
-    bool keep = instance && reactor_ && !instance->poisoned();
-    if (keep) instance->set_host_context(nullptr);
-    std::unique_ptr<wasm::Instance> dropped;
+  void release(Pooled pooled) {
+    bool keep = pooled.instance && reactor_ && !pooled.instance->poisoned();
+    if (keep) pooled.instance->set_host_context(nullptr);
+    // A connection lives for the call that opened it: a kept instance's are closed now.
+    if (keep && pooled.wasi) pooled.wasi->fds().close_guest_connections();
+    Pooled dropped;
     {
       std::lock_guard lock(mutex_);
       --busy_;
       if (keep) {
-        idle_.push_back(std::move(instance));
+        idle_.push_back(std::move(pooled));
       } else {
-        dropped = std::move(instance);
+        dropped = std::move(pooled);
         ++dropped_;
       }
     }
@@ -330,10 +352,12 @@ class PooledModule final : public FunctionModule {
   bool uses_wasi_ = false;
   std::shared_ptr<KvStore> store_;  // the module's, shared by its instances
   std::vector<wasm::HostFunction> berth_functions_;
+  std::shared_ptr<const wasm::net::PeerAllowList> peers_;
+  bool uses_connect_ = false;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<wasm::Instance>> idle_;
+  std::vector<Pooled> idle_;
   std::size_t busy_ = 0;
   std::uint64_t created_ = 0, dropped_ = 0;
 };
@@ -346,6 +370,8 @@ Result<std::shared_ptr<FunctionModule>> FunctionModule::load(const std::filesyst
   if (auto r = wasm::check_engine(engine); !r) return std::unexpected(r.error());
   auto limits = resolve_limits(options, engine);
   if (!limits) return std::unexpected(limits.error().with_context(fmt::format("module {}", path.string())));
+  auto peers = wasm::net::PeerAllowList::parse(options.allowed_peers);
+  if (!peers) return std::unexpected(peers.error().with_context(fmt::format("module {}", path.string())));
   auto compiled = wasm::load_module_file(engine, path, options.aot_cache_dir);
   if (!compiled) return std::unexpected(compiled.error());
   const auto& info = (*compiled)->info();
@@ -370,7 +396,8 @@ Result<std::shared_ptr<FunctionModule>> FunctionModule::load(const std::filesyst
     }
     if (callable) exports.push_back(std::move(f));
   }
-  auto module = std::make_shared<PooledModule>(std::move(*compiled), *limits, options, std::move(exports));
+  auto module = std::make_shared<PooledModule>(std::move(*compiled), *limits, options, std::move(exports),
+                                               std::make_shared<const wasm::net::PeerAllowList>(std::move(*peers)));
   if (auto r = module->load_store(); !r) return std::unexpected(r.error().with_context(fmt::format("module {}", path.string())));
   if (auto r = module->prewarm(options.prewarm); !r)
     return std::unexpected(r.error().with_context(fmt::format("module {}", path.string())));
