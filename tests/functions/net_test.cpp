@@ -51,6 +51,8 @@ class Peer {
   }
   int port() const { return port_; }
   int accepted() const { return accepted_.load(); }
+  // Every accepted connection answered and closed on this side.
+  bool idle() const { return closed_.load() == accepted_.load(); }
   std::string address() const { return fmt::format("127.0.0.1:{}", port_); }
 
  private:
@@ -61,6 +63,14 @@ class Peer {
       UniqueFd connection(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (!connection) continue;
       ++accepted_;
+      struct Done {
+        std::atomic<int>& closed;
+        UniqueFd& connection;
+        ~Done() {
+          connection.reset();
+          ++closed;
+        }
+      } done{closed_, connection};
       pollfd c{connection.get(), POLLIN, 0};
       if (::poll(&c, 1, 2000) <= 0) continue;
       char buffer[64];
@@ -74,6 +84,7 @@ class Peer {
   UniqueFd listener_;
   int port_ = 0;
   std::atomic<int> accepted_{0};
+  std::atomic<int> closed_{0};
   std::jthread thread_;
 };
 
@@ -215,6 +226,7 @@ TEST_P(Net, NoDescriptorLeaksAcrossAThousandPooledCalls) {
     auto m = load(o);
     ASSERT_TRUE(m);
     EXPECT_EQ(call(*m, "roundtrip", peer.address()), "pong:ping");  // the pool's one instance exists now
+    for (int i = 0; i < 500 && !peer.idle(); ++i) std::this_thread::sleep_for(10ms);
     auto before = open_fds();
     for (int i = 0; i < 1000; ++i) {
       // open_only leaves its connection open: releasing the instance closes it.
@@ -222,8 +234,8 @@ TEST_P(Net, NoDescriptorLeaksAcrossAThousandPooledCalls) {
       ASSERT_TRUE(out == "pong:ping" || out.starts_with("fd ")) << out;
     }
     EXPECT_EQ(m->stats().created, 1u);
-    // The peer closes its side after answering; give it a moment to catch up.
-    for (int i = 0; i < 200 && open_fds() != before; ++i) std::this_thread::sleep_for(10ms);
+    // The peer accepts and closes the last connections a little later; let it catch up.
+    for (int i = 0; i < 500 && (peer.accepted() != 1001 || !peer.idle()); ++i) std::this_thread::sleep_for(10ms);
     EXPECT_EQ(open_fds(), before);
     EXPECT_EQ(peer.accepted(), 1001);
   }
