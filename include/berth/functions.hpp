@@ -74,7 +74,15 @@ struct Ceilings {
 };
 
 struct LoadOptions {
-  std::string engine;                   // "aot" (the default) or "interp"
+  // "" (the default): AOT, tiering up when its artifact is not cached yet (below); "tiered" is
+  // the same. "aot": AOT only, load waits for the C compiler. "interp": the interpreter only.
+  // Tier-up: load starts the AOT compile in a background thread and returns at once; calls run
+  // on interpreter instances meanwhile, and once the artifact is ready new checkouts get AOT
+  // instances (idle interpreter instances are dropped, busy ones when their call ends: a
+  // reactor's state does not carry over between tiers). A failed compile leaves the module on
+  // the interpreter, with a warning to `log`. stats() shows the tier and the calls per tier.
+  std::string engine;
+  bool wait_for_aot = false;            // "" waits for the compiler in load, as "aot" does
   std::filesystem::path aot_cache_dir;  // empty: the default cache
   ModuleLimits limits;
   Ceilings ceilings;
@@ -99,6 +107,10 @@ struct PoolStats {
   std::size_t busy = 0;     // checked out now
   std::uint64_t created = 0;
   std::uint64_t dropped = 0;  // after a trap, timeout or fuel exhaustion (or a command's call)
+  std::string tier;           // the engine new instances come from: "aot" or "interp"
+  bool compiling = false;     // tier-up: the AOT compile is still running
+  std::uint64_t interp_calls = 0;  // calls served by interpreter instances
+  std::uint64_t aot_calls = 0;     // calls served by AOT instances
 };
 
 class FunctionModule {
