@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
+#include <wasi/api.h>
 
 static char address[256];
 static char out[256];
@@ -51,4 +53,29 @@ BERTH_EXPORT(open_only) int64_t open_only(int32_t input, int32_t length) {
   if (fd < 0) return text("ERR %d", fd);
   (void)write(fd, "x", 1);
   return text("fd %d", fd);
+}
+
+// The same through the socket calls: fd_fdstat_get says it is a stream socket, then
+// sock_send, sock_shutdown (write side) and sock_recv.
+BERTH_EXPORT(socket_calls) int64_t socket_calls(int32_t input, int32_t length) {
+  take_address(input, length);
+  int fd = berth_tcp_connect(address);
+  if (fd < 0) return text("ERR %d", fd);
+  __wasi_fdstat_t stat;
+  if (__wasi_fd_fdstat_get(fd, &stat) != 0 || stat.fs_filetype != __WASI_FILETYPE_SOCKET_STREAM) {
+    close(fd);
+    return text("ERR not a stream socket %d", 0);
+  }
+  if (send(fd, "ping", 4, 0) != 4 || __wasi_sock_shutdown(fd, __WASI_SDFLAGS_WR) != 0) {
+    close(fd);
+    return text("ERR send or shutdown %d", 0);
+  }
+  size_t got = 0;
+  while (got < sizeof out) {
+    ssize_t n = recv(fd, out + got, sizeof out - got, 0);
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  close(fd);
+  return berth_output(out, (int32_t)got);
 }
