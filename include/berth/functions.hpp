@@ -74,7 +74,15 @@ struct Ceilings {
 };
 
 struct LoadOptions {
-  std::string engine;                   // "aot" (the default) or "interp"
+  // "" (the default): AOT, tiering up when its artifact is not cached yet (below); "tiered" is
+  // the same. "aot": AOT only, load waits for the C compiler. "interp": the interpreter only.
+  // Tier-up: load starts the AOT compile in a background thread and returns at once; calls run
+  // on interpreter instances meanwhile, and once the artifact is ready new checkouts get AOT
+  // instances (idle interpreter instances are dropped, busy ones when their call ends: a
+  // reactor's state does not carry over between tiers). A failed compile leaves the module on
+  // the interpreter, with a warning to `log`. stats() shows the tier and the calls per tier.
+  std::string engine;
+  bool wait_for_aot = false;            // "" waits for the compiler in load, as "aot" does
   std::filesystem::path aot_cache_dir;  // empty: the default cache
   ModuleLimits limits;
   Ceilings ceilings;
@@ -87,6 +95,11 @@ struct LoadOptions {
   std::filesystem::path kv_persist_path;
   // Where the guest's berth_log lines go (level 0 debug .. 3 error); null: stderr.
   std::function<void(int level, std::string_view message)> log;
+  // The peers berth.tcp_connect may reach: "10.0.0.0/8", "::1/128", "127.0.0.1" (any port),
+  // "127.0.0.1:8080", "[::1]:8080", "10.0.0.0/8:443", "db.internal", "localhost:5432" (a name is
+  // resolved once, here at load; the guest never resolves names). Empty: no network at all.
+  // A bad entry fails the load, naming it.
+  std::vector<std::string> allowed_peers;
 };
 
 struct PoolStats {
@@ -94,6 +107,10 @@ struct PoolStats {
   std::size_t busy = 0;     // checked out now
   std::uint64_t created = 0;
   std::uint64_t dropped = 0;  // after a trap, timeout or fuel exhaustion (or a command's call)
+  std::string tier;           // the engine new instances come from: "aot" or "interp"
+  bool compiling = false;     // tier-up: the AOT compile is still running
+  std::uint64_t interp_calls = 0;  // calls served by interpreter instances
+  std::uint64_t aot_calls = 0;     // calls served by AOT instances
 };
 
 class FunctionModule {

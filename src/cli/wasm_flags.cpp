@@ -21,6 +21,7 @@ const std::vector<FlagSpec>& wasm_flags() {
       {"http", 0, true, "HOST:PORT", "wasm: serve HTTP there and run the module per request (WAGI)"},
       {"route", 0, true, "PREFIX", "wasm --http: the route prefix it serves (default /)"},
       {"pool-size", 0, true, "N", "wasm --http: most requests handled at once (default 16)"},
+      {"allow", 0, true, "PEER", "wasm: a peer the module may connect to (berth_tcp_connect): CIDR, IP, IP:PORT or HOST[:PORT]; repeatable; none: no network"},
   };
   return flags;
 }
@@ -54,6 +55,7 @@ Result<void> wasm_spec_from_flags(const ParsedArgs& p, WorkloadSpec& spec) {
     if (!d) return std::unexpected(d.error().with_context("timeout"));
     w.execution_time_limit = *d;
   }
+  for (const auto& peer : p.all("allow")) w.allowed_peers.push_back(peer);
   w.http_listen = p.last("http").value_or("");
   w.http_route = p.last("route").value_or("");
   if (auto v = p.last("pool-size")) {

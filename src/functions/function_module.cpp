@@ -4,13 +4,17 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <atomic>
 #include <bit>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "functions/berth_imports.hpp"
+#include "wasm/aot/aot_engine.hpp"
 #include "wasm/engines.hpp"
 #include "wasm/module_file.hpp"
+#include "wasm/net/tcp_connect.hpp"
 #include "wasm/wasi/context.hpp"
 #include "wasm/wasi/wasi_imports.hpp"
 
@@ -124,11 +128,19 @@ Result<ModuleLimits> resolve_limits(const LoadOptions& options, std::string_view
   return limits;
 }
 
+// Which engine made an instance.
+enum class Tier { interp, aot };
+
 class PooledModule final : public FunctionModule {
  public:
-  PooledModule(std::shared_ptr<wasm::CompiledModule> compiled, ModuleLimits limits, LoadOptions options,
-               std::vector<ExportedFunction> exports)
-      : compiled_(std::move(compiled)), limits_(limits), options_(std::move(options)), exports_(std::move(exports)) {
+  PooledModule(std::shared_ptr<wasm::CompiledModule> compiled, Tier tier, ModuleLimits limits, LoadOptions options,
+               std::vector<ExportedFunction> exports, std::shared_ptr<const wasm::net::PeerAllowList> peers)
+      : compiled_(std::move(compiled)),
+        tier_(tier),
+        limits_(limits),
+        options_(std::move(options)),
+        exports_(std::move(exports)),
+        peers_(std::move(peers)) {
     const auto& info = compiled_->info();
     reactor_ = info.has_initialize_export() || !info.has_start_export();
     bool uses_berth = false;
@@ -136,6 +148,7 @@ class PooledModule final : public FunctionModule {
       uses_wasi_ |= import.module == "wasi_snapshot_preview1";
       uses_berth |= import.module == "berth";
     }
+    uses_connect_ = wasm::net::imports_tcp_connect(info);
     store_ = std::make_shared<KvStore>(*limits_.kv_max_entries, *limits_.kv_max_value_bytes,
                                        options_.kv_persist_path.string());
     LogSink log = options_.log;
@@ -144,7 +157,45 @@ class PooledModule final : public FunctionModule {
         static constexpr std::string_view names[] = {"debug", "info", "warn", "error"};
         fmt::print(stderr, "{}: {}\n", level >= 0 && level < 4 ? names[level] : "log", message);
       };
+    log_ = log;
     if (uses_berth) berth_functions_ = berth_imports(store_, std::move(log));
+  }
+
+  // The destructor waits for a compile in progress (the C compiler is not interrupted).
+  ~PooledModule() override {
+    if (compiler_.joinable()) {
+      compiler_.request_stop();
+      compiler_.join();
+    }
+  }
+
+  // Tier-up: compiles `module` for the AOT engine in the background; once loaded, new
+  // checkouts get AOT instances and the idle interpreter instances are dropped.
+  void start_tier_up(wasm::LoadedModule module, std::filesystem::path cache_dir, std::string what) {
+    {
+      std::lock_guard lock(mutex_);
+      compiling_ = true;
+    }
+    compiler_ = std::jthread([this, module = std::move(module), cache_dir = std::move(cache_dir),
+                              what = std::move(what)](std::stop_token stop) {
+      wasm::aot::CompileOptions options;
+      options.cache_dir = cache_dir;
+      auto compiled = wasm::aot::compile(module, options);
+      std::vector<Pooled> retired;
+      {
+        std::lock_guard lock(mutex_);
+        compiling_ = false;
+        if (compiled && !stop.stop_requested()) {
+          compiled_ = std::move(*compiled);
+          tier_ = Tier::aot;
+          retired.swap(idle_);  // the interpreter's idle instances: new checkouts make AOT ones
+        }
+      }
+      cv_.notify_all();
+      if (!compiled)
+        log_(2, fmt::format("{}: the AOT compile failed, calls stay on the interpreter: {}", what,
+                            compiled.error().message));
+    });
   }
 
   Result<void> load_store() { return store_->load(); }
@@ -155,7 +206,9 @@ class PooledModule final : public FunctionModule {
 
   PoolStats stats() const override {
     std::lock_guard lock(mutex_);
-    return PoolStats{idle_.size(), busy_, created_, dropped_};
+    return PoolStats{idle_.size(), busy_,       created_,
+                     dropped_,     tier_ == Tier::aot ? "aot" : "interp", compiling_,
+                     calls_[0],    calls_[1]};
   }
 
   Result<void> prewarm(std::size_t count) {
@@ -211,21 +264,39 @@ class PooledModule final : public FunctionModule {
   }
 
  private:
+  // An instance and its WASI context (null when the module imports no WASI).
+  struct Pooled {
+    std::unique_ptr<wasm::Instance> instance;
+    std::shared_ptr<wasm::WasiContext> wasi;
+    Tier tier = Tier::aot;
+  };
+
   // An instance checked out of the pool; back to it (or dropped) when the lease ends.
   struct Lease {
     PooledModule* pool;
-    std::unique_ptr<wasm::Instance> instance;
-    Lease(PooledModule* p, std::unique_ptr<wasm::Instance> i) : pool(p), instance(std::move(i)) {}
-    Lease(Lease&& other) noexcept : pool(std::exchange(other.pool, nullptr)), instance(std::move(other.instance)) {}
+    Pooled pooled;
+    wasm::Instance* instance;
+    Lease(PooledModule* p, Pooled i) : pool(p), pooled(std::move(i)), instance(pooled.instance.get()) {}
+    Lease(Lease&& other) noexcept
+        : pool(std::exchange(other.pool, nullptr)), pooled(std::move(other.pooled)), instance(other.instance) {}
     Lease(const Lease&) = delete;
     ~Lease() {
-      if (pool) pool->release(std::move(instance));
+      if (pool) pool->release(std::move(pooled));
     }
   };
 
-  Result<std::unique_ptr<wasm::Instance>> make_instance() {
+  Result<Pooled> make_instance() {
     wasm::Imports imports;
-    if (uses_wasi_) {  // a WASI context opens descriptors: only for modules that import WASI
+    Pooled made;
+    std::shared_ptr<wasm::CompiledModule> compiled;
+    {
+      std::lock_guard lock(mutex_);
+      compiled = compiled_;
+      made.tier = tier_;
+    }
+    // A WASI context opens descriptors: only for modules that import WASI (or tcp_connect,
+    // whose connections are WASI descriptors).
+    if (uses_wasi_ || uses_connect_) {
       wasm::WasiConfig config;
       config.args = {"function"};
       config.env = options_.env;
@@ -234,23 +305,26 @@ class PooledModule final : public FunctionModule {
       config.stderr_fd = 2;
       auto context = wasm::WasiContext::create(std::move(config));
       if (!context) return std::unexpected(context.error());
-      imports.functions = wasm::wasi_imports(*context);
+      made.wasi = *context;
+      if (uses_wasi_) imports.functions = wasm::wasi_imports(made.wasi);
+      if (uses_connect_) imports.functions.push_back(wasm::net::tcp_connect_function(peers_, made.wasi));
     }
     imports.functions.insert(imports.functions.end(), berth_functions_.begin(), berth_functions_.end());
     wasm::InstanceLimits limits;
     limits.memory_bytes = *limits_.memory_bytes;
     limits.deadline = *limits_.execution_time;
     limits.fuel = limits_.fuel;
-    auto instance = compiled_->instantiate(imports, limits);
+    auto instance = compiled->instantiate(imports, limits);
     if (!instance) return std::unexpected(instance.error());
-    if (reactor_ && compiled_->info().has_initialize_export())
+    if (reactor_ && compiled->info().has_initialize_export())
       if (auto init = (*instance)->call("_initialize", {}); !init)
         return std::unexpected(trap_error("_initialize", init.error()));
     {
       std::lock_guard lock(mutex_);
       ++created_;
     }
-    return std::move(*instance);
+    made.instance = std::move(*instance);
+    return made;
   }
 
   Result<Lease> checkout() {
@@ -278,17 +352,24 @@ class PooledModule final : public FunctionModule {
     return Lease(this, std::move(*instance));
   }
 
-  void release(std::unique_ptr<wasm::Instance> instance) {
-    bool keep = instance && reactor_ && !instance->poisoned();
-    if (keep) instance->set_host_context(nullptr);
-    std::unique_ptr<wasm::Instance> dropped;
+  void release(Pooled pooled) {
+    bool keep = pooled.instance && reactor_ && !pooled.instance->poisoned();
+    bool retire = false;  // from the tier before the switch: dropped, not counted as a failure
+    if (keep) pooled.instance->set_host_context(nullptr);
+    // A connection lives for the call that opened it: a kept instance's are closed now.
+    if (keep && pooled.wasi) pooled.wasi->fds().close_guest_connections();
+    Pooled dropped;
     {
       std::lock_guard lock(mutex_);
       --busy_;
-      if (keep) {
-        idle_.push_back(std::move(instance));
+      ++calls_[pooled.tier == Tier::aot ? 1 : 0];
+      retire = keep && pooled.tier != tier_;
+      if (keep && !retire) {
+        idle_.push_back(std::move(pooled));
+      } else if (retire) {
+        dropped = std::move(pooled);
       } else {
-        dropped = std::move(instance);
+        dropped = std::move(pooled);
         ++dropped_;
       }
     }
@@ -322,7 +403,8 @@ class PooledModule final : public FunctionModule {
     return nullptr;
   }
 
-  std::shared_ptr<wasm::CompiledModule> compiled_;
+  std::shared_ptr<wasm::CompiledModule> compiled_;  // new instances' (guarded by mutex_: tier-up swaps it)
+  Tier tier_;
   ModuleLimits limits_;
   LoadOptions options_;
   std::vector<ExportedFunction> exports_;
@@ -330,24 +412,52 @@ class PooledModule final : public FunctionModule {
   bool uses_wasi_ = false;
   std::shared_ptr<KvStore> store_;  // the module's, shared by its instances
   std::vector<wasm::HostFunction> berth_functions_;
+  std::shared_ptr<const wasm::net::PeerAllowList> peers_;
+  bool uses_connect_ = false;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<wasm::Instance>> idle_;
+  std::vector<Pooled> idle_;
   std::size_t busy_ = 0;
   std::uint64_t created_ = 0, dropped_ = 0;
+  std::uint64_t calls_[2] = {0, 0};  // interp, aot
+  bool compiling_ = false;
+  LogSink log_;
+  std::jthread compiler_;  // last: stopped and joined before the members it uses go
 };
 
 }  // namespace
 
 Result<std::shared_ptr<FunctionModule>> FunctionModule::load(const std::filesystem::path& path,
                                                              const LoadOptions& options) {
-  std::string engine(wasm::effective_engine(options.engine));
+  // "" and "tiered" tier up (unless waiting for the compiler); otherwise the engine named.
+  bool tiered = options.engine == "tiered" || (options.engine.empty() && !options.wait_for_aot);
+  std::string engine = tiered ? "aot" : std::string(wasm::effective_engine(options.engine));
   if (auto r = wasm::check_engine(engine); !r) return std::unexpected(r.error());
   auto limits = resolve_limits(options, engine);
   if (!limits) return std::unexpected(limits.error().with_context(fmt::format("module {}", path.string())));
-  auto compiled = wasm::load_module_file(engine, path, options.aot_cache_dir);
-  if (!compiled) return std::unexpected(compiled.error());
+  auto peers = wasm::net::PeerAllowList::parse(options.allowed_peers);
+  if (!peers) return std::unexpected(peers.error().with_context(fmt::format("module {}", path.string())));
+  Result<std::shared_ptr<wasm::CompiledModule>> compiled;
+  Tier tier = engine == "interp" ? Tier::interp : Tier::aot;
+  std::optional<wasm::LoadedModule> to_compile;  // tier-up: compiled in the background
+  if (tiered && !wasm::is_artifact_file(path)) {
+    auto read = wasm::read_module_any(path);
+    if (!read) return std::unexpected(read.error());
+    wasm::aot::CompileOptions compile_options;
+    compile_options.cache_dir = options.aot_cache_dir;
+    if (auto cached = wasm::aot::find_cached(*read, compile_options)) {
+      compiled = wasm::aot::load(*cached);
+    } else {
+      compiled = wasm::load_module("interp", *read);
+      tier = Tier::interp;
+      to_compile = std::move(*read);
+    }
+    if (!compiled) return std::unexpected(compiled.error().with_context(fmt::format("module {}", path.string())));
+  } else {
+    compiled = wasm::load_module_file(engine, path, options.aot_cache_dir);
+    if (!compiled) return std::unexpected(compiled.error());
+  }
   const auto& info = (*compiled)->info();
   if (info.memory && info.memory->initial_pages * 65536 > *limits->memory_bytes)
     return fail(ErrorCode::limit_exceeded,
@@ -370,8 +480,10 @@ Result<std::shared_ptr<FunctionModule>> FunctionModule::load(const std::filesyst
     }
     if (callable) exports.push_back(std::move(f));
   }
-  auto module = std::make_shared<PooledModule>(std::move(*compiled), *limits, options, std::move(exports));
+  auto module = std::make_shared<PooledModule>(std::move(*compiled), tier, *limits, options, std::move(exports),
+                                               std::make_shared<const wasm::net::PeerAllowList>(std::move(*peers)));
   if (auto r = module->load_store(); !r) return std::unexpected(r.error().with_context(fmt::format("module {}", path.string())));
+  if (to_compile) module->start_tier_up(std::move(*to_compile), options.aot_cache_dir, path.string());
   if (auto r = module->prewarm(options.prewarm); !r)
     return std::unexpected(r.error().with_context(fmt::format("module {}", path.string())));
   return module;

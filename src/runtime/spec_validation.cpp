@@ -16,6 +16,7 @@
 #include "runtime/network_attach.hpp"
 #include "wasm/engines.hpp"
 #include "wasm/module_file.hpp"
+#include "wasm/net/peer_allow_list.hpp"
 #include "wasm/runner/command.hpp"
 
 namespace berth {
@@ -247,12 +248,15 @@ Result<void> validate_wasm(const WorkloadSpec& s) {
   if (!s.user.empty()) return not_for_wasm("user");
   if (s.namespaces.any()) return not_for_wasm("namespaces");
   if (!s.network.empty() || !s.additional_networks.empty() || !s.ports.empty() || !s.aliases.empty())
-    return not_for_wasm("network (a module reaches no network yet)");
+    return not_for_wasm("network (a module reaches only the peers of wasm.allowed_peers)");
   if (s.health_check) return not_for_wasm("health_check (a module has nothing to exec or listen on yet)");
   if (!s.resources.cpuset_cpus.empty() || !s.resources.cpuset_mems.empty())
     return invalid("resources.cpuset: only containers take a cpuset");
   const auto& w = s.wasm;
-  if (!w.allowed_peers.empty()) return fail(ErrorCode::unavailable, "wasm.allowed_peers: guest sockets are not built yet");
+  if (!w.allowed_peers.empty() && !w.http_listen.empty())
+    return fail(ErrorCode::unavailable, "wasm.allowed_peers: not yet for an HTTP trigger (wasm.http_listen)");
+  if (auto peers = wasm::net::PeerAllowList::parse(w.allowed_peers); !peers)
+    return std::unexpected(peers.error().with_context("wasm"));
   if (w.kv_max_entries || w.kv_max_value_bytes)
     return fail(ErrorCode::unavailable, "wasm.kv_max_entries: the key-value store is not built yet");
   if (w.pool_size && w.http_listen.empty())

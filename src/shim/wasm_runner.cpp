@@ -33,6 +33,7 @@ Result<WorkloadSpec> wasm_runner_spec(const WorkloadSpec& spec, const StateLayou
   if (w.execution_time_limit) args.insert(args.end(), {"--timeout-ms", std::to_string(w.execution_time_limit->count())});
   if (w.fuel) args.insert(args.end(), {"--fuel", std::to_string(*w.fuel)});
   for (const auto& dir : w.preopened_dirs) args.insert(args.end(), {"--dir", dir});
+  for (const auto& peer : w.allowed_peers) args.insert(args.end(), {"--allow", peer});
   if (!w.http_listen.empty()) args.insert(args.end(), {"--http", w.http_listen});
   if (!w.http_route.empty()) args.insert(args.end(), {"--route", w.http_route});
   if (w.pool_size) args.insert(args.end(), {"--pool-size", std::to_string(*w.pool_size)});

@@ -90,6 +90,9 @@ class GuestMemory {
 struct HostCall {
   GuestMemory* memory = nullptr;
   void* context = nullptr;
+  // When the running call's execution deadline passes (none without one): a host function that
+  // blocks (berth.tcp_connect) waits no longer than this.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 using HostFunctionBody =

@@ -1,7 +1,11 @@
 #include "wasm/module_file.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
+#include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "wasm/aot/aot_engine.hpp"
 #include "wasm/engines.hpp"
@@ -34,6 +38,15 @@ Result<ModuleFile> read_once(const std::filesystem::path& path) {
 }
 
 }  // namespace
+
+bool is_artifact_file(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  auto magic = aot::artifact_magic();
+  std::string head(magic.size(), '\0');
+  ssize_t n = ::read(fd.get(), head.data(), head.size());
+  return n == static_cast<ssize_t>(head.size()) && head == magic;
+}
 
 Result<LoadedModule> read_module_any(const std::filesystem::path& path) {
   auto file = read_once(path);

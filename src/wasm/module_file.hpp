@@ -18,6 +18,9 @@ namespace berth::wasm {
 // Read and validated, whatever the file's form; nothing compiled.
 Result<LoadedModule> read_module_any(const std::filesystem::path& path);
 
+// Whether `path` is an AOT artifact (.bwasm, by its magic number); false when unreadable.
+bool is_artifact_file(const std::filesystem::path& path);
+
 // Reads `path` and loads it with `engine` (empty: the default). The AOT engine compiles into
 // (or finds in) `aot_cache_dir`, empty meaning aot::default_cache_dir().
 Result<std::shared_ptr<CompiledModule>> load_module_file(const std::string& engine, const std::filesystem::path& path,

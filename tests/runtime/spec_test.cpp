@@ -99,7 +99,10 @@ TEST_F(Specs, WasmPartsWithoutABackendAreUnavailable) {
   s.module = "x.wasm";
   expect_refused(s, ErrorCode::invalid_spec, "module");
   auto peers = s;
+  peers.wasm.allowed_peers = {"10.0.0.0/8:443", "10.0.0.0/33"};
+  expect_refused(peers, ErrorCode::invalid_spec, "allowed_peers: \"10.0.0.0/33\"");
   peers.wasm.allowed_peers = {"10.0.0.0/8:443"};
+  peers.wasm.http_listen = "127.0.0.1:8080";
   expect_refused(peers, ErrorCode::unavailable, "allowed_peers");
   // A pool of instances serves an HTTP trigger; without one there is nothing to pool.
   auto pool = s;

@@ -157,6 +157,7 @@ class AotInstance final : public Instance {
     context_ = ImportContext{kImportContextMagic, &AotInstance::trampoline, this, pointers_.data()};
     std::uint64_t slots[1] = {reinterpret_cast<std::uintptr_t>(&context_)};
     int code = 0;
+    if (limits_.deadline) call_deadline_ = std::chrono::steady_clock::now() + *limits_.deadline;
     {
       MemoryLimitScope scope(limits_.memory_bytes);
       code = invoke(library_->instantiate, raw_, slots, limits_.deadline);
@@ -191,6 +192,8 @@ class AotInstance final : public Instance {
                                                 to_string(type.params[i]), to_string(args[i].type))});
     std::vector<std::uint64_t> slots(std::max<std::size_t>({type.params.size(), type.results.size(), 1}));
     for (std::size_t i = 0; i < args.size(); ++i) slots[i] = to_slot(args[i]);
+    call_deadline_.reset();
+    if (limits_.deadline) call_deadline_ = std::chrono::steady_clock::now() + *limits_.deadline;
     int code = call_raw(*index, slots.data());
     if (code != 0) return std::unexpected(trap_from_code(code));
     std::vector<Value> results;
@@ -256,7 +259,7 @@ class AotInstance final : public Instance {
     for (std::size_t i = 0; i < binding.type.params.size(); ++i) args.push_back(from_slot(binding.type.params[i], slots[i]));
     std::vector<Value> results(binding.type.results.size());
     for (std::size_t i = 0; i < results.size(); ++i) results[i].type = binding.type.results[i];
-    HostCall call{self->memory(), self->host_context_};
+    HostCall call{self->memory(), self->host_context_, self->call_deadline_};
     CallResult<void> result = [&]() -> CallResult<void> {
       try {
         return binding.host->body(call, args, results);
@@ -286,6 +289,7 @@ class AotInstance final : public Instance {
   bool instantiated_ = false;
   bool poisoned_ = false;
   void* host_context_ = nullptr;
+  std::optional<std::chrono::steady_clock::time_point> call_deadline_;  // of the running call
   std::optional<AotMemory> memory_;
 };
 

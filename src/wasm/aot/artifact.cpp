@@ -298,6 +298,18 @@ Result<Artifact> read_artifact_file(const std::filesystem::path& path) {
   return decode_artifact(*bytes, path.string());
 }
 
+std::optional<Artifact> find_cached(const LoadedModule& module, const CompileOptions& given) {
+  CompileOptions options = given;
+  if (options.cache_dir.empty()) options.cache_dir = default_cache_dir();
+  auto key = cache_key(module.bytes, options);
+  if (!key) return std::nullopt;
+  std::filesystem::path path = options.cache_dir / (*key + ".bwasm");
+  if (!path_exists(path.string())) return std::nullopt;
+  auto artifact = read_artifact_file(path);
+  if (!artifact || artifact->key != *key || artifact->module != module.bytes) return std::nullopt;
+  return std::move(*artifact);
+}
+
 Result<Artifact> compile_cached(const LoadedModule& module, const CompileOptions& given) {
   CompileOptions options = given;
   if (options.cache_dir.empty()) options.cache_dir = default_cache_dir();

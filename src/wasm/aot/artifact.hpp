@@ -35,6 +35,9 @@ Result<std::string> cache_key(std::span<const std::uint8_t> module, const Compil
 // temporary file renamed into place.
 Result<Artifact> compile_cached(const LoadedModule& module, const CompileOptions& options);
 
+// The cached artifact for `module` when there is a usable one; nothing is compiled.
+std::optional<Artifact> find_cached(const LoadedModule& module, const CompileOptions& options);
+
 // Compiles without the cache.
 Result<Artifact> compile_artifact(const LoadedModule& module, const CompileOptions& options);
 

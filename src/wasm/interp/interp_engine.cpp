@@ -83,6 +83,7 @@ TrapKind trap_kind_of(std::string_view message) {
 struct CallContext {
   void* host_context = nullptr;
   std::optional<Trap> host_trap;  // the Trap a host function returned, passed through unchanged
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // the running call's
 };
 
 // The memory an instance exports as "memory", seen through the bridge. Host functions hold it
@@ -151,8 +152,9 @@ class InterpInstance final : public Instance {
     vals.reserve(args.size());
     for (const auto& a : args) vals.push_back(to_val(a));
 
-    CallContext context{host_context_, std::nullopt};
-    wi::Outcome outcome = bridge_->call(*index, vals, run_limits(), &context);
+    auto limits = run_limits();
+    CallContext context{host_context_, std::nullopt, limits.deadline};
+    wi::Outcome outcome = bridge_->call(*index, vals, limits, &context);
     auto done = finish(outcome, context, export_name);
     if (!done) return std::unexpected(std::move(done.error()));
     std::vector<Value> results;
@@ -163,8 +165,9 @@ class InterpInstance final : public Instance {
 
   // Runs the start function: at instantiation, before the instance is handed out.
   CallResult<void> run_start() {
-    CallContext context{host_context_, std::nullopt};
-    wi::Outcome outcome = bridge_->run_start(run_limits(), &context);
+    auto limits = run_limits();
+    CallContext context{host_context_, std::nullopt, limits.deadline};
+    wi::Outcome outcome = bridge_->run_start(limits, &context);
     return finish(outcome, context, "start function");
   }
 
@@ -237,7 +240,8 @@ wi::HostCallback bind_host(const HostFunction& function, std::shared_ptr<Exporte
              void* call_context, const std::vector<wi::Val>& args, std::vector<wi::Val>& results,
              std::string& trap_message) -> bool {
     auto* context = static_cast<CallContext*>(call_context);
-    HostCall call{memory->attached() ? memory.get() : nullptr, context ? context->host_context : nullptr};
+    HostCall call{memory->attached() ? memory.get() : nullptr, context ? context->host_context : nullptr,
+                  context ? context->deadline : std::nullopt};
     std::vector<Value> in;
     in.reserve(args.size());
     for (const auto& a : args) in.push_back(to_value(a));

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "wasm/module_file.hpp"
+#include "wasm/net/tcp_connect.hpp"
 #include "wasm/wasi/wasi_imports.hpp"
 
 namespace berth::wasm {
@@ -51,6 +52,8 @@ std::vector<HostFunction> observed(std::vector<HostFunction> functions,
 }  // namespace
 
 Result<CommandOutcome> run_command(const CommandOptions& options) {
+  auto peers = net::PeerAllowList::parse(options.allowed_peers);
+  if (!peers) return std::unexpected(peers.error());
   auto module = load_module_file(options.engine, options.module_path, options.aot_cache_dir);
   if (!module) return std::unexpected(module.error());
   return run_loaded_command(**module, options);
@@ -74,6 +77,8 @@ Result<CommandOutcome> run_loaded_command(CompiledModule& module, const CommandO
 
   Imports imports;
   imports.functions = observed(wasi_imports(*context), options.on_memory_size);
+  imports.functions.push_back(
+      net::tcp_connect_function(std::make_shared<const net::PeerAllowList>(std::move(*peers)), *context));
   InstanceLimits limits;
   if (options.memory_limit_bytes) limits.memory_bytes = *options.memory_limit_bytes;
   limits.deadline = options.timeout;

@@ -5,7 +5,7 @@
 //   berth-wasm [--engine aot|interp] [--memory BYTES] [--timeout-ms N] [--fuel N]
 //              [--dir HOST[::GUEST]]... [--memory-file PATH] [--reason-file PATH]
 //              [--cache-dir DIR] [--http HOST:PORT [--route PREFIX] [--pool-size N]]
-//              MODULE [--] [ARGS...]
+//              [--allow PEER]... MODULE [--] [ARGS...]
 //
 // Exits with the guest's proc_exit code (0 when `_start` returns), 134 on a trap (after one line
 // "berth: wasm trap: <kind>" on stderr), 125 when the module could not be run at all. With
@@ -38,7 +38,7 @@ constexpr std::string_view usage =
     "usage: berth-wasm [--engine aot|interp] [--memory BYTES] [--timeout-ms N] [--fuel N]\n"
     "                  [--dir HOST[::GUEST]]... [--memory-file PATH] [--reason-file PATH]\n"
     "                  [--cache-dir DIR] [--http HOST:PORT [--route PREFIX] [--pool-size N]]\n"
-    "                  MODULE [--] [ARGS...]\n";
+    "                  [--allow PEER]... MODULE [--] [ARGS...]\n";
 
 std::optional<std::uint64_t> parse_positive(std::string_view text) {
   std::uint64_t v = 0;
@@ -111,6 +111,8 @@ int main(int argc, char** argv) {
       options.dirs.push_back(*mapping);
     } else if (flag == "--http") {
       http.listen = value;
+    } else if (flag == "--allow") {
+      options.allowed_peers.push_back(value);
     } else if (flag == "--route") {
       http.route = value;
     } else if (flag == "--pool-size") {
@@ -150,6 +152,8 @@ int main(int argc, char** argv) {
       (void)write_file_atomic(memory_file, std::to_string(bytes));
     };
 
+  if (!http.listen.empty() && !options.allowed_peers.empty())
+    return setup_failed(reason_file, "--allow: not yet for an HTTP trigger (--http)");
   if (!http.listen.empty()) return serve_http(options, http, reason_file);
   auto outcome = run_command(options);
   if (!outcome) return setup_failed(reason_file, outcome.error().message);

@@ -73,6 +73,10 @@ Errno FdTable::close(std::uint32_t number) {
   return Errno::success;
 }
 
+std::size_t FdTable::close_guest_connections() {
+  return std::erase_if(entries_, [](const auto& item) { return item.second.guest_connection; });
+}
+
 Errno FdTable::renumber(std::uint32_t from, std::uint32_t to) {
   auto source = entries_.find(from);
   if (source == entries_.end() || !entries_.contains(to)) return Errno::badf;

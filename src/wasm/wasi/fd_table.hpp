@@ -32,6 +32,9 @@ struct FdEntry {
   // fd_readdir reads a directory once at cookie 0 and serves later cookies (indexes into this
   // list) from the same listing, as readdir(3) after rewinddir(3) may.
   std::optional<std::vector<DirectoryEntry>> listing;
+  // A connection the guest opened (berth.tcp_connect): closed when its instance goes back to a
+  // pool, so none outlives the call that made it.
+  bool guest_connection = false;
 };
 
 Filetype filetype_of(const struct stat& st, int host_fd_for_sockets = -1);
@@ -50,6 +53,8 @@ class FdTable {
   std::expected<FdEntry*, Errno> get(std::uint32_t number, Rights required = 0);
   Errno close(std::uint32_t number);
   Errno renumber(std::uint32_t from, std::uint32_t to);
+  // Closes every guest_connection entry; returns how many.
+  std::size_t close_guest_connections();
   std::size_t size() const { return entries_.size(); }
 
  private:
