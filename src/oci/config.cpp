@@ -245,7 +245,7 @@ Result<void> read_memory_extras(const json& m, const std::string& mw, BundleConf
 Result<void> read_cpu_extras(const json& c, const std::string& cw, BundleConfig& out) {
   auto& x = out.extra_resources;
   auto runtime = number_in(c, "realtimeRuntime", cw, -1, INT64_MAX);
-  auto period = number_in(c, "realtimePeriod", cw, 0, 1000000);
+  auto period = number_in(c, "realtimePeriod", cw, 0, INT64_MAX);
   auto idle = number_in(c, "idle", cw, 0, 1);
   auto burst = number_in(c, "burst", cw, 0, INT64_MAX);
   for (auto* r : {&runtime, &period, &idle, &burst})
