@@ -66,7 +66,10 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
 
 class CgroupLayerTest : public ::testing::Test {
  protected:
-  void SetUp() override { relative_ = "berth-test/" + random_name(); }
+  void SetUp() override {
+    relative_ = "berth-test/" + random_name();
+    unified_subtree_ = read_file(std::string(unified_root) + "/cgroup.subtree_control").value_or("");
+  }
 
   void TearDown() override {
     for (auto& cg : cgroups_) (void)cg->kill_all();
@@ -78,7 +81,12 @@ class CgroupLayerTest : public ::testing::Test {
       EXPECT_TRUE(removed) << removed.error().message;
       for (auto& dir : cg->paths()) EXPECT_FALSE(path_exists(dir)) << dir << " left behind";
     }
+    // The hybrid host's unified root as it was: hugetlb enabled for our cgroups goes (best
+    // effort: another user's child cgroup may hold it).
+    if (!has_word_in(unified_subtree_, "hugetlb"))
+      (void)write_file(std::string(unified_root) + "/cgroup.subtree_control", "-hugetlb");
   }
+  std::string unified_subtree_;
 
   void reap_children() {
     for (pid_t pid : children_) ::waitpid(pid, nullptr, 0);
@@ -732,7 +740,12 @@ TEST_F(CgroupLayerTest, V1ExtraResourcesLandInTheControllerFiles) {
   std::string hugetlb_dir = v1_hugetlb ? "/sys/fs/cgroup/hugetlb/" + relative_ : std::string(unified_root) + "/" + relative_;
   EXPECT_EQ(contents(hugetlb_dir + (v1_hugetlb ? "/hugetlb.2MB.limit_in_bytes" : "/hugetlb.2MB.max")), "8388608");
   pid_t child = spawn_in(cg, []() -> int { sleep_forever(); });
-  auto own = read_file("/proc/" + std::to_string(child) + "/cgroup").value_or("");
+  // spawn_in returns once the child is in the pids hierarchy; the unified one is joined last.
+  std::string own;
+  eventually([&] {
+    own = read_file("/proc/" + std::to_string(child) + "/cgroup").value_or("");
+    return v1_hugetlb || own.find("0::/" + relative_ + "\n") != std::string::npos;
+  });
   if (!v1_hugetlb) {
     EXPECT_NE(own.find("0::/" + relative_ + "\n"), std::string::npos) << own;
   }

@@ -25,6 +25,7 @@ class OciResources : public OciTest {
     v2_ = host->version == linux::CgroupVersion::v2;
     struct statfs fs;
     hybrid_ = !v2_ && ::statfs("/sys/fs/cgroup/unified", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+    unified_subtree_ = read_file("/sys/fs/cgroup/unified/cgroup.subtree_control").value_or("");
     // A block device of this host with an I/O scheduler (a disk, not zram), else the first listed.
     auto found = shell("for d in /sys/dev/block/*; do grep -q . $d/queue/scheduler 2>/dev/null && basename $d && exit; "
                        "done; ls /sys/dev/block | head -1");
@@ -38,6 +39,9 @@ class OciResources : public OciTest {
       for (auto base : {"/sys/fs/cgroup/blkio/berth-oci/", "/sys/fs/cgroup/cpu/berth-oci/",
                         "/sys/fs/cgroup/unified/berth-oci/", "/sys/fs/cgroup/hugetlb/berth-oci/"})
         EXPECT_FALSE(path_exists(base + id)) << id << "'s cgroup is left under " << base;
+    // A hybrid host's unified root as it was (best effort: another user's cgroup may hold hugetlb).
+    if (hybrid_ && unified_subtree_.find("hugetlb") == std::string::npos)
+      (void)write_file("/sys/fs/cgroup/unified/cgroup.subtree_control", "-hugetlb");
   }
 
   // The control file of the container's cgroup: v1 under the controller's hierarchy, or v2's.
@@ -68,6 +72,7 @@ class OciResources : public OciTest {
 
   bool v2_ = false;
   bool hybrid_ = false;
+  std::string unified_subtree_;
   std::pair<unsigned, unsigned> device_{0, 0};
 };
 
