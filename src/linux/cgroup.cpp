@@ -10,7 +10,9 @@
 #include <linux/magic.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <charconv>
 #include <cstring>
 #include <fmt/format.h>
@@ -423,6 +425,97 @@ Result<void> validate_resources(const Resources& r) {
   if (auto valid = validate_id_list(r.cpuset_mems, "resources.cpuset_mems", "memory node", online_nodes_file);
       !valid)
     return valid;
+  return {};
+}
+
+std::optional<std::string> hugepage_size_name(std::string_view text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 12) return std::nullopt;
+  std::uint64_t value = *cgroup_detail::parse_u64(text.substr(0, digits));
+  std::string unit(text.substr(digits));
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::uint64_t scale;
+  if (unit == "KB" || unit == "K") scale = 1ULL << 10;
+  else if (unit == "MB" || unit == "M") scale = 1ULL << 20;
+  else if (unit == "GB" || unit == "G") scale = 1ULL << 30;
+  else return std::nullopt;
+  std::uint64_t bytes = value * scale;
+  if (bytes < 1024 || (bytes & (bytes - 1)) != 0) return std::nullopt;
+  // The kernel's names (mm/hugetlb_cgroup.c mem_fmt): the largest unit that divides evenly.
+  if (bytes >= (1ULL << 30)) return fmt::format("{}GB", bytes >> 30);
+  if (bytes >= (1ULL << 20)) return fmt::format("{}MB", bytes >> 20);
+  return fmt::format("{}KB", bytes >> 10);
+}
+
+namespace {
+
+// The size in kB of a page named "2MB": the kernel's /sys/kernel/mm/hugepages/hugepages-<n>kB.
+std::uint64_t hugepage_kb(const std::string& name) {
+  std::uint64_t n = std::strtoull(name.c_str(), nullptr, 10);
+  if (name.ends_with("GB")) return n << 20;
+  if (name.ends_with("MB")) return n << 10;
+  return n;
+}
+
+Result<void> check_block_device(std::int64_t major, std::int64_t minor, const std::string& field) {
+  if (major < 0 || minor < 0)
+    return fail(ErrorCode::invalid_spec, fmt::format("{}: {}:{} is not a device number", field, major, minor));
+  if (!path_exists(fmt::format("/sys/dev/block/{}:{}", major, minor)))
+    return fail(ErrorCode::invalid_spec,
+                fmt::format("{}: there is no block device {}:{} on this host", field, major, minor));
+  return {};
+}
+
+}  // namespace
+
+Result<void> validate_extra_resources(const ExtraResources& x) {
+  auto invalid = [](std::string message) { return fail(ErrorCode::invalid_spec, std::move(message)); };
+  if (x.memory_reservation && *x.memory_reservation < -1)
+    return invalid(fmt::format("memory.reservation: {} is negative (only -1, no reservation, is allowed)",
+                               *x.memory_reservation));
+  if (x.memory_swappiness && *x.memory_swappiness > 100)
+    return invalid(fmt::format("memory.swappiness: {} is not in [0, 100]", *x.memory_swappiness));
+  auto weight_ok = [](std::uint16_t w) { return w >= 10 && w <= 1000; };
+  if (x.blkio_weight && !weight_ok(*x.blkio_weight))
+    return invalid(fmt::format("blockIO.weight: {} is not in [10, 1000]", *x.blkio_weight));
+  if (x.blkio_leaf_weight && !weight_ok(*x.blkio_leaf_weight))
+    return invalid(fmt::format("blockIO.leafWeight: {} is not in [10, 1000]", *x.blkio_leaf_weight));
+  for (std::size_t i = 0; i < x.blkio_weight_device.size(); ++i) {
+    auto& d = x.blkio_weight_device[i];
+    std::string field = fmt::format("blockIO.weightDevice[{}]", i);
+    if (auto ok = check_block_device(d.major, d.minor, field); !ok) return ok;
+    if (!d.weight && !d.leaf_weight) return invalid(field + ": needs a weight or a leafWeight");
+    if (d.weight && !weight_ok(*d.weight))
+      return invalid(fmt::format("{}.weight: {} is not in [10, 1000]", field, *d.weight));
+    if (d.leaf_weight && !weight_ok(*d.leaf_weight))
+      return invalid(fmt::format("{}.leafWeight: {} is not in [10, 1000]", field, *d.leaf_weight));
+  }
+  const std::pair<const std::vector<ThrottleDevice>*, const char*> throttles[] = {
+      {&x.throttle_read_bps, "throttleReadBpsDevice"},
+      {&x.throttle_write_bps, "throttleWriteBpsDevice"},
+      {&x.throttle_read_iops, "throttleReadIOPSDevice"},
+      {&x.throttle_write_iops, "throttleWriteIOPSDevice"}};
+  for (auto [list, name] : throttles)
+    for (std::size_t i = 0; i < list->size(); ++i)
+      if (auto ok = check_block_device((*list)[i].major, (*list)[i].minor, fmt::format("blockIO.{}[{}]", name, i)); !ok)
+        return ok;
+  for (std::size_t i = 0; i < x.hugepage_limits.size(); ++i) {
+    auto& h = x.hugepage_limits[i];
+    std::string field = fmt::format("hugepageLimits[{}].pageSize", i);
+    auto name = hugepage_size_name(h.page_size);
+    if (!name || *name != h.page_size)
+      return invalid(fmt::format("{}: \"{}\" is not a page size as the kernel names them (e.g. \"2MB\", \"1GB\")",
+                                 field, h.page_size));
+    if (!path_exists(fmt::format("/sys/kernel/mm/hugepages/hugepages-{}kB", hugepage_kb(*name))))
+      return invalid(fmt::format("{}: this host has no {} huge pages", field, h.page_size));
+  }
+  if (x.cpu_rt_runtime && *x.cpu_rt_runtime < -1)
+    return invalid(fmt::format("cpu.realtimeRuntime: {} is negative (only -1, unlimited, is allowed)", *x.cpu_rt_runtime));
+  if (x.cpu_rt_period && *x.cpu_rt_period < 1)
+    return invalid(fmt::format("cpu.realtimePeriod: {} must be at least 1", *x.cpu_rt_period));
+  if (x.cpu_idle && *x.cpu_idle != 0 && *x.cpu_idle != 1)
+    return invalid(fmt::format("cpu.idle: {} is not 0 or 1", *x.cpu_idle));
   return {};
 }
 

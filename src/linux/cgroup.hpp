@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "berth/error.hpp"
@@ -47,6 +48,48 @@ std::vector<DeviceRule> default_container_device_rules();
 // Checks rules the way restrict_devices will take them; invalid_spec names "devices[i].<field>".
 Result<void> validate_device_rules(const std::vector<DeviceRule>& rules);
 
+// Limits beyond Resources, as OCI's linux.resources has them (runtime-spec config-linux.md):
+// what berth's own workloads do not ask for. Unset fields are left as the kernel has them.
+// Errors name the OCI field below linux.resources ("blockIO.weight", "memory.swappiness").
+struct WeightDevice {
+  std::int64_t major = 0, minor = 0;
+  std::optional<std::uint16_t> weight, leaf_weight;  // [10, 1000]
+};
+struct ThrottleDevice {
+  std::int64_t major = 0, minor = 0;
+  std::uint64_t rate = 0;  // bytes or I/O operations per second
+};
+struct HugepageLimit {
+  std::string page_size;  // as cgroup files name it: "2MB", "1GB", "64KB"
+  std::uint64_t limit = 0;  // bytes
+};
+struct ExtraResources {
+  std::optional<std::int64_t> memory_reservation;  // bytes; -1: none. v1 soft limit, v2 memory.low
+  std::optional<std::uint64_t> memory_swappiness;  // [0, 100]; v1 only
+  bool disable_oom_killer = false;                 // v1 only (a warning on v2)
+  std::optional<std::uint16_t> blkio_weight, blkio_leaf_weight;  // [10, 1000]
+  std::vector<WeightDevice> blkio_weight_device;
+  std::vector<ThrottleDevice> throttle_read_bps, throttle_write_bps, throttle_read_iops, throttle_write_iops;
+  std::vector<HugepageLimit> hugepage_limits;
+  std::optional<std::int64_t> cpu_rt_runtime;  // us; v1 only
+  std::optional<std::uint64_t> cpu_rt_period;  // us; v1 only
+  std::optional<std::int64_t> cpu_idle;        // 0 or 1
+  std::optional<std::uint64_t> cpu_burst;      // us
+  bool blkio() const {
+    return blkio_weight || blkio_leaf_weight || !blkio_weight_device.empty() || !throttle_read_bps.empty() ||
+           !throttle_write_bps.empty() || !throttle_read_iops.empty() || !throttle_write_iops.empty();
+  }
+  bool operator==(const ExtraResources&) const = default;
+};
+
+// Checks extra limits the way apply_extra will take them, against this host: bounds, block
+// devices that exist (/sys/dev/block/MAJ:MIN), huge page sizes the kernel has
+// (/sys/kernel/mm/hugepages). invalid_spec names the field ("blockIO.throttleReadBpsDevice[0]").
+Result<void> validate_extra_resources(const ExtraResources& extra);
+// "2MB" for a page size given as "2MB", "2M", "2048KB", "2048kB"...; nullopt when it is not a
+// size (bytes the kernel would name: a power of two of at least 1 KB).
+std::optional<std::string> hugepage_size_name(std::string_view text);
+
 // A cgroup named `relative_path` (e.g. "berth/<id>") under the mount root (default
 // /sys/fs/cgroup). v1: one directory per controller we use (memory, cpu, cpuacct, pids, cpuset,
 // freezer, devices, blkio, where mounted); v2: one directory with the controllers enabled in
@@ -61,6 +104,10 @@ class Cgroup {
 
   // Applies limits; an unsupported limit on this host is an invalid_spec error naming it.
   virtual Result<void> apply(const Resources& resources) = 0;
+  // Applies the extra limits (validate_extra_resources first). A limit this host or cgroup
+  // version cannot apply is an invalid_spec error naming its field; returns warnings for what
+  // the spec lets a runtime skip (disableOOMKiller on v2, which has no such switch).
+  virtual Result<std::vector<std::string>> apply_extra(const ExtraResources& extra) = 0;
   // Replaces the cgroup's device access rules (checked first: validate_device_rules).
   // Anything no rule allows is denied; where rules overlap, the last one that matches decides.
   // v1: "a" to devices.deny, then each rule to devices.allow or devices.deny; v1 takes a deny
@@ -110,6 +157,9 @@ Result<CgroupHost> detect_cgroup_host(const std::string& mount_root = "/sys/fs/c
 struct CgroupNeeds {
   bool cpuset = true;   // resources.cpuset_*
   bool devices = true;  // restrict_devices (containers)
+  // extra.hugepage_limits: the v1 hugetlb hierarchy or, on a hybrid host whose hugetlb
+  // controller is in the unified (v2) hierarchy at <root>/unified, a directory there too.
+  bool hugetlb = false;
 };
 
 // Creates (or opens, when it exists) the cgroup `relative_path`, creating parents as needed.

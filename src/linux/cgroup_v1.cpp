@@ -6,10 +6,12 @@
 
 #include <linux/magic.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <fmt/format.h>
 #include <thread>
+#include <tuple>
 
 #include "common/fs.hpp"
 #include "linux/cgroup_common.hpp"
@@ -29,6 +31,10 @@ enum Controller : unsigned {
   blkio = 1u << 5,
   cpuset = 1u << 6,
   devices = 1u << 7,
+  hugetlb = 1u << 8,
+  // Not a controller: the hierarchy is the unified (v2) one of a hybrid host, where it holds
+  // controllers v1 lacks (hugetlb). Its control files are v2's.
+  unified = 1u << 9,
 };
 
 struct ControllerName {
@@ -38,6 +44,7 @@ struct ControllerName {
 constexpr ControllerName controller_names[] = {
     {"memory", memory}, {"cpu", cpu},         {"cpuacct", cpuacct}, {"pids", pids},
     {"cpuset", cpuset}, {"freezer", freezer}, {"devices", devices},   {"blkio", blkio},
+    {"hugetlb", hugetlb},
 };
 
 // v1 reports "no limit" as the page counter's maximum (0x7ffffffffffff000 on 64-bit pages).
@@ -68,7 +75,21 @@ std::vector<Hierarchy> find_hierarchies(const std::string& mount_root) {
   }
   std::vector<Hierarchy> hierarchies;
   for (auto& [h, dev] : found) hierarchies.push_back(std::move(h));
+  // Hybrid: a controller-less cgroup2 at unified/ may still offer hugetlb (when no v1
+  // hierarchy has it). Last, so that it is never the one procs_dir() answers from.
+  bool v1_hugetlb = std::any_of(hierarchies.begin(), hierarchies.end(), [](auto& h) { return h.controllers & hugetlb; });
+  std::string unified_root = mount_root + "/unified";
+  struct statfs fs;
+  if (!v1_hugetlb && ::statfs(unified_root.c_str(), &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC &&
+      has_word(read_control(unified_root + "/cgroup.controllers").value_or(""), "hugetlb"))
+    hierarchies.push_back(Hierarchy{unified_root, hugetlb | unified});
   return hierarchies;
+}
+
+// v2 enables a controller for a directory's children in its parent's cgroup.subtree_control.
+void enable_unified_hugetlb(const std::string& dir) {
+  if (!has_word(read_control(dir + "/cgroup.subtree_control").value_or(""), "hugetlb"))
+    (void)write_control(dir + "/cgroup.subtree_control", "+hugetlb", "subtree_control");
 }
 
 class CgroupV1 final : public Cgroup {
@@ -77,6 +98,8 @@ class CgroupV1 final : public Cgroup {
       : relative_(relative) {
     for (auto& h : hierarchies) {
       dirs_.push_back(make_cgroup_dir(h.root, relative));
+      // v2 has no "tasks": add_process(0) writes 0 (the caller) to cgroup.procs there.
+      if (h.controllers & unified) dirs_.back().tasks_file = dirs_.back().procs_file;
       controllers_.push_back(h.controllers);
     }
   }
@@ -86,7 +109,9 @@ class CgroupV1 final : public Cgroup {
       auto& dir = dirs_[i];
       std::function<Result<void>(const std::string&)> init;
       if (controllers_[i] & cpuset) init = inherit_cpuset;
-      if (auto made = make_path(dir.root, relative_, {}, init); !made) {
+      std::function<void(const std::string&)> prepare;
+      if (controllers_[i] & unified) prepare = enable_unified_hugetlb;
+      if (auto made = make_path(dir.root, relative_, prepare, init); !made) {
         (void)remove_dirs(dirs_);  // none half-made left behind
         return made;
       }
@@ -168,6 +193,66 @@ class CgroupV1 final : public Cgroup {
         if (auto w = write_control(dir->path + "/cpuset.mems", r.cpuset_mems, "resources.cpuset_mems"); !w) return w;
     }
     return {};
+  }
+
+  Result<std::vector<std::string>> apply_extra(const ExtraResources& x) override {
+    if (auto valid = validate_extra_resources(x); !valid) return std::unexpected(valid.error());
+    // Every controller first: a limit this cgroup cannot take fails before anything is written.
+    bool memory_wanted = x.memory_reservation || x.memory_swappiness || x.disable_oom_killer;
+    bool cpu_wanted = x.cpu_rt_runtime || x.cpu_rt_period || x.cpu_idle || x.cpu_burst;
+    if (memory_wanted && !dir_of(memory))
+      return controller_unavailable(x.memory_reservation ? "memory.reservation"
+                                    : x.memory_swappiness ? "memory.swappiness"
+                                                          : "memory.disableOOMKiller",
+                                    "memory");
+    if (x.blkio() && !dir_of(blkio)) return controller_unavailable("blockIO", "blkio");
+    if (!x.hugepage_limits.empty() && !dir_of(hugetlb)) return controller_unavailable("hugepageLimits", "hugetlb");
+    if (cpu_wanted && !dir_of(cpu)) return controller_unavailable("cpu", "cpu");
+
+    if (memory_wanted) {
+      const std::string& dir = dir_of(memory)->path;
+      if (x.memory_reservation)
+        if (auto w = write_control(dir + "/memory.soft_limit_in_bytes", std::to_string(*x.memory_reservation),
+                                   "memory.reservation");
+            !w)
+          return std::unexpected(w.error());
+      if (x.memory_swappiness)
+        if (auto w = write_control(dir + "/memory.swappiness", std::to_string(*x.memory_swappiness),
+                                   "memory.swappiness");
+            !w)
+          return std::unexpected(w.error());
+      if (x.disable_oom_killer)
+        if (auto w = write_control(dir + "/memory.oom_control", "1", "memory.disableOOMKiller"); !w)
+          return std::unexpected(w.error());
+    }
+    if (x.blkio())
+      if (auto r = apply_blkio(dir_of(blkio)->path, x); !r) return std::unexpected(r.error());
+    for (std::size_t i = 0; i < x.hugepage_limits.size(); ++i) {
+      auto& h = x.hugepage_limits[i];
+      std::size_t index = static_cast<std::size_t>(dir_of(hugetlb) - dirs_.data());
+      bool v2 = controllers_[index] & unified;
+      std::string file = fmt::format("{}/hugetlb.{}.{}", dirs_[index].path, h.page_size, v2 ? "max" : "limit_in_bytes");
+      if (auto w = write_control(file, std::to_string(h.limit), fmt::format("hugepageLimits[{}]", i)); !w)
+        return std::unexpected(w.error());
+    }
+    if (cpu_wanted) {
+      const std::string& dir = dir_of(cpu)->path;
+      // The period first (as runc): a runtime is checked against the period it is set under.
+      if (x.cpu_rt_period)
+        if (auto w = write_control(dir + "/cpu.rt_period_us", std::to_string(*x.cpu_rt_period), "cpu.realtimePeriod"); !w)
+          return std::unexpected(w.error());
+      if (x.cpu_rt_runtime)
+        if (auto w = write_control(dir + "/cpu.rt_runtime_us", std::to_string(*x.cpu_rt_runtime), "cpu.realtimeRuntime");
+            !w)
+          return std::unexpected(w.error());
+      if (x.cpu_burst)
+        if (auto w = write_control(dir + "/cpu.cfs_burst_us", std::to_string(*x.cpu_burst), "cpu.burst"); !w)
+          return std::unexpected(w.error());
+      if (x.cpu_idle)
+        if (auto w = write_control(dir + "/cpu.idle", std::to_string(*x.cpu_idle), "cpu.idle"); !w)
+          return std::unexpected(w.error());
+    }
+    return std::vector<std::string>{};
   }
 
   Result<void> restrict_devices(const std::vector<DeviceRule>& rules) override {
@@ -303,6 +388,57 @@ class CgroupV1 final : public Cgroup {
     return set_swap_limit();
   }
 
+  // blkio: the CFQ files (blkio.weight, blkio.weight_device) or, on kernels with only BFQ, its
+  // (blkio.bfq.weight, blkio.bfq.weight_device), as runc picks them; throttles as "MAJ:MIN N".
+  static Result<void> apply_blkio(const std::string& dir, const ExtraResources& x) {
+    bool cfq = path_exists(dir + "/blkio.weight");
+    bool bfq = !cfq && path_exists(dir + "/blkio.bfq.weight");
+    std::string weight_file = dir + (cfq ? "/blkio.weight" : "/blkio.bfq.weight");
+    std::string weight_device_file = dir + (cfq ? "/blkio.weight_device" : "/blkio.bfq.weight_device");
+    bool device_weights = std::any_of(x.blkio_weight_device.begin(), x.blkio_weight_device.end(),
+                                      [](auto& d) { return d.weight.has_value(); });
+    if ((x.blkio_weight || device_weights) && !cfq && !bfq)
+      return fail(ErrorCode::invalid_spec,
+                  fmt::format("{}: this host's blkio controller has no weights (neither blkio.weight nor "
+                              "blkio.bfq.weight in {})",
+                              x.blkio_weight ? "blockIO.weight" : "blockIO.weightDevice", dir));
+    if (x.blkio_weight)
+      if (auto w = write_control(weight_file, std::to_string(*x.blkio_weight), "blockIO.weight"); !w) return w;
+    if (x.blkio_leaf_weight)
+      if (auto w = write_control(dir + "/blkio.leaf_weight", std::to_string(*x.blkio_leaf_weight), "blockIO.leafWeight");
+          !w)
+        return w;
+    for (std::size_t i = 0; i < x.blkio_weight_device.size(); ++i) {
+      auto& d = x.blkio_weight_device[i];
+      std::string field = fmt::format("blockIO.weightDevice[{}]", i);
+      if (d.weight)
+        if (auto w = write_control(weight_device_file, fmt::format("{}:{} {}", d.major, d.minor, *d.weight),
+                                   field + ".weight");
+            !w)
+          return w;
+      if (d.leaf_weight)
+        if (auto w = write_control(dir + "/blkio.leaf_weight_device",
+                                   fmt::format("{}:{} {}", d.major, d.minor, *d.leaf_weight), field + ".leafWeight");
+            !w)
+          return w;
+    }
+    const std::tuple<const std::vector<ThrottleDevice>*, const char*, const char*> throttles[] = {
+        {&x.throttle_read_bps, "throttleReadBpsDevice", "read_bps_device"},
+        {&x.throttle_write_bps, "throttleWriteBpsDevice", "write_bps_device"},
+        {&x.throttle_read_iops, "throttleReadIOPSDevice", "read_iops_device"},
+        {&x.throttle_write_iops, "throttleWriteIOPSDevice", "write_iops_device"}};
+    for (auto [list, name, file] : throttles)
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        auto& t = (*list)[i];
+        if (auto w = write_control(fmt::format("{}/blkio.throttle.{}", dir, file),
+                                   fmt::format("{}:{} {}", t.major, t.minor, t.rate),
+                                   fmt::format("blockIO.{}[{}]", name, i));
+            !w)
+          return w;
+      }
+    return {};
+  }
+
   // Freezes (and waits until the kernel reports FROZEN, so no task forks between our read of
   // cgroup.procs and the kills) or thaws. Best effort: SIGKILL works on an unfrozen cgroup too.
   static void set_frozen(const std::string& dir, bool frozen) {
@@ -350,7 +486,8 @@ Result<std::unique_ptr<Cgroup>> create_v1(const std::string& mount_root, const s
   auto hierarchies = find_hierarchies(mount_root);
   // A hierarchy that holds only an unneeded controller is left out (co-mounted ones stay).
   std::erase_if(hierarchies, [&](const Hierarchy& h) {
-    return (!needs.cpuset && h.controllers == cpuset) || (!needs.devices && h.controllers == devices);
+    return (!needs.cpuset && h.controllers == cpuset) || (!needs.devices && h.controllers == devices) ||
+           (!needs.hugetlb && (h.controllers == hugetlb || h.controllers == (hugetlb | unified)));
   });
   if (hierarchies.empty())
     return fail(ErrorCode::unavailable, fmt::format("no cgroup v1 controller is mounted under {}", mount_root));

@@ -2,9 +2,11 @@
 // cgroup.subtree_control of every ancestor.
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 #include <thread>
+#include <tuple>
 
 #include "common/fd.hpp"
 #include "common/fs.hpp"
@@ -17,7 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* wanted_controllers[] = {"memory", "cpu", "cpuset", "pids", "io"};
+constexpr const char* wanted_controllers[] = {"memory", "cpu", "cpuset", "pids", "io", "hugetlb"};
 
 // Enables what we use and `dir` offers in its children. A controller that cannot be enabled
 // (e.g. `dir` holds processes itself, or is a threaded cgroup) is skipped: apply() then
@@ -103,6 +105,88 @@ class CgroupV2 final : public Cgroup {
       if (auto w = write_control(file("cpuset.mems"), r.cpuset_mems, "resources.cpuset_mems"); !w) return w;
     }
     return {};
+  }
+
+  Result<std::vector<std::string>> apply_extra(const ExtraResources& x) override {
+    if (auto valid = validate_extra_resources(x); !valid) return std::unexpected(valid.error());
+    if (!exists_) return fail(ErrorCode::not_found, fmt::format("cgroup {}: does not exist", dir_.path));
+    auto unsupported = [](std::string_view field, std::string_view why) {
+      return fail(ErrorCode::invalid_spec, fmt::format("{}: {}", field, why));
+    };
+    // What cgroup v2 has no file for, then every controller: nothing is written when any of
+    // them cannot be applied.
+    if (x.memory_swappiness) return unsupported("memory.swappiness", "cgroup v2 has no per-cgroup swappiness");
+    if (x.blkio_leaf_weight) return unsupported("blockIO.leafWeight", "cgroup v2 has no leaf weights");
+    for (std::size_t i = 0; i < x.blkio_weight_device.size(); ++i)
+      if (x.blkio_weight_device[i].leaf_weight)
+        return unsupported(fmt::format("blockIO.weightDevice[{}].leafWeight", i), "cgroup v2 has no leaf weights");
+    if (x.cpu_rt_runtime || x.cpu_rt_period)
+      return unsupported(x.cpu_rt_runtime ? "cpu.realtimeRuntime" : "cpu.realtimePeriod",
+                         "cgroup v2 has no realtime cpu bandwidth");
+    std::string available = read_control(file("cgroup.controllers")).value_or("");
+    bool memory_wanted = x.memory_reservation.has_value();
+    bool cpu_wanted = x.cpu_idle || x.cpu_burst;
+    if (memory_wanted && !has_word(available, "memory")) return controller_unavailable("memory.reservation", "memory");
+    if (x.blkio() && !has_word(available, "io")) return controller_unavailable("blockIO", "io");
+    if (!x.hugepage_limits.empty() && !has_word(available, "hugetlb"))
+      return controller_unavailable("hugepageLimits", "hugetlb");
+    if (cpu_wanted && !has_word(available, "cpu")) return controller_unavailable(x.cpu_idle ? "cpu.idle" : "cpu.burst", "cpu");
+    bool bfq = path_exists(file("io.bfq.weight"));
+    bool device_weights = !x.blkio_weight_device.empty();
+    // io.bfq.weight takes "MAJ:MIN WEIGHT" lines only where it lists a "default" line.
+    if (device_weights && !(bfq && read_control(file("io.bfq.weight")).value_or("").starts_with("default")))
+      return unsupported("blockIO.weightDevice", "this host's io controller has no per-device weights (io.bfq.weight)");
+
+    std::vector<std::string> warnings;
+    if (x.disable_oom_killer)
+      warnings.push_back("memory.disableOOMKiller: cgroup v2 cannot disable the OOM killer; ignored");
+    if (x.memory_reservation)
+      if (auto w = write_control(file("memory.low"),
+                                 *x.memory_reservation == -1 ? "max" : std::to_string(*x.memory_reservation),
+                                 "memory.reservation");
+          !w)
+        return std::unexpected(w.error());
+    if (x.blkio_weight) {
+      // BFQ takes the v1 range as it is; io.weight is [1, 10000] (runc's mapping).
+      std::string value = bfq ? std::to_string(*x.blkio_weight)
+                              : std::to_string(1 + (static_cast<std::uint64_t>(*x.blkio_weight) - 10) * 9999 / 990);
+      if (auto w = write_control(file(bfq ? "io.bfq.weight" : "io.weight"), value, "blockIO.weight"); !w)
+        return std::unexpected(w.error());
+    }
+    for (std::size_t i = 0; i < x.blkio_weight_device.size(); ++i) {
+      auto& d = x.blkio_weight_device[i];
+      if (auto w = write_control(file("io.bfq.weight"), fmt::format("{}:{} {}", d.major, d.minor, *d.weight),
+                                 fmt::format("blockIO.weightDevice[{}].weight", i));
+          !w)
+        return std::unexpected(w.error());
+    }
+    const std::tuple<const std::vector<ThrottleDevice>*, const char*, const char*> throttles[] = {
+        {&x.throttle_read_bps, "throttleReadBpsDevice", "rbps"},
+        {&x.throttle_write_bps, "throttleWriteBpsDevice", "wbps"},
+        {&x.throttle_read_iops, "throttleReadIOPSDevice", "riops"},
+        {&x.throttle_write_iops, "throttleWriteIOPSDevice", "wiops"}};
+    for (auto [list, name, key] : throttles)
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        auto& t = (*list)[i];
+        if (auto w = write_control(file("io.max"), fmt::format("{}:{} {}={}", t.major, t.minor, key, t.rate),
+                                   fmt::format("blockIO.{}[{}]", name, i));
+            !w)
+          return std::unexpected(w.error());
+      }
+    for (std::size_t i = 0; i < x.hugepage_limits.size(); ++i) {
+      auto& h = x.hugepage_limits[i];
+      if (auto w = write_control(file(fmt::format("hugetlb.{}.max", h.page_size)), std::to_string(h.limit),
+                                 fmt::format("hugepageLimits[{}]", i));
+          !w)
+        return std::unexpected(w.error());
+    }
+    if (x.cpu_burst)
+      if (auto w = write_control(file("cpu.max.burst"), std::to_string(*x.cpu_burst), "cpu.burst"); !w)
+        return std::unexpected(w.error());
+    if (x.cpu_idle)
+      if (auto w = write_control(file("cpu.idle"), std::to_string(*x.cpu_idle), "cpu.idle"); !w)
+        return std::unexpected(w.error());
+    return warnings;
   }
 
   Result<void> restrict_devices(const std::vector<DeviceRule>& rules) override {

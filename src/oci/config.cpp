@@ -1,10 +1,12 @@
 #include "oci/config.hpp"
 
 #include <sched.h>
+#include <sys/personality.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -207,10 +209,142 @@ Result<std::vector<IdMapping>> id_mappings(const json& linux_obj, const char* ke
   return out;
 }
 
+// A whole number at `key` (nullopt when absent or null), refused by name outside [min, max].
+Result<std::optional<std::int64_t>> number_in(const json& object, const std::string& key, const std::string& where,
+                                              std::int64_t min, std::int64_t max) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return std::optional<std::int64_t>{};
+  if (!it->is_number_integer()) return bad(at(where, key), "must be a whole number");
+  if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(max))
+    return bad(at(where, key), fmt::format("{} is not in [{}, {}]", it->get<std::uint64_t>(), min, max));
+  auto value = it->get<std::int64_t>();
+  if (value < min || value > max) return bad(at(where, key), fmt::format("{} is not in [{}, {}]", value, min, max));
+  return std::optional<std::int64_t>{value};
+}
+
+// linux.resources.memory beyond limit and swap: reservation, swappiness, disableOOMKiller, and
+// the deprecated kernel and kernelTCP (ignored with a warning, as runc does).
+Result<void> read_memory_extras(const json& m, const std::string& mw, BundleConfig& out) {
+  auto& x = out.extra_resources;
+  auto reservation = number_in(m, "reservation", mw, -1, INT64_MAX);
+  if (!reservation) return std::unexpected(reservation.error());
+  if (*reservation && **reservation != 0) x.memory_reservation = **reservation;
+  auto swappiness = number_in(m, "swappiness", mw, 0, 100);
+  if (!swappiness) return std::unexpected(swappiness.error());
+  if (*swappiness) x.memory_swappiness = static_cast<std::uint64_t>(**swappiness);
+  auto oom = get<bool>(m, "disableOOMKiller", mw, false);
+  if (!oom) return std::unexpected(oom.error());
+  x.disable_oom_killer = *oom;
+  for (auto key : {"kernel", "kernelTCP"})
+    if (m.contains(key) && !m[key].is_null())
+      out.warnings.push_back(fmt::format("{}.{}: kernel memory limits are deprecated and ignored (as by runc)", mw, key));
+  return {};
+}
+
+// linux.resources.cpu beyond shares, quota, period, cpus and mems.
+Result<void> read_cpu_extras(const json& c, const std::string& cw, BundleConfig& out) {
+  auto& x = out.extra_resources;
+  auto runtime = number_in(c, "realtimeRuntime", cw, -1, INT64_MAX);
+  auto period = number_in(c, "realtimePeriod", cw, 0, INT64_MAX);
+  auto idle = number_in(c, "idle", cw, 0, 1);
+  auto burst = number_in(c, "burst", cw, 0, INT64_MAX);
+  for (auto* r : {&runtime, &period, &idle, &burst})
+    if (!*r) return std::unexpected(r->error());
+  if (*runtime && **runtime != 0) x.cpu_rt_runtime = **runtime;
+  if (*period && **period != 0) x.cpu_rt_period = static_cast<std::uint64_t>(**period);
+  if (*idle) x.cpu_idle = **idle;
+  if (*burst) x.cpu_burst = static_cast<std::uint64_t>(**burst);
+  return {};
+}
+
+// linux.resources.blockIO.
+Result<void> read_block_io(const json& b, const std::string& bw, BundleConfig& out) {
+  if (auto c = check_keys(b, bw,
+                          {"weight", "leafWeight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice",
+                           "throttleReadIOPSDevice", "throttleWriteIOPSDevice"});
+      !c)
+    return c;
+  auto& x = out.extra_resources;
+  auto weight = number_in(b, "weight", bw, 10, 1000);
+  auto leaf = number_in(b, "leafWeight", bw, 10, 1000);
+  if (!weight) return std::unexpected(weight.error());
+  if (!leaf) return std::unexpected(leaf.error());
+  if (*weight) x.blkio_weight = static_cast<std::uint16_t>(**weight);
+  if (*leaf) x.blkio_leaf_weight = static_cast<std::uint16_t>(**leaf);
+  auto list = [&](const char* key) -> Result<const json*> {
+    auto it = b.find(key);
+    if (it == b.end() || it->is_null()) return nullptr;
+    if (!it->is_array()) return bad(at(bw, key), "must be an array");
+    return &*it;
+  };
+  auto device = [&](const json& d, const std::string& dw) -> Result<std::pair<std::int64_t, std::int64_t>> {
+    auto major = number_in(d, "major", dw, 0, UINT32_MAX);
+    auto minor = number_in(d, "minor", dw, 0, UINT32_MAX);
+    if (!major) return std::unexpected(major.error());
+    if (!minor) return std::unexpected(minor.error());
+    if (!*major || !*minor) return bad(dw, "needs a major and a minor device number");
+    return std::pair{**major, **minor};
+  };
+  auto weights = list("weightDevice");
+  if (!weights) return std::unexpected(weights.error());
+  for (std::size_t i = 0; *weights && i < (*weights)->size(); ++i) {
+    std::string dw = fmt::format("{}.weightDevice[{}]", bw, i);
+    const auto& d = (**weights)[i];
+    if (auto c = check_keys(d, dw, {"major", "minor", "weight", "leafWeight"}); !c) return c;
+    auto dev = device(d, dw);
+    if (!dev) return std::unexpected(dev.error());
+    auto w = number_in(d, "weight", dw, 10, 1000);
+    auto l = number_in(d, "leafWeight", dw, 10, 1000);
+    if (!w) return std::unexpected(w.error());
+    if (!l) return std::unexpected(l.error());
+    linux::WeightDevice entry{dev->first, dev->second, {}, {}};
+    if (*w) entry.weight = static_cast<std::uint16_t>(**w);
+    if (*l) entry.leaf_weight = static_cast<std::uint16_t>(**l);
+    x.blkio_weight_device.push_back(entry);
+  }
+  const std::pair<const char*, std::vector<linux::ThrottleDevice>*> throttles[] = {
+      {"throttleReadBpsDevice", &x.throttle_read_bps},
+      {"throttleWriteBpsDevice", &x.throttle_write_bps},
+      {"throttleReadIOPSDevice", &x.throttle_read_iops},
+      {"throttleWriteIOPSDevice", &x.throttle_write_iops}};
+  for (auto [key, into] : throttles) {
+    auto entries = list(key);
+    if (!entries) return std::unexpected(entries.error());
+    for (std::size_t i = 0; *entries && i < (*entries)->size(); ++i) {
+      std::string dw = fmt::format("{}.{}[{}]", bw, key, i);
+      const auto& d = (**entries)[i];
+      if (auto c = check_keys(d, dw, {"major", "minor", "rate"}); !c) return c;
+      auto dev = device(d, dw);
+      if (!dev) return std::unexpected(dev.error());
+      auto rate = number_in(d, "rate", dw, 0, INT64_MAX);
+      if (!rate) return std::unexpected(rate.error());
+      if (!*rate) return bad(dw + ".rate", "is required");
+      into->push_back({dev->first, dev->second, static_cast<std::uint64_t>(**rate)});
+    }
+  }
+  return {};
+}
+
+// linux.resources.hugepageLimits: [{pageSize: "2MB", limit: bytes}].
+Result<void> read_hugepage_limits(const json& list, const std::string& hw, BundleConfig& out) {
+  if (!list.is_array()) return bad(hw, "must be an array");
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    std::string ew = fmt::format("{}[{}]", hw, i);
+    if (auto c = check_keys(list[i], ew, {"pageSize", "limit"}); !c) return c;
+    auto size = get<std::string>(list[i], "pageSize", ew, "");
+    if (!size) return std::unexpected(size.error());
+    auto limit = number_in(list[i], "limit", ew, 0, INT64_MAX);
+    if (!limit) return std::unexpected(limit.error());
+    if (!*limit) return bad(ew + ".limit", "is required");
+    out.extra_resources.hugepage_limits.push_back({*size, static_cast<std::uint64_t>(**limit)});
+  }
+  return {};
+}
+
 Result<void> read_resources(const json& r, BundleConfig& out) {
   const std::string w = "linux.resources";
-  if (auto c = check_keys(r, w, {"devices", "memory", "cpu", "pids"},
-                          {"blockIO", "hugepageLimits", "network", "rdma", "unified"});
+  if (auto c = check_keys(r, w, {"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits"},
+                          {"network", "rdma", "unified"});
       !c)
     return c;
   if (r.contains("devices") && !r["devices"].is_null()) {
@@ -240,10 +374,11 @@ Result<void> read_resources(const json& r, BundleConfig& out) {
   if (r.contains("memory") && !r["memory"].is_null()) {
     const auto& m = r["memory"];
     std::string mw = w + ".memory";
-    if (auto c = check_keys(m, mw, {"limit", "swap", "useHierarchy", "checkBeforeUpdate"},
-                            {"reservation", "kernel", "kernelTCP", "swappiness", "disableOOMKiller"});
+    if (auto c = check_keys(m, mw, {"limit", "swap", "useHierarchy", "checkBeforeUpdate", "reservation", "kernel",
+                                    "kernelTCP", "swappiness", "disableOOMKiller"});
         !c)
       return c;
+    if (auto x = read_memory_extras(m, mw, out); !x) return x;
     auto limit = get<std::int64_t>(m, "limit", mw, 0);
     auto swap = get<std::int64_t>(m, "swap", mw, 0);
     if (!limit || !swap) return bad(mw, "limit and swap must be numbers");
@@ -254,10 +389,11 @@ Result<void> read_resources(const json& r, BundleConfig& out) {
   if (r.contains("cpu") && !r["cpu"].is_null()) {
     const auto& c = r["cpu"];
     std::string cw = w + ".cpu";
-    if (auto k = check_keys(c, cw, {"shares", "quota", "period", "cpus", "mems"},
-                            {"realtimeRuntime", "realtimePeriod", "idle", "burst"});
+    if (auto k = check_keys(c, cw, {"shares", "quota", "period", "cpus", "mems", "realtimeRuntime", "realtimePeriod",
+                                    "idle", "burst"});
         !k)
       return k;
+    if (auto x = read_cpu_extras(c, cw, out); !x) return x;
     auto shares = get<std::int64_t>(c, "shares", cw, 0);
     auto quota = get<std::int64_t>(c, "quota", cw, 0);
     auto period = get<std::int64_t>(c, "period", cw, 0);
@@ -277,7 +413,15 @@ Result<void> read_resources(const json& r, BundleConfig& out) {
     if (!limit) return std::unexpected(limit.error());
     if (*limit > 0) res.pids_limit = *limit;
   }
+  if (r.contains("blockIO") && !r["blockIO"].is_null())
+    if (auto b = read_block_io(r["blockIO"], w + ".blockIO", out); !b) return b;
+  if (r.contains("hugepageLimits") && !r["hugepageLimits"].is_null())
+    if (auto h = read_hugepage_limits(r["hugepageLimits"], w + ".hugepageLimits", out); !h) return h;
   if (auto v = linux::validate_resources(res); !v) return std::unexpected(v.error().with_context(w));
+  // Checked against this host (devices, page sizes) before anything exists.
+  if (auto v = linux::validate_extra_resources(out.extra_resources); !v)
+    return bad(w + "." + v.error().message.substr(0, v.error().message.find(": ")),
+               v.error().message.substr(v.error().message.find(": ") + 2));
   return {};
 }
 
@@ -319,12 +463,24 @@ Result<void> read_devices(const json& list, BundleConfig& out) {
   return {};
 }
 
+// linux.personality: the execution domain LINUX or LINUX32, as runc takes it (no flags).
+Result<void> read_personality(const json& p, BundleConfig& out) {
+  const std::string w = "linux.personality";
+  if (auto c = check_keys(p, w, {"domain"}, {"flags"}); !c) return c;
+  auto domain = get<std::string>(p, "domain", w, "");
+  if (!domain) return std::unexpected(domain.error());
+  if (*domain == "LINUX") out.plan.personality = PER_LINUX;
+  else if (*domain == "LINUX32") out.plan.personality = PER_LINUX32;
+  else return bad(w + ".domain", fmt::format("\"{}\" is not LINUX or LINUX32", *domain));
+  return {};
+}
+
 Result<void> read_linux(const json& l, BundleConfig& out, bool& has_uts) {
   const std::string w = "linux";
   if (auto c = check_keys(l, w, {"namespaces", "uidMappings", "gidMappings", "devices", "cgroupsPath", "resources",
                                  "sysctl", "seccomp", "rootfsPropagation", "maskedPaths", "readonlyPaths",
-                                 "mountLabel"},
-                          {"timeOffsets", "intelRdt", "personality", "memoryPolicy"});
+                                 "mountLabel", "personality"},
+                          {"timeOffsets", "intelRdt", "memoryPolicy"});
       !c)
     return c;
   auto& plan = out.plan;
@@ -426,6 +582,8 @@ Result<void> read_linux(const json& l, BundleConfig& out, bool& has_uts) {
   if (!readonly) return std::unexpected(readonly.error());
   plan.rootfs.masked_paths = *masked;
   plan.rootfs.readonly_paths = *readonly;
+  if (l.contains("personality") && !l["personality"].is_null())
+    if (auto p = read_personality(l["personality"], out); !p) return p;
   if (l.contains("mountLabel") && l["mountLabel"].is_string() && !l["mountLabel"].get<std::string>().empty())
     out.warnings.push_back("linux.mountLabel: this host has no SELinux; ignored");
   return {};
@@ -551,12 +709,12 @@ Result<BundleConfig> load_bundle_config(const std::string& bundle) {
   return parse_bundle_config(*text, bundle);
 }
 
-Result<Resources> parse_linux_resources(const std::string& json_text) {
+Result<ResourceLimits> parse_linux_resources(const std::string& json_text) {
   json r = json::parse(json_text, nullptr, false);
   if (r.is_discarded() || !r.is_object()) return bad("linux.resources", "is not a JSON object");
   BundleConfig out;
   if (auto read = read_resources(r, out); !read) return std::unexpected(read.error());
-  return out.resources;
+  return ResourceLimits{out.resources, out.extra_resources, out.warnings};
 }
 
 }  // namespace berth::oci

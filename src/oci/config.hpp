@@ -33,6 +33,7 @@ struct BundleConfig {
   std::optional<std::string> seccomp_json;   // linux.seccomp as written
   std::vector<NamespacePath> join;
   Resources resources;
+  linux::ExtraResources extra_resources;  // linux.resources beyond `resources` (blockIO, hugepages, ...)
   std::vector<linux::DeviceRule> device_rules;  // linux.resources.devices, then runc's defaults, then linux.devices
   std::string cgroups_path;                     // as written; empty: the caller's default
   std::optional<int> oom_score_adj;
@@ -44,9 +45,15 @@ struct BundleConfig {
 // Reads BUNDLE/config.json. Errors are invalid_spec naming the field.
 Result<BundleConfig> load_bundle_config(const std::string& bundle);
 Result<BundleConfig> parse_bundle_config(const std::string& json_text, const std::string& bundle);
+// The limits of a linux.resources object, and the warnings reading it gave.
+struct ResourceLimits {
+  Resources resources;
+  linux::ExtraResources extra;
+  std::vector<std::string> warnings;
+};
 // linux.resources alone, as `update --resources` takes it: the limits, checked as create checks
 // them. Device rules are read (and checked) but not returned: update does not change them.
-Result<Resources> parse_linux_resources(const std::string& json_text);
+Result<ResourceLimits> parse_linux_resources(const std::string& json_text);
 
 // A `process` object alone (exec --process FILE), read as config.json's is: its fields land in
 // plan (args, env, working_dir, user, group_add, umask, capabilities, rlimits,

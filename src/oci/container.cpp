@@ -82,6 +82,16 @@ struct CreateCleanup {
   }
 };
 
+}  // namespace
+
+// linux::Cgroup::apply_extra's errors name the field below linux.resources.
+Error under_linux_resources(Error error) {
+  error.message = "linux.resources." + error.message;
+  return error;
+}
+
+namespace {
+
 Result<std::unique_ptr<linux::Cgroup>> open_container_cgroup(const std::string& path) {
   auto host = linux::detect_cgroup_host();
   if (!host) return std::unexpected(host.error());
@@ -245,11 +255,16 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
   linux::CgroupNeeds needs;
   needs.cpuset = !config->resources.cpuset_cpus.empty() || !config->resources.cpuset_mems.empty();
   needs.devices = true;
+  needs.hugetlb = !config->extra_resources.hugepage_limits.empty();
   auto made = linux::create_cgroup(*host, state.cgroup_path, needs);
   if (!made) return std::unexpected(made.error());
   cgroup = std::move(*made);
   cleanup.cgroup = cgroup.get();
   if (auto r = cgroup->apply(config->resources); !r) return std::unexpected(r.error().with_context("linux.resources"));
+  auto extra = cgroup->apply_extra(config->extra_resources);
+  if (!extra) return std::unexpected(under_linux_resources(extra.error()));
+  for (auto& w : *extra)
+    if (options.warn) options.warn("linux.resources." + w);
   if (auto r = cgroup->restrict_devices(config->device_rules); !r)
     return std::unexpected(r.error().with_context("linux.resources.devices"));
   plan.cgroup = cgroup.get();

@@ -57,6 +57,10 @@ Result<UniqueFd> connect_console_socket(const std::string& path);
 // signalfd) on to it: its exit code (128 + the signal when killed), or -1.
 int wait_forwarding_signals(int pidfd, int signals);
 
+// An error of linux::Cgroup::apply_extra (or validate_extra_resources), whose field names are
+// relative to linux.resources ("blockIO.weight: ..."), with the full name.
+Error under_linux_resources(Error error);
+
 // "system.slice:docker:abc" (systemd) or "/a/b" or "" -> a cgroupfs path relative to the root.
 std::string cgroup_path_for(const std::string& cgroups_path, const std::string& id, bool systemd);
 

@@ -65,7 +65,8 @@ int usage() {
       "  pause ID | resume ID | ps [--format table|json] ID [PS_ARGS...]\n"
       "  events [--stats] [--interval 5s] ID   JSON stats (and oom) events, one a line, until it stops\n"
       "  update [--resources FILE|-] [--memory N] [--memory-swap N] [--cpu-shares N] [--cpu-quota N]\n"
-      "         [--cpu-period N] [--cpuset-cpus S] [--cpuset-mems S] [--pids-limit N] ID\n",
+      "         [--cpu-period N] [--cpuset-cpus S] [--cpuset-mems S] [--pids-limit N] [--blkio-weight N]\n"
+      "         [--memory-reservation N] [--cpu-burst N] [--cpu-rt-period N] [--cpu-rt-runtime N] ID\n",
       stderr);
   return 2;
 }
@@ -330,7 +331,8 @@ int main(int argc, char** argv) {
   }
   if (command == "update") {
     if (!parse({}, {"resources", "r", "memory", "memory-swap", "cpu-shares", "cpu-quota", "cpu-period", "cpuset-cpus",
-                    "cpuset-mems", "pids-limit"}) ||
+                    "cpuset-mems", "pids-limit", "blkio-weight", "memory-reservation", "cpu-burst", "cpu-rt-period",
+                    "cpu-rt-runtime"}) ||
         one_id(pos, "update") < 0)
       return 2;
     if (v.count("r")) v["resources"] = v["r"], v.erase("r");

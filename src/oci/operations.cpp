@@ -199,9 +199,58 @@ Result<std::string> read_stdin() {
 
 }  // namespace
 
-Result<Resources> update_request(const std::map<std::string, std::string>& flags) {
-  static const char* const limit_flags[] = {"memory",      "memory-swap", "cpu-shares",  "cpu-quota",
-                                            "cpu-period",  "cpuset-cpus", "cpuset-mems", "pids-limit"};
+// runc's update flags for limits beyond Resources: --blkio-weight, --memory-reservation,
+// --cpu-burst, --cpu-rt-period, --cpu-rt-runtime.
+Result<void> extra_update_request(const std::map<std::string, std::string>& flags, linux::ExtraResources& x) {
+  auto number = [&](const char* flag, bool sizes) -> Result<std::optional<std::int64_t>> {
+    auto it = flags.find(flag);
+    if (it == flags.end()) return std::optional<std::int64_t>{};
+    auto n = parse_number(flag, it->second, sizes);
+    if (!n) return std::unexpected(n.error());
+    return std::optional<std::int64_t>{*n};
+  };
+  auto weight = number("blkio-weight", false);
+  auto reservation = number("memory-reservation", true);
+  auto burst = number("cpu-burst", false);
+  auto rt_period = number("cpu-rt-period", false);
+  auto rt_runtime = number("cpu-rt-runtime", false);
+  for (auto* n : {&weight, &reservation, &burst, &rt_period, &rt_runtime})
+    if (!*n) return std::unexpected(n->error());
+  auto negative = [](const char* flag, std::int64_t value, bool minus_one_ok) -> Result<void> {
+    if (value >= 0 || (minus_one_ok && value == -1)) return {};
+    return fail(ErrorCode::invalid_spec, fmt::format("--{}: {} is negative{}", flag, value,
+                                                     minus_one_ok ? " (only -1, unlimited, is allowed)" : ""));
+  };
+  if (*weight) {
+    if (**weight < 10 || **weight > 1000)
+      return fail(ErrorCode::invalid_spec, fmt::format("--blkio-weight: {} is not in [10, 1000]", **weight));
+    x.blkio_weight = static_cast<std::uint16_t>(**weight);
+  }
+  if (*reservation) {
+    if (auto v = negative("memory-reservation", **reservation, true); !v) return v;
+    x.memory_reservation = **reservation;
+  }
+  if (*burst) {
+    if (auto v = negative("cpu-burst", **burst, false); !v) return v;
+    x.cpu_burst = static_cast<std::uint64_t>(**burst);
+  }
+  if (*rt_period) {
+    if (auto v = negative("cpu-rt-period", **rt_period, false); !v) return v;
+    x.cpu_rt_period = static_cast<std::uint64_t>(**rt_period);
+  }
+  if (*rt_runtime) {
+    if (auto v = negative("cpu-rt-runtime", **rt_runtime, true); !v) return v;
+    x.cpu_rt_runtime = **rt_runtime;
+  }
+  if (auto v = linux::validate_extra_resources(x); !v) return std::unexpected(v.error());
+  return {};
+}
+
+Result<ResourceLimits> update_request(const std::map<std::string, std::string>& flags) {
+  static const char* const limit_flags[] = {"memory",      "memory-swap",   "cpu-shares",     "cpu-quota",
+                                            "cpu-period",  "cpuset-cpus",   "cpuset-mems",    "pids-limit",
+                                            "blkio-weight", "memory-reservation", "cpu-burst", "cpu-rt-period",
+                                            "cpu-rt-runtime"};
   bool any_limit_flag = std::any_of(std::begin(limit_flags), std::end(limit_flags),
                                     [&](const char* f) { return flags.count(f) > 0; });
   if (auto it = flags.find("resources"); it != flags.end()) {
@@ -214,7 +263,8 @@ Result<Resources> update_request(const std::map<std::string, std::string>& flags
     return parsed;
   }
 
-  Resources r;
+  ResourceLimits limits;
+  Resources& r = limits.resources;
   auto number = [&](const char* flag, bool sizes, bool minus_one_ok) -> Result<std::optional<std::int64_t>> {
     auto it = flags.find(flag);
     if (it == flags.end()) return std::optional<std::int64_t>{};
@@ -258,7 +308,8 @@ Result<Resources> update_request(const std::map<std::string, std::string>& flags
     r.cpuset_mems = it->second;
   }
   if (auto v = linux::validate_resources(r); !v) return std::unexpected(v.error());
-  return r;
+  if (auto x = extra_update_request(flags, limits.extra); !x) return std::unexpected(x.error());
+  return limits;
 }
 
 namespace {
@@ -277,12 +328,20 @@ bool has_controller(const linux::Cgroup& cgroup, const linux::CgroupHost& host, 
     return false;
   }
   std::string prefix = host.mount_root + "/" + controller + "/";
-  return std::any_of(paths.begin(), paths.end(), [&](const std::string& p) { return p.starts_with(prefix); });
+  // A hybrid host's hugetlb is in its unified hierarchy (linux::CgroupNeeds::hugetlb).
+  std::string unified = host.mount_root + "/unified/";
+  return std::any_of(paths.begin(), paths.end(), [&](const std::string& p) {
+    return p.starts_with(prefix) || (controller == "hugetlb" && p.starts_with(unified));
+  });
 }
 
 }  // namespace
 
-Result<void> update_container(const RuntimeOptions& options, const std::string& id, const Resources& resources) {
+Result<void> update_container(const RuntimeOptions& options, const std::string& id, const ResourceLimits& limits) {
+  const Resources& resources = limits.resources;
+  const linux::ExtraResources& x = limits.extra;
+  for (auto& w : limits.warnings)
+    if (options.warn) options.warn(w);
   auto c = open_container(options, id);
   if (!c) return std::unexpected(c.error());
   if (c->status == Status::stopped) return wrong_status("update", id, c->status, "there is nothing to limit");
@@ -292,6 +351,16 @@ Result<void> update_container(const RuntimeOptions& options, const std::string& 
   auto cgroup = linux::open_cgroup(*host, c->state.cgroup_path);
   if (cgroup->paths().empty())
     return fail(ErrorCode::not_found, fmt::format("update {}: its cgroup {} is gone", id, c->state.cgroup_path));
+  // What cgroup v2 has no file for: refused before anything is written.
+  bool v2 = host->version == linux::CgroupVersion::v2;
+  if (v2 && (x.memory_swappiness || x.blkio_leaf_weight || x.cpu_rt_period || x.cpu_rt_runtime ||
+             std::any_of(x.blkio_weight_device.begin(), x.blkio_weight_device.end(),
+                         [](auto& d) { return d.leaf_weight.has_value(); })))
+    return fail(ErrorCode::invalid_spec,
+                fmt::format("update {}: {}: cgroup v2 has no such setting", id,
+                            x.memory_swappiness ? "memory.swappiness"
+                            : x.cpu_rt_period || x.cpu_rt_runtime ? "cpu realtime bandwidth"
+                                                                  : "blockIO leaf weights"));
   // Every controller first, so that a limit that cannot be applied leaves the others unchanged.
   struct Need {
     bool wanted;
@@ -305,6 +374,10 @@ Result<void> update_container(const RuntimeOptions& options, const std::string& 
       {resources.pids_limit.has_value(), "pids-limit", "pids"},
       {!resources.cpuset_cpus.empty(), "cpuset-cpus", "cpuset"},
       {!resources.cpuset_mems.empty(), "cpuset-mems", "cpuset"},
+      {x.memory_reservation || x.memory_swappiness || x.disable_oom_killer, "memory-reservation", "memory"},
+      {x.blkio(), "blkio-weight", v2 ? "io" : "blkio"},
+      {x.cpu_burst || x.cpu_idle || x.cpu_rt_period || x.cpu_rt_runtime, "cpu-burst", "cpu"},
+      {!x.hugepage_limits.empty(), "resources: hugepageLimits", "hugetlb"},
   };
   for (auto& need : needs)
     if (need.wanted && !has_controller(*cgroup, *host, need.controller))
@@ -313,8 +386,14 @@ Result<void> update_container(const RuntimeOptions& options, const std::string& 
                               need.controller,
                               std::string(need.controller) == "cpuset"
                                   ? " (berth-oci makes it only for containers created with cpuset limits)"
+                              : std::string(need.controller) == "hugetlb" && !v2
+                                  ? " (berth-oci makes it only for containers created with hugepage limits)"
                                   : ""));
   if (auto r = cgroup->apply(resources); !r) return std::unexpected(r.error().with_context(fmt::format("update {}", id)));
+  auto extra = cgroup->apply_extra(x);
+  if (!extra) return std::unexpected(under_linux_resources(extra.error()).with_context(fmt::format("update {}", id)));
+  for (auto& w : *extra)
+    if (options.warn) options.warn("linux.resources." + w);
   return {};
 }
 

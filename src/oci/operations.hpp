@@ -10,6 +10,7 @@
 
 #include "berth/error.hpp"
 #include "berth/spec.hpp"
+#include "oci/config.hpp"
 #include "oci/container.hpp"
 
 namespace berth::oci {
@@ -26,13 +27,15 @@ Result<std::vector<pid_t>> container_pids(const RuntimeOptions& options, const s
 Result<std::string> ps_table(const std::vector<pid_t>& pids, const std::vector<std::string>& ps_args);
 
 // The limits `update` was asked for: --resources FILE|- (linux.resources JSON; "-" is stdin) or
-// the flags memory, memory-swap, cpu-shares, cpu-quota, cpu-period, cpuset-cpus, cpuset-mems,
-// pids-limit (not both). Numbers are whole and not negative (memory-swap may be -1: unlimited;
+// the flags memory, memory-swap, memory-reservation, cpu-shares, cpu-quota, cpu-period,
+// cpu-burst, cpu-rt-period, cpu-rt-runtime, cpuset-cpus, cpuset-mems, pids-limit, blkio-weight
+// (not both). Numbers are whole and not negative (memory-swap may be -1: unlimited;
 // memory and memory-swap take k, m, g, t suffixes, powers of 1024, as runc). invalid_spec
 // names the flag at fault.
-Result<Resources> update_request(const std::map<std::string, std::string>& flags);
+Result<ResourceLimits> update_request(const std::map<std::string, std::string>& flags);
 // Writes the limits into the container's cgroup. Nothing is written when any of them cannot be
 // applied on this host (bounds, controllers the container's cgroup lacks).
-Result<void> update_container(const RuntimeOptions& options, const std::string& id, const Resources& resources);
+// Warnings (of the --resources JSON, or of the cgroup) go to options.warn.
+Result<void> update_container(const RuntimeOptions& options, const std::string& id, const ResourceLimits& limits);
 
 }  // namespace berth::oci

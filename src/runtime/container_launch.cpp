@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/ioctl.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -465,6 +466,8 @@ Result<std::string> read_optional(const char* path) {
   if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) fail_errno("set up stdio", errno);
   if (terminal && ::ioctl(0, TIOCSCTTY, 0) != 0) fail_errno("take the terminal", errno);
 
+  // linux.personality (OCI): before any seccomp filter, which may not allow it.
+  if (plan.personality && ::personality(*plan.personality) < 0) fail_errno("set the personality", errno);
   // Without no_new_privs the kernel only lets a process holding CAP_SYS_ADMIN load a filter, so
   // the filter goes on here, before the capabilities are dropped (runc does the same); it must
   // then allow the few calls left before exec, as Docker's and Podman's profiles do. With

@@ -57,6 +57,8 @@ struct ContainerLaunchPlan {
   // kernel parameters ("net.ipv4.ip_forward" -> "1"), written by the init in its namespaces.
   std::vector<std::pair<std::string, std::string>> sysctl;
   std::optional<mode_t> umask;
+  // personality(2) of the init, set just before exec (linux.personality: PER_LINUX32...).
+  std::optional<unsigned long> personality;
   // PATH and HOSTNAME in the environment when the spec has none (Docker's behaviour; OCI
   // configs give the whole environment). HOME comes from /etc/passwd either way, as in runc.
   bool default_env = true;

@@ -66,7 +66,10 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
 
 class CgroupLayerTest : public ::testing::Test {
  protected:
-  void SetUp() override { relative_ = "berth-test/" + random_name(); }
+  void SetUp() override {
+    relative_ = "berth-test/" + random_name();
+    unified_subtree_ = read_file(std::string(unified_root) + "/cgroup.subtree_control").value_or("");
+  }
 
   void TearDown() override {
     for (auto& cg : cgroups_) (void)cg->kill_all();
@@ -78,7 +81,12 @@ class CgroupLayerTest : public ::testing::Test {
       EXPECT_TRUE(removed) << removed.error().message;
       for (auto& dir : cg->paths()) EXPECT_FALSE(path_exists(dir)) << dir << " left behind";
     }
+    // The hybrid host's unified root as it was: hugetlb enabled for our cgroups goes (best
+    // effort: another user's child cgroup may hold it).
+    if (!has_word_in(unified_subtree_, "hugetlb"))
+      (void)write_file(std::string(unified_root) + "/cgroup.subtree_control", "-hugetlb");
   }
+  std::string unified_subtree_;
 
   void reap_children() {
     for (pid_t pid : children_) ::waitpid(pid, nullptr, 0);
@@ -666,6 +674,123 @@ TEST_F(CgroupLayerTest, V2CodePathOnTheUnifiedMount) {
   EXPECT_EQ(*removed, std::vector<std::string>{mount + "/" + relative_});
   EXPECT_FALSE(path_exists(mount + "/" + relative_));
   EXPECT_EQ(cg->clone_into_fd(), -1);
+}
+
+// --- extra resources (OCI linux.resources beyond Resources) -------------------------------
+
+TEST_F(CgroupLayerTest, ExtraResourcesAreCheckedForBoundsDevicesAndPageSizes) {
+  EXPECT_EQ(hugepage_size_name("2MB"), "2MB");
+  EXPECT_EQ(hugepage_size_name("2048KB"), "2MB");
+  EXPECT_EQ(hugepage_size_name("1G"), "1GB");
+  EXPECT_EQ(hugepage_size_name("64kB"), "64KB");
+  EXPECT_FALSE(hugepage_size_name("3MB"));
+  EXPECT_FALSE(hugepage_size_name("2XB"));
+  EXPECT_FALSE(hugepage_size_name("MB"));
+  struct Case {
+    std::function<void(ExtraResources&)> edit;
+    std::string field;
+  };
+  const Case cases[] = {
+      {[](auto& x) { x.blkio_weight = 5; }, "blockIO.weight:"},
+      {[](auto& x) { x.blkio_leaf_weight = 1001; }, "blockIO.leafWeight:"},
+      {[](auto& x) { x.throttle_write_iops.push_back({4000, 77, 1}); }, "blockIO.throttleWriteIOPSDevice[0]:"},
+      {[](auto& x) { x.blkio_weight_device.push_back({4000, 77, 100, {}}); }, "blockIO.weightDevice[0]:"},
+      {[](auto& x) { x.hugepage_limits.push_back({"3MB", 1}); }, "hugepageLimits[0].pageSize:"},
+      {[](auto& x) { x.hugepage_limits.push_back({"2048KB", 1}); }, "hugepageLimits[0].pageSize:"},
+      {[](auto& x) { x.memory_swappiness = 101; }, "memory.swappiness:"},
+      {[](auto& x) { x.memory_reservation = -2; }, "memory.reservation:"},
+      {[](auto& x) { x.cpu_idle = 3; }, "cpu.idle:"},
+      {[](auto& x) { x.cpu_rt_period = 0; }, "cpu.realtimePeriod:"},
+  };
+  for (auto& c : cases) {
+    ExtraResources x;
+    c.edit(x);
+    auto r = validate_extra_resources(x);
+    ASSERT_FALSE(r) << c.field;
+    EXPECT_EQ(r.error().code, ErrorCode::invalid_spec) << c.field;
+    EXPECT_TRUE(r.error().message.starts_with(c.field)) << r.error().message;
+  }
+  EXPECT_TRUE(validate_extra_resources(ExtraResources{}));
+}
+
+TEST_F(CgroupLayerTest, V1ExtraResourcesLandInTheControllerFiles) {
+  if (!v1_host()) GTEST_SKIP() << "host is not cgroup v1";
+  if (!path_exists("/sys/kernel/mm/hugepages/hugepages-2048kB")) GTEST_SKIP() << "no 2MB huge pages";
+  auto host = detect_cgroup_host();
+  ASSERT_TRUE(host);
+  CgroupNeeds needs;
+  needs.hugetlb = true;
+  auto made = create_cgroup(*host, relative_, needs);
+  ASSERT_TRUE(made) << made.error().message;
+  cgroups_.push_back(std::move(*made));
+  Cgroup* cg = cgroups_.back().get();
+  ExtraResources x;
+  x.memory_reservation = 16 << 20;
+  x.memory_swappiness = 5;
+  x.cpu_burst = 1000;
+  x.hugepage_limits.push_back({"2MB", 8 << 20});
+  auto applied = cg->apply_extra(x);
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_TRUE(applied->empty());
+  EXPECT_EQ(contents(v1_file("memory", "memory.soft_limit_in_bytes")), "16777216");
+  EXPECT_EQ(contents(v1_file("memory", "memory.swappiness")), "5");
+  EXPECT_EQ(contents(v1_file("cpu", "cpu.cfs_burst_us")), "1000");
+  // A v1 hugetlb hierarchy, or (hybrid) the unified one, which the child joins with the others.
+  bool v1_hugetlb = path_exists("/sys/fs/cgroup/hugetlb/" + relative_);
+  std::string hugetlb_dir = v1_hugetlb ? "/sys/fs/cgroup/hugetlb/" + relative_ : std::string(unified_root) + "/" + relative_;
+  EXPECT_EQ(contents(hugetlb_dir + (v1_hugetlb ? "/hugetlb.2MB.limit_in_bytes" : "/hugetlb.2MB.max")), "8388608");
+  pid_t child = spawn_in(cg, []() -> int { sleep_forever(); });
+  // spawn_in returns once the child is in the pids hierarchy; the unified one is joined last.
+  std::string own;
+  eventually([&] {
+    own = read_file("/proc/" + std::to_string(child) + "/cgroup").value_or("");
+    return v1_hugetlb || own.find("0::/" + relative_ + "\n") != std::string::npos;
+  });
+  if (!v1_hugetlb) {
+    EXPECT_NE(own.find("0::/" + relative_ + "\n"), std::string::npos) << own;
+  }
+  // A cgroup made without hugetlb has no hugetlb directory to write to: an error naming the field.
+  auto plain = create_cgroup(*host, relative_ + "-plain");
+  ASSERT_TRUE(plain) << plain.error().message;
+  cgroups_.push_back(std::move(*plain));
+  ExtraResources huge;
+  huge.hugepage_limits.push_back({"2MB", 8 << 20});
+  auto refused = cgroups_.back()->apply_extra(huge);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.error().message.starts_with("hugepageLimits")) << refused.error().message;
+}
+
+TEST_F(CgroupLayerTest, V2ExtraResourcesOnTheUnifiedMount) {
+  std::string mount = path_exists("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup" : unified_root;
+  if (!path_exists(mount + "/cgroup.controllers")) GTEST_SKIP() << "no cgroup v2 mount";
+  auto host = detect_cgroup_host(mount);
+  ASSERT_TRUE(host);
+  auto* cg = make(*host, relative_);
+  ASSERT_TRUE(cg);
+  ExtraResources v1_only;
+  v1_only.memory_swappiness = 10;
+  auto refused = cg->apply_extra(v1_only);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.error().message.starts_with("memory.swappiness: cgroup v2")) << refused.error().message;
+  ExtraResources rt;
+  rt.cpu_rt_runtime = 1000;
+  refused = cg->apply_extra(rt);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.error().message.starts_with("cpu.realtimeRuntime")) << refused.error().message;
+  ExtraResources oom;
+  oom.disable_oom_killer = true;
+  auto warned = cg->apply_extra(oom);
+  ASSERT_TRUE(warned) << warned.error().message;
+  ASSERT_EQ(warned->size(), 1u);
+  EXPECT_TRUE((*warned)[0].starts_with("memory.disableOOMKiller")) << (*warned)[0];
+  auto available = read_file(mount + "/" + relative_ + "/cgroup.controllers").value_or("");
+  if (available.find("hugetlb") == std::string::npos || !path_exists("/sys/kernel/mm/hugepages/hugepages-2048kB"))
+    GTEST_SKIP() << "no hugetlb controller or 2MB pages here";
+  ExtraResources huge;
+  huge.hugepage_limits.push_back({"2MB", 4 << 20});
+  auto applied = cg->apply_extra(huge);
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_EQ(contents(mount + "/" + relative_ + "/hugetlb.2MB.max"), "4194304");
 }
 
 TEST_F(CgroupLayerTest, V2AddProcessToAGoneCgroupNamesTheFile) {

@@ -172,7 +172,8 @@ TEST_F(OciConfig, FieldsThatCannotBeHonouredAreRefusedByName) {
   std::vector<Case> cases = {
       {"linux.intelRdt", [](auto& c) { c["linux"]["intelRdt"] = {{"closID", "x"}}; }},
       {"hooks.prestart[0].path", [](auto& c) { c["hooks"] = {{"prestart", {{{"path", "bin/true"}}}}}; }},
-      {"linux.resources.memory.reservation", [](auto& c) { c["linux"]["resources"]["memory"] = {{"reservation", 1000000}}; }},
+      {"linux.resources.rdma", [](auto& c) { c["linux"]["resources"]["rdma"] = {{"mlx5_1", {{"hcaHandles", 3}}}}; }},
+      {"linux.personality.flags", [](auto& c) { c["linux"]["personality"] = {{"domain", "LINUX"}, {"flags", {"ADDR_NO_RANDOMIZE"}}}; }},
       {"process.scheduler", [](auto& c) { c["process"]["scheduler"] = {{"policy", "SCHED_FIFO"}}; }},
       {"mounts[7].options[1]", [](auto& c) {
          c["mounts"].push_back({{"destination", "/x"}, {"type", "bind"}, {"source", "/tmp"}, {"options", {"rbind", "idmap"}}});

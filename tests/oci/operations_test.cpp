@@ -247,7 +247,7 @@ TEST_F(OciOperations, UpdateRefusesBadInputWithOneErrorAndChangesNothing) {
   std::string bad_json = dir_ + "/bad.json";
   ASSERT_TRUE(write_file(bad_json, R"({"pids": {"limit": 10}, "memory": {"limit": "lots"}})"));
   std::string unsupported = dir_ + "/unsupported.json";
-  ASSERT_TRUE(write_file(unsupported, R"({"pids": {"limit": 10}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}]})"));
+  ASSERT_TRUE(write_file(unsupported, R"({"pids": {"limit": 10}, "rdma": {"mlx5_1": {"hcaHandles": 3}}})"));
   struct Case {
     std::vector<std::string> args;
     std::string says;
@@ -264,7 +264,9 @@ TEST_F(OciOperations, UpdateRefusesBadInputWithOneErrorAndChangesNothing) {
       {{"--bogus", "1"}, "unknown flag --bogus"},
       {{"--memory"}, "needs a value"},
       {{"--resources", bad_json}, "--resources"},
-      {{"--resources", unsupported}, "hugepageLimits"},
+      {{"--resources", unsupported}, "linux.resources.rdma"},
+      {{"--blkio-weight", "5"}, "--blkio-weight: 5 is not in [10, 1000]"},
+      {{"--memory-reservation", "-2"}, "negative"},
       {{"--resources", dir_ + "/missing.json"}, "missing.json"},
       {{"--resources", bad_json, "--memory", "32m"}, "not both"},
   };
