@@ -52,8 +52,6 @@ std::vector<HostFunction> observed(std::vector<HostFunction> functions,
 }  // namespace
 
 Result<CommandOutcome> run_command(const CommandOptions& options) {
-  auto peers = net::PeerAllowList::parse(options.allowed_peers);
-  if (!peers) return std::unexpected(peers.error());
   auto module = load_module_file(options.engine, options.module_path, options.aot_cache_dir);
   if (!module) return std::unexpected(module.error());
   return run_loaded_command(**module, options);
@@ -64,6 +62,10 @@ Result<CommandOutcome> run_loaded_command(CompiledModule& module, const CommandO
     return fail(ErrorCode::invalid_spec,
                 fmt::format("module {}: exports no _start (not a WASI command; reactors are not run as workloads)",
                             options.module_path));
+
+  // Names in the allow-list are resolved here, once, before the guest runs.
+  auto peers = net::PeerAllowList::parse(options.allowed_peers);
+  if (!peers) return std::unexpected(peers.error());
 
   WasiConfig config;
   config.args = options.args;
