@@ -21,6 +21,8 @@ const std::vector<FlagSpec>& wasm_flags() {
       {"http", 0, true, "HOST:PORT", "wasm: serve HTTP there and run the module per request (WAGI)"},
       {"route", 0, true, "PREFIX", "wasm --http: the route prefix it serves (default /)"},
       {"pool-size", 0, true, "N", "wasm --http: most requests handled at once (default 16)"},
+      {"kv-max-entries", 0, true, "N", "wasm: most entries in the module's key-value store (berth_kv_*; default 10000)"},
+      {"kv-max-value", 0, true, "SIZE", "wasm: largest value in its key-value store (default 1m)"},
       {"allow", 0, true, "PEER", "wasm: a peer the module may connect to (berth_tcp_connect): CIDR, IP, IP:PORT or HOST[:PORT]; repeatable; none: no network"},
   };
   return flags;
@@ -56,6 +58,16 @@ Result<void> wasm_spec_from_flags(const ParsedArgs& p, WorkloadSpec& spec) {
     w.execution_time_limit = *d;
   }
   for (const auto& peer : p.all("allow")) w.allowed_peers.push_back(peer);
+  if (auto v = p.last("kv-max-entries")) {
+    auto n = parse_integer(*v, "kv-max-entries", 1, INT64_MAX);
+    if (!n) return std::unexpected(n.error());
+    w.kv_max_entries = *n;
+  }
+  if (auto v = p.last("kv-max-value")) {
+    auto bytes = parse_size(*v, "kv-max-value");
+    if (!bytes) return std::unexpected(bytes.error());
+    w.kv_max_value_bytes = *bytes;
+  }
   w.http_listen = p.last("http").value_or("");
   w.http_route = p.last("route").value_or("");
   if (auto v = p.last("pool-size")) {

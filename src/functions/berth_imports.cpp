@@ -1,6 +1,7 @@
 #include "functions/berth_imports.hpp"
 
 #include <cstring>
+#include <fmt/format.h>
 
 namespace berth::functions {
 namespace {
@@ -92,6 +93,11 @@ std::vector<wasm::HostFunction> berth_imports(std::shared_ptr<KvStore> store, Lo
     return {};
   }));
   return out;
+}
+
+void log_to_stderr(int level, std::string_view message) {
+  static constexpr std::string_view names[] = {"debug", "info", "warn", "error"};
+  fmt::print(stderr, "{}: {}\n", level >= 0 && level < 4 ? names[level] : "log", message);
 }
 
 }  // namespace berth::functions

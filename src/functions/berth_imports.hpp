@@ -16,4 +16,7 @@ using LogSink = std::function<void(int level, std::string_view message)>;
 
 std::vector<wasm::HostFunction> berth_imports(std::shared_ptr<KvStore> store, LogSink log);
 
+// The default sink: "LEVEL: message" lines on stderr (a workload's log stream).
+void log_to_stderr(int level, std::string_view message);
+
 }  // namespace berth::functions

@@ -151,12 +151,7 @@ class PooledModule final : public FunctionModule {
     uses_connect_ = wasm::net::imports_tcp_connect(info);
     store_ = std::make_shared<KvStore>(*limits_.kv_max_entries, *limits_.kv_max_value_bytes,
                                        options_.kv_persist_path.string());
-    LogSink log = options_.log;
-    if (!log)
-      log = [](int level, std::string_view message) {
-        static constexpr std::string_view names[] = {"debug", "info", "warn", "error"};
-        fmt::print(stderr, "{}: {}\n", level >= 0 && level < 4 ? names[level] : "log", message);
-      };
+    LogSink log = options_.log ? options_.log : LogSink(log_to_stderr);
     log_ = log;
     if (uses_berth) berth_functions_ = berth_imports(store_, std::move(log));
   }

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -11,6 +12,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "wasm/wasi/context.hpp"
+#include "wasm/net/tcp_connect.hpp"
 #include "wasm/wasi/wasi_imports.hpp"
 
 namespace berth::functions {
@@ -114,8 +116,20 @@ Result<std::unique_ptr<HttpTrigger>> HttpTrigger::start(std::shared_ptr<wasm::Co
   if (options.route.empty() || options.route[0] != '/')
     return fail(ErrorCode::invalid_spec, fmt::format("http trigger: route \"{}\" must start with /", options.route));
   if (options.concurrency == 0) return fail(ErrorCode::invalid_spec, "http trigger: concurrency must be positive");
+  auto peers = wasm::net::PeerAllowList::parse(options.allowed_peers);
+  if (!peers) return std::unexpected(peers.error().with_context("http trigger"));
   std::unique_ptr<HttpTrigger> trigger(new HttpTrigger(std::move(module), std::move(options)));
   auto* self = trigger.get();
+  trigger->peers_ = std::make_shared<const wasm::net::PeerAllowList>(std::move(*peers));
+  trigger->uses_connect_ = wasm::net::imports_tcp_connect(trigger->module_->info());
+  const auto& o = trigger->options_;
+  bool uses_berth = std::any_of(trigger->module_->info().imports.begin(), trigger->module_->info().imports.end(),
+                                [](const auto& import) { return import.module == "berth"; });
+  if (uses_berth) {
+    auto store = std::make_shared<KvStore>(o.kv_max_entries, o.kv_max_value_bytes, o.kv_persist_path);
+    if (auto loaded = store->load(); !loaded) return std::unexpected(loaded.error().with_context("http trigger"));
+    trigger->berth_functions_ = berth_imports(std::move(store), o.log ? o.log : LogSink(log_to_stderr));
+  }
   trigger->server_ = std::make_unique<http::Server>(
       [self](const http::Request& request, http::ResponseWriter& writer) { (void)writer.send(self->handle(request)); });
   if (auto r = trigger->server_->listen_tcp(trigger->options_.listen); !r)
@@ -159,6 +173,8 @@ http::Response HttpTrigger::handle(const http::Request& request) {
   if (!context) return plain(500, "cannot set up the request: " + context.error().message);
   wasm::Imports imports;
   imports.functions = wasm::wasi_imports(*context);
+  if (uses_connect_) imports.functions.push_back(wasm::net::tcp_connect_function(peers_, *context));
+  imports.functions.insert(imports.functions.end(), berth_functions_.begin(), berth_functions_.end());
   wasm::InstanceLimits limits;
   limits.memory_bytes = options_.memory_bytes;
   limits.deadline = options_.execution_time;

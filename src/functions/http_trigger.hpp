@@ -11,11 +11,14 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <berth/error.hpp>
 
+#include "functions/berth_imports.hpp"
 #include "http/server.hpp"
 #include "wasm/engine.hpp"
+#include "wasm/net/peer_allow_list.hpp"
 
 namespace berth::functions {
 
@@ -27,6 +30,16 @@ struct HttpTriggerOptions {
   std::chrono::milliseconds execution_time{10'000};  // per request
   std::uint64_t memory_bytes = 256ull << 20;
   std::vector<std::string> env;  // added to every request's environment
+  // The `berth` import module for handlers that use it (include/berth/guest/berth.h): one
+  // key-value store for the trigger, shared by every request (and kept in `kv_persist_path` when
+  // given, so it outlives the process), and berth_log into `log` (stderr when unset).
+  std::size_t kv_max_entries = 10'000;
+  std::size_t kv_max_value_bytes = 1 << 20;
+  std::string kv_persist_path;
+  LogSink log;
+  // The peers berth.tcp_connect may reach (wasm/net/peer_allow_list.hpp), resolved at start;
+  // empty: no network.
+  std::vector<std::string> allowed_peers;
 };
 
 class HttpTrigger {
@@ -48,6 +61,9 @@ class HttpTrigger {
   std::unique_ptr<http::Server> server_;
   std::thread serving_;
   std::counting_semaphore<> slots_;  // one per handler instance that may run at once
+  std::vector<wasm::HostFunction> berth_functions_;  // the store and log, shared by requests
+  std::shared_ptr<const wasm::net::PeerAllowList> peers_;
+  bool uses_connect_ = false;
 };
 
 // Parses a CGI response (headers, blank line, body) into an HTTP response: `Status: 404 ...`

@@ -28,6 +28,8 @@ struct StateLayout {
   std::string wasm_memory_path(const std::string& id) const { return workload_dir(id) + "/wasm-memory"; }
   // ... and writes why its guest ended abnormally (one line: "wasm trap: unreachable"), for status.
   std::string wasm_reason_path(const std::string& id) const { return workload_dir(id) + "/wasm-reason"; }
+  // The module's key-value store (the `berth` import module), kept across its restarts.
+  std::string wasm_kv_path(const std::string& id) const { return workload_dir(id) + "/wasm-kv.json"; }
   // The shim's own diagnostics after it has reported to its caller.
   std::string shim_log_path(const std::string& id) const {
     return workload_dir(id) + "/shim.log";

@@ -253,12 +253,10 @@ Result<void> validate_wasm(const WorkloadSpec& s) {
   if (!s.resources.cpuset_cpus.empty() || !s.resources.cpuset_mems.empty())
     return invalid("resources.cpuset: only containers take a cpuset");
   const auto& w = s.wasm;
-  if (!w.allowed_peers.empty() && !w.http_listen.empty())
-    return fail(ErrorCode::unavailable, "wasm.allowed_peers: not yet for an HTTP trigger (wasm.http_listen)");
   if (auto peers = wasm::net::PeerAllowList::parse(w.allowed_peers); !peers)
     return std::unexpected(peers.error().with_context("wasm"));
-  if (w.kv_max_entries || w.kv_max_value_bytes)
-    return fail(ErrorCode::unavailable, "wasm.kv_max_entries: the key-value store is not built yet");
+  if (w.kv_max_entries && *w.kv_max_entries <= 0) return invalid("wasm.kv_max_entries: must be positive");
+  if (w.kv_max_value_bytes && *w.kv_max_value_bytes <= 0) return invalid("wasm.kv_max_value_bytes: must be positive");
   if (w.pool_size && w.http_listen.empty())
     return invalid("wasm.pool_size: only an HTTP trigger (wasm.http_listen) runs a pool of instances");
   if (w.pool_size && *w.pool_size <= 0) return invalid("wasm.pool_size: must be positive");

@@ -37,6 +37,9 @@ Result<WorkloadSpec> wasm_runner_spec(const WorkloadSpec& spec, const StateLayou
   if (!w.http_listen.empty()) args.insert(args.end(), {"--http", w.http_listen});
   if (!w.http_route.empty()) args.insert(args.end(), {"--route", w.http_route});
   if (w.pool_size) args.insert(args.end(), {"--pool-size", std::to_string(*w.pool_size)});
+  if (w.kv_max_entries) args.insert(args.end(), {"--kv-max-entries", std::to_string(*w.kv_max_entries)});
+  if (w.kv_max_value_bytes) args.insert(args.end(), {"--kv-max-value-bytes", std::to_string(*w.kv_max_value_bytes)});
+  args.insert(args.end(), {"--kv-file", layout.wasm_kv_path(id)});
   args.insert(args.end(), {"--memory-file", layout.wasm_memory_path(id), "--reason-file", layout.wasm_reason_path(id),
                            spec.module, "--"});
   args.insert(args.end(), spec.args.begin(), spec.args.end());

@@ -11,9 +11,11 @@
 #include <atomic>
 #include <filesystem>
 #include <fmt/format.h>
+#include <mutex>
 #include <thread>
 
 #include "support/aot_cache.hpp"
+#include "support/shell.hpp"
 #include "functions/http_trigger.hpp"
 #include "http/client.hpp"
 #include "wasm/module_file.hpp"
@@ -25,9 +27,9 @@ using namespace std::chrono_literals;
 
 class HttpTriggerTest : public ::testing::TestWithParam<std::string> {
  protected:
-  std::unique_ptr<HttpTrigger> start(HttpTriggerOptions options) {
+  std::unique_ptr<HttpTrigger> start(HttpTriggerOptions options, const std::string& guest = "wagi_handler") {
     auto cache = berth::testing::shared_aot_cache_dir();
-    auto module = wasm::load_module_file(GetParam(), BERTH_FUNCTION_GUEST_DIR "/wagi_handler.wasm", cache);
+    auto module = wasm::load_module_file(GetParam(), BERTH_FUNCTION_GUEST_DIR "/" + guest + ".wasm", cache);
     EXPECT_TRUE(module) << module.error().message;
     if (!module) return nullptr;
     auto trigger = HttpTrigger::start(*module, options);
@@ -96,8 +98,60 @@ TEST_P(HttpTriggerTest, ATrapIs500ATimeoutIs504AndTheServerKeepsServingUnderLoad
   EXPECT_EQ(get(trigger->port(), "/").status, 200);
 }
 
+// The `berth` import module under the trigger: one store for every request (fresh instances
+// count on from each other), its limits as the guest sees them, berth_log into the sink, and the
+// store kept in its file for the next trigger.
+TEST_P(HttpTriggerTest, HandlersShareTheTriggersKeyValueStoreAndItOutlivesTheTrigger) {
+  char tmpl[] = "/tmp/berth-trigger-kv-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  HttpTriggerOptions options;
+  options.kv_max_value_bytes = 1024;
+  options.kv_persist_path = dir + "/kv.json";
+  std::vector<std::string> logged;
+  std::mutex log_mutex;
+  options.log = [&](int level, std::string_view message) {
+    std::lock_guard lock(log_mutex);
+    logged.push_back(fmt::format("{} {}", level, message));
+  };
+  {
+    auto trigger = start(options, "wagi_counter");
+    ASSERT_TRUE(trigger);
+    // One after another: the guest's read-add-write is not atomic, so concurrent requests
+    // could lose counts (the store itself is safe: its tests hammer it from threads).
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(get(trigger->port(), "/").body, fmt::format("hits: {}\n", i + 1));
+    EXPECT_EQ(get(trigger->port(), "/?log").body, "hits: 21\n");
+    EXPECT_EQ(get(trigger->port(), "/?big").body, fmt::format("set: {}\n", static_cast<int>(KvStatus::value_too_large)));
+    trigger->stop();
+  }
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0], "1 a line from the handler");
+  // A new trigger on the same file counts on.
+  auto again = start(options, "wagi_counter");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(get(again->port(), "/").body, "hits: 22\n");
+  again->stop();
+  again.reset();
+  std::filesystem::remove_all(dir);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, HttpTriggerTest, ::testing::Values("aot", "interp"),
                          [](const auto& info) { return info.param; });
+
+// A command run by berth-wasm (a wasm workload's process) gets the `berth` module too; its store
+// is kept in --kv-file, so the next run counts on, and its limits come from the flags.
+TEST(HttpRunner, ACommandsKeyValueStoreIsKeptInItsFile) {
+  char tmpl[] = "/tmp/berth-runner-kv-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::string run = std::string(BERTH_WASM_RUNNER_PATH) + " --engine interp --kv-file " + dir +
+                    "/kv.json --kv-max-value-bytes 100 " BERTH_FUNCTION_GUEST_DIR "/wagi_counter.wasm";
+  EXPECT_EQ(berth::testing::shell("QUERY_STRING= " + run), "Content-Type: text/plain\n\nhits: 1\n");
+  EXPECT_EQ(berth::testing::shell("QUERY_STRING= " + run), "Content-Type: text/plain\n\nhits: 2\n");
+  EXPECT_EQ(berth::testing::shell("QUERY_STRING=big " + run),
+            fmt::format("Content-Type: text/plain\n\nset: {}\n", static_cast<int>(KvStatus::value_too_large)));
+  EXPECT_NE(berth::testing::shell("QUERY_STRING=log " + run + " 2>&1").find("info: a line from the handler"),
+            std::string::npos);
+  std::filesystem::remove_all(dir);
+}
 
 // berth-wasm --http: what `berth run --wasm handler.wasm --http ADDR` runs as the workload's
 // process. It serves until SIGTERM, then exits 0.

@@ -93,7 +93,7 @@ TEST_F(Specs, BadHealthChecksAndRestartPoliciesAreNamed) {
 
 // The wasm kind runs (tests/runtime/wasm_workload_test.cpp); the parts of it not built yet are
 // refused, and a module path must be absolute.
-TEST_F(Specs, WasmPartsWithoutABackendAreUnavailable) {
+TEST_F(Specs, WasmFieldsAreCheckedAtCreate) {
   auto s = process_spec({});
   s.kind = WorkloadKind::wasm;
   s.module = "x.wasm";
@@ -101,9 +101,12 @@ TEST_F(Specs, WasmPartsWithoutABackendAreUnavailable) {
   auto peers = s;
   peers.wasm.allowed_peers = {"10.0.0.0/8:443", "10.0.0.0/33"};
   expect_refused(peers, ErrorCode::invalid_spec, "allowed_peers: \"10.0.0.0/33\"");
-  peers.wasm.allowed_peers = {"10.0.0.0/8:443"};
-  peers.wasm.http_listen = "127.0.0.1:8080";
-  expect_refused(peers, ErrorCode::unavailable, "allowed_peers");
+  auto kv = s;
+  kv.wasm.kv_max_entries = 0;
+  expect_refused(kv, ErrorCode::invalid_spec, "wasm.kv_max_entries: must be positive");
+  kv.wasm.kv_max_entries = 10;
+  kv.wasm.kv_max_value_bytes = -1;
+  expect_refused(kv, ErrorCode::invalid_spec, "wasm.kv_max_value_bytes: must be positive");
   // A pool of instances serves an HTTP trigger; without one there is nothing to pool.
   auto pool = s;
   pool.wasm.pool_size = 4;

@@ -81,6 +81,7 @@ Result<CommandOutcome> run_loaded_command(CompiledModule& module, const CommandO
   imports.functions = observed(wasi_imports(*context), options.on_memory_size);
   imports.functions.push_back(
       net::tcp_connect_function(std::make_shared<const net::PeerAllowList>(std::move(*peers)), *context));
+  imports.functions.insert(imports.functions.end(), options.extra_imports.begin(), options.extra_imports.end());
   InstanceLimits limits;
   if (options.memory_limit_bytes) limits.memory_bytes = *options.memory_limit_bytes;
   limits.deadline = options.timeout;

@@ -45,6 +45,8 @@ struct CommandOptions {
   std::optional<std::uint64_t> fuel;
   // The peers berth.tcp_connect may reach (wasm/net/peer_allow_list.hpp); empty: no network.
   std::vector<std::string> allowed_peers;
+  // More host functions the guest may import (berth-wasm adds the `berth` module's).
+  std::vector<HostFunction> extra_imports;
   // Told the size of the guest's linear memory once it is instantiated and then whenever a WASI
   // call sees it changed (cheap: no thread, no polling).
   std::function<void(std::uint64_t)> on_memory_size;

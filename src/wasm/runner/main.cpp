@@ -38,7 +38,8 @@ constexpr std::string_view usage =
     "usage: berth-wasm [--engine aot|interp] [--memory BYTES] [--timeout-ms N] [--fuel N]\n"
     "                  [--dir HOST[::GUEST]]... [--memory-file PATH] [--reason-file PATH]\n"
     "                  [--cache-dir DIR] [--http HOST:PORT [--route PREFIX] [--pool-size N]]\n"
-    "                  [--allow PEER]... MODULE [--] [ARGS...]\n";
+    "                  [--allow PEER]... [--kv-max-entries N] [--kv-max-value-bytes N]\n"
+    "                  [--kv-file PATH] MODULE [--] [ARGS...]\n";
 
 std::optional<std::uint64_t> parse_positive(std::string_view text) {
   std::uint64_t v = 0;
@@ -58,8 +59,16 @@ struct HttpMode {
   std::size_t pool_size = 16;
 };
 
+// The `berth` import module's store (include/berth/guest/berth.h): its limits, and the file
+// that keeps it across runs (the workload's directory gives one).
+struct KvMode {
+  std::size_t max_entries = 10'000;
+  std::size_t max_value_bytes = 1 << 20;
+  std::string persist_path;
+};
+
 // --http: serves the module as an HTTP trigger until SIGTERM or SIGINT (then exits 0).
-int serve_http(const CommandOptions& options, const HttpMode& http, const std::string& reason_file) {
+int serve_http(const CommandOptions& options, const HttpMode& http, const KvMode& kv, const std::string& reason_file) {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
@@ -74,6 +83,11 @@ int serve_http(const CommandOptions& options, const HttpMode& http, const std::s
   if (options.timeout) trigger_options.execution_time = std::chrono::duration_cast<std::chrono::milliseconds>(*options.timeout);
   if (options.memory_limit_bytes) trigger_options.memory_bytes = *options.memory_limit_bytes;
   trigger_options.env = options.env;
+  trigger_options.allowed_peers = options.allowed_peers;
+  trigger_options.kv_max_entries = kv.max_entries;
+  trigger_options.kv_max_value_bytes = kv.max_value_bytes;
+  trigger_options.kv_persist_path = kv.persist_path;
+  trigger_options.log = functions::log_to_stderr;
   auto trigger = functions::HttpTrigger::start(*module, trigger_options);
   if (!trigger) return setup_failed(reason_file, trigger.error().message);
   fmt::print(stderr, "berth: wasm: serving http://{}{} (port {})\n", http.listen, http.route, (*trigger)->port());
@@ -88,6 +102,7 @@ int serve_http(const CommandOptions& options, const HttpMode& http, const std::s
 int main(int argc, char** argv) {
   CommandOptions options;
   HttpMode http;
+  KvMode kv;
   std::string memory_file, reason_file;
   int i = 1;
   for (; i < argc; ++i) {
@@ -119,6 +134,12 @@ int main(int argc, char** argv) {
       auto n = parse_positive(value);
       if (!n) return setup_failed(reason_file, fmt::format("{}: \"{}\" is not a positive number", flag, value));
       http.pool_size = *n;
+    } else if (flag == "--kv-max-entries" || flag == "--kv-max-value-bytes") {
+      auto n = parse_positive(value);
+      if (!n) return setup_failed(reason_file, fmt::format("{}: \"{}\" is not a positive number", flag, value));
+      (flag == "--kv-max-entries" ? kv.max_entries : kv.max_value_bytes) = *n;
+    } else if (flag == "--kv-file") {
+      kv.persist_path = value;
     } else if (flag == "--cache-dir") {
       options.aot_cache_dir = value;
     } else if (flag == "--memory-file") {
@@ -152,9 +173,11 @@ int main(int argc, char** argv) {
       (void)write_file_atomic(memory_file, std::to_string(bytes));
     };
 
-  if (!http.listen.empty() && !options.allowed_peers.empty())
-    return setup_failed(reason_file, "--allow: not yet for an HTTP trigger (--http)");
-  if (!http.listen.empty()) return serve_http(options, http, reason_file);
+  if (!http.listen.empty()) return serve_http(options, http, kv, reason_file);
+  // A command gets the `berth` module too: the store lives for this run (and in --kv-file).
+  auto store = std::make_shared<functions::KvStore>(kv.max_entries, kv.max_value_bytes, kv.persist_path);
+  if (auto loaded = store->load(); !loaded) return setup_failed(reason_file, loaded.error().message);
+  options.extra_imports = functions::berth_imports(std::move(store), functions::log_to_stderr);
   auto outcome = run_command(options);
   if (!outcome) return setup_failed(reason_file, outcome.error().message);
   if (outcome->trap) {
