@@ -14,6 +14,8 @@ tini -s -- ./build/bench/bench_network 512 2000 50
 echo
 tini -s -- ./build/bench/bench_oci_run 100
 echo
+tini -s -- ./build/bench/bench_oci_wasm_run 30
+echo
 tini -s -- ./build/bench/bench_wasm_speed 100
 echo
 tini -s -- ./build/bench/bench_wasm_cold_start 100
