@@ -154,22 +154,15 @@ TEST_F(OciExec, DetachReturnsAtOnceWithThePidFileWritten) {
 TEST_F(OciExec, TtyWithAConsoleSocketGetsAPtyOfTheContainer) {
   ASSERT_NO_FATAL_FAILURE(start_sleeper("tty"));
   std::string path = dir_ + "/console.sock";
-  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd listener = listen_console_socket(path);
   ASSERT_TRUE(listener);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(listener.get(), 1), 0);
   Program running({BERTH_OCI_PATH, "--root", root_, "exec", "--tty", "--console-socket", path, "tty", "sh", "-c",
                    "test -t 0 && test -t 1 && echo on-a-tty $(tty); exit 3"});
   pollfd ready{listener.get(), POLLIN, 0};
   ASSERT_EQ(::poll(&ready, 1, 10000), 1);
-  UniqueFd client(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  ASSERT_TRUE(client);
-  auto master = linux::receive_fd(client.get(), "pty");
-  ASSERT_TRUE(master) << master.error().message;
-  UniqueFd pty(*master);
+  auto received = accept_pty(listener.get());
+  ASSERT_TRUE(received) << received.error().message;
+  UniqueFd pty = std::move(*received);
   std::string out = read_pty_line(pty.get());
   EXPECT_NE(out.find("on-a-tty /dev/pts/"), std::string::npos) << out;
   auto r = running.finish();

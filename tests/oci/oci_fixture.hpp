@@ -7,18 +7,23 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "linux/unix_socket.hpp"
 #include "support/shell.hpp"
 
 namespace berth::testing {
@@ -152,6 +157,27 @@ class OciTest : public ::testing::Test {
   nlohmann::json config_;
   std::vector<std::string> ids_;
 };
+
+// A listening Unix socket at `path`: what an engine passes as --console-socket.
+inline UniqueFd listen_console_socket(const std::string& path) {
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+  if (!listener || ::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::listen(listener.get(), 1) != 0)
+    return UniqueFd();
+  return listener;
+}
+
+// The pty master the runtime sends on a console socket (one connection, SCM_RIGHTS).
+inline Result<UniqueFd> accept_pty(int listener) {
+  UniqueFd client(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+  if (!client) return std::unexpected(errno_error("accept", "console socket", errno));
+  auto master = linux::receive_fd(client.get(), "pty");
+  if (!master) return std::unexpected(master.error());
+  return UniqueFd(*master);
+}
 
 // What a pty master gives until its first newline (up to about 10 s, or until it closes).
 inline std::string read_pty_line(int pty) {

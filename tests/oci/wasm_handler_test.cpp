@@ -115,22 +115,15 @@ TEST_F(OciWasm, TheEngineRunsUnderTheContainersSeccompFilterAndUser) {
 TEST_F(OciWasm, AModuleGetsThePtyOfAConsoleSocket) {
   share_cache();
   std::string path = dir_ + "/console.sock";
-  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd listener = listen_console_socket(path);
   ASSERT_TRUE(listener);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(listener.get(), 1), 0);
   config_["process"]["terminal"] = true;
   set_args({"/oci_guest.wasm", "hello"});
   auto created = create("tty", {"--console-socket", path});
   ASSERT_EQ(created.code, 0) << created.err;
-  UniqueFd client(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  ASSERT_TRUE(client);
-  auto master = linux::receive_fd(client.get(), "pty");
-  ASSERT_TRUE(master) << master.error().message;
-  UniqueFd pty(*master);
+  auto received = accept_pty(listener.get());
+  ASSERT_TRUE(received) << received.error().message;
+  UniqueFd pty = std::move(*received);
   ASSERT_EQ(oci({"start", "tty"}).code, 0);
   std::string out = read_pty_line(pty.get());
   EXPECT_NE(out.find("hello from wasm"), std::string::npos) << out;
