@@ -15,29 +15,17 @@
 
 #include "common/fs.hpp"
 #include "lifecycle_bench.hpp"
+#include "wasm_start_module.hpp"
 #include "wasm/module_reader.hpp"
 
 using namespace berth::bench;
-
-namespace {
-
-constexpr const char* kModule = R"((module
-  (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
-  (import "wasi_snapshot_preview1" "args_sizes_get" (func (param i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "environ_sizes_get" (func (param i32 i32) (result i32)))
-  (memory (export "memory") 16)
-  (func (export "_start")))
-)";
-
-}  // namespace
 
 int main(int argc, char** argv) {
   int iterations = argc > 1 ? std::atoi(argv[1]) : 50;
   if (iterations <= 0) die("ITERATIONS must be a positive number");
   ScratchDir scratch("berth-bench-oci-wasm");
   const std::string& work = scratch.path;
-  auto module = berth::wasm::read_wat(kModule);
+  auto module = berth::wasm::read_wat(kEmptyWasiCommand);
   if (!module) die(module.error().message);
   std::string bytes(module->bytes.begin(), module->bytes.end());
 
@@ -81,7 +69,7 @@ int main(int argc, char** argv) {
   auto oci_wasm = measure(iterations, oci_run(wasm), true);
   auto oci_native = measure(iterations, oci_run(native));
   auto direct = measure(iterations, program({BERTH_WASM_RUNNER_PATH, "--cache-dir", work + "/cache", work + "/start.wasm"}));
-  bool node = run_quietly({"node", "--version"}) == 0;
+  bool node = have_node();
   Summary by_node{};
   if (node)
     by_node = measure(iterations, program({"node", "--no-warnings", BERTH_SOURCE_DIR "/bench/wasm/run_command.mjs",

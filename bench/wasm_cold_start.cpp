@@ -15,28 +15,12 @@
 #include <fmt/format.h>
 
 #include "lifecycle_bench.hpp"
+#include "wasm_start_module.hpp"
 #include "wasm/aot/aot_engine.hpp"
 #include "wasm/module_reader.hpp"
 
 using namespace berth;
 using namespace berth::bench;
-
-namespace {
-
-// A WASI command whose _start returns at once, with the imports a libc program has (so WASI
-// set-up is not skipped) and a 1 MiB memory as clang's default layout has.
-constexpr const char* kModule = R"((module
-  (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
-  (import "wasi_snapshot_preview1" "args_sizes_get" (func (param i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "environ_sizes_get" (func (param i32 i32) (result i32)))
-  (memory (export "memory") 16)
-  (func (export "_start")))
-)";
-
-bool have_node() { return run_quietly({"node", "--version"}) == 0; }
-
-}  // namespace
 
 int main(int argc, char** argv) {
   int iterations = argc > 1 ? std::atoi(argv[1]) : 100;
@@ -44,7 +28,7 @@ int main(int argc, char** argv) {
   ScratchDir scratch("berth-bench-cold");
   const std::string& dir = scratch.path;
 
-  auto module = wasm::read_wat(kModule);
+  auto module = wasm::read_wat(kEmptyWasiCommand);
   if (!module) die(module.error().message);
   std::string wasm_path = dir + "/start.wasm", bwasm_path = dir + "/start.bwasm", cache = dir + "/cache";
   if (auto r = write_file(wasm_path, std::string(module->bytes.begin(), module->bytes.end())); !r) die(r.error().message);
