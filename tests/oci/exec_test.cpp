@@ -146,9 +146,8 @@ TEST_F(OciExec, DetachReturnsAtOnceWithThePidFileWritten) {
             read_file("/proc/" + std::to_string(init) + "/cgroup").value_or("b"));
   // delete --force takes it down with the container.
   ASSERT_EQ(oci({"delete", "--force", "det"}).code, 0);
-  for (int i = 0; i < 200 && read_file("/proc/" + std::to_string(pid) + "/comm").value_or("") == "sleep\n"; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  EXPECT_NE(read_file("/proc/" + std::to_string(pid) + "/comm").value_or("gone"), "sleep\n");
+  for (int i = 0; i < 200 && alive_and_named(pid, "sleep"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(alive_and_named(pid, "sleep"));
 }
 
 TEST_F(OciExec, TtyWithAConsoleSocketGetsAPtyOfTheContainer) {

@@ -158,6 +158,16 @@ class OciTest : public ::testing::Test {
   std::vector<std::string> ids_;
 };
 
+// Whether `pid` is a live (not zombie) process named `name`. delete returns once a container's
+// init is dead; the subreaper (tini here) reaps it when it gets to it, and a zombie's comm still
+// says what it ran.
+inline bool alive_and_named(int pid, const std::string& name) {
+  auto stat = read_file("/proc/" + std::to_string(pid) + "/stat").value_or("");
+  auto close = stat.rfind(')');
+  return close != std::string::npos && stat.find("(" + name + ")") != std::string::npos &&
+         stat.substr(close + 2, 1) != "Z";
+}
+
 // A listening Unix socket at `path`: what an engine passes as --console-socket.
 inline UniqueFd listen_console_socket(const std::string& path) {
   UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));

@@ -165,14 +165,7 @@ TEST_F(OciOperations, DeleteForceRemovesAPausedContainer) {
   auto deleted = oci({"delete", "--force", "frozen"});
   EXPECT_EQ(deleted.code, 0) << deleted.err;
   EXPECT_FALSE(path_exists(root_ + "/frozen"));
-  // delete returns once the init is dead; the subreaper (tini here) reaps the zombie when it
-  // gets to it, and a zombie's comm still says sleep.
-  auto alive = [&] {
-    auto stat = read_file("/proc/" + std::to_string(pid) + "/stat").value_or("");
-    auto close = stat.rfind(')');
-    return close != std::string::npos && stat.find("(sleep)") != std::string::npos && stat.substr(close + 2, 1) != "Z";
-  };
-  EXPECT_FALSE(alive());
+  EXPECT_FALSE(alive_and_named(pid, "sleep"));
 }
 
 TEST_F(OciOperations, PsListsTheContainersProcesses) {
