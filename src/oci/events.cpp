@@ -205,11 +205,12 @@ void emit(std::FILE* out, const json& event) {
   std::fflush(out);
 }
 
-}  // namespace
-
-std::string cgroup_stats_json(const linux::Cgroup& cgroup, const linux::CgroupHost& host) {
-  return (cgroup.version() == linux::CgroupVersion::v2 ? v2_stats(cgroup) : v1_stats(cgroup, host)).dump();
+// The "data" of a stats event for `cgroup`.
+json cgroup_stats(const linux::Cgroup& cgroup, const linux::CgroupHost& host) {
+  return cgroup.version() == linux::CgroupVersion::v2 ? v2_stats(cgroup) : v1_stats(cgroup, host);
 }
+
+}  // namespace
 
 Result<void> container_events(const RuntimeOptions& options, const std::string& id, bool stats_only,
                               std::chrono::milliseconds interval, std::FILE* out) {
@@ -224,7 +225,7 @@ Result<void> container_events(const RuntimeOptions& options, const std::string& 
   if (cgroup->paths().empty())
     return fail(ErrorCode::not_found, fmt::format("events: container \"{}\": its cgroup {} is gone", id, state->cgroup_path));
   auto stats_event = [&] {
-    return json{{"type", "stats"}, {"id", id}, {"data", json::parse(cgroup_stats_json(*cgroup, *host))}};
+    return json{{"type", "stats"}, {"id", id}, {"data", cgroup_stats(*cgroup, *host)}};
   };
   if (stats_only) {
     emit(out, stats_event());

@@ -18,9 +18,6 @@
 
 namespace berth::oci {
 
-// The "data" of a stats event for `cgroup` (JSON text).
-std::string cgroup_stats_json(const linux::Cgroup& cgroup, const linux::CgroupHost& host);
-
 // --stats: one stats event for the container (created, running or paused), then returns.
 // Otherwise: a stats event every `interval` (and an oom event whenever the OOM killer struck),
 // one JSON object a line on `out`, until the container stops.
