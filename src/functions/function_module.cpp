@@ -156,14 +156,6 @@ class PooledModule final : public FunctionModule {
     if (uses_berth) berth_functions_ = berth_imports(store_, std::move(log));
   }
 
-  // The destructor waits for a compile in progress (the C compiler is not interrupted).
-  ~PooledModule() override {
-    if (compiler_.joinable()) {
-      compiler_.request_stop();
-      compiler_.join();
-    }
-  }
-
   // Tier-up: compiles `module` for the AOT engine in the background; once loaded, new
   // checkouts get AOT instances and the idle interpreter instances are dropped.
   void start_tier_up(wasm::LoadedModule module, std::filesystem::path cache_dir, std::string what) {
@@ -224,7 +216,7 @@ class PooledModule final : public FunctionModule {
     if (!lease) return std::unexpected(lease.error());
     std::vector<wasm::Value> values;
     for (const auto& a : args) values.push_back(to_engine(a));
-    auto out = lease->instance->call(function, values);
+    auto out = lease->instance().call(function, values);
     if (!out) return std::unexpected(trap_error(function, out.error()));
     std::vector<Val> results;
     for (const auto& v : *out) results.push_back(from_engine(v));
@@ -239,7 +231,7 @@ class PooledModule final : public FunctionModule {
     if (input.size() > 0x7fffffff) return fail(ErrorCode::limit_exceeded, "call_bytes: the input is over 2 GiB");
     auto lease = checkout();
     if (!lease) return std::unexpected(lease.error());
-    auto& instance = *lease->instance;
+    auto& instance = lease->instance();
     auto size = wasm::Value::i32(static_cast<std::uint32_t>(input.size()));
     auto pointer = instance.call("berth_alloc", std::span(&size, 1));
     if (!pointer) return std::unexpected(trap_error("berth_alloc", pointer.error()));
@@ -270,10 +262,9 @@ class PooledModule final : public FunctionModule {
   struct Lease {
     PooledModule* pool;
     Pooled pooled;
-    wasm::Instance* instance;
-    Lease(PooledModule* p, Pooled i) : pool(p), pooled(std::move(i)), instance(pooled.instance.get()) {}
-    Lease(Lease&& other) noexcept
-        : pool(std::exchange(other.pool, nullptr)), pooled(std::move(other.pooled)), instance(other.instance) {}
+    Lease(PooledModule* p, Pooled i) : pool(p), pooled(std::move(i)) {}
+    Lease(Lease&& other) noexcept : pool(std::exchange(other.pool, nullptr)), pooled(std::move(other.pooled)) {}
+    wasm::Instance& instance() const { return *pooled.instance; }
     Lease(const Lease&) = delete;
     ~Lease() {
       if (pool) pool->release(std::move(pooled));
@@ -361,11 +352,9 @@ class PooledModule final : public FunctionModule {
       retire = keep && pooled.tier != tier_;
       if (keep && !retire) {
         idle_.push_back(std::move(pooled));
-      } else if (retire) {
-        dropped = std::move(pooled);
       } else {
         dropped = std::move(pooled);
-        ++dropped_;
+        if (!retire) ++dropped_;
       }
     }
     cv_.notify_one();
@@ -418,7 +407,9 @@ class PooledModule final : public FunctionModule {
   std::uint64_t calls_[2] = {0, 0};  // interp, aot
   bool compiling_ = false;
   LogSink log_;
-  std::jthread compiler_;  // last: stopped and joined before the members it uses go
+  // Last: on destruction it is asked to stop and joined (waiting for a compile in progress; the
+  // C compiler is not interrupted) before the members it uses go.
+  std::jthread compiler_;
 };
 
 }  // namespace
