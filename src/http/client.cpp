@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "common/numbers.hpp"
+#include "linux/connect.hpp"
 #include "linux/unix_socket.hpp"
 
 namespace berth::http {
@@ -85,15 +86,8 @@ Result<Connection> Connection::open(const Endpoint& endpoint, std::chrono::milli
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owner(found, ::freeaddrinfo);
   UniqueFd fd(::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return unavailable("socket", errno);
-  if (::connect(fd.get(), found->ai_addr, found->ai_addrlen) != 0) {
-    if (errno != EINPROGRESS) return unavailable("connect", errno);
-    pollfd p{fd.get(), POLLOUT, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return unavailable("connect", ETIMEDOUT);
-    int error = 0;
-    socklen_t length = sizeof error;
-    ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
-    if (error != 0) return unavailable("connect", error);
-  }
+  if (int error = linux::connect_before(fd.get(), found->ai_addr, found->ai_addrlen, SteadyClock::now() + timeout))
+    return unavailable("connect", error);
   return Connection(std::move(fd), endpoint);
 }
 

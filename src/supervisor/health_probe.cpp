@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "common/fd.hpp"
+#include "linux/connect.hpp"
 #include "linux/netlink.hpp"
 #include "runtime/health_target.hpp"
 
@@ -50,19 +51,9 @@ Result<UniqueFd> connect_to(const ProbeTarget& target, SteadyClock::time_point d
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owner(found, ::freeaddrinfo);
   UniqueFd socket(::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!socket) return fail(ErrorCode::internal, fmt::format("socket: {}", std::strerror(errno)));
-  if (::connect(socket.get(), found->ai_addr, found->ai_addrlen) != 0) {
-    if (errno != EINPROGRESS)
-      return fail(ErrorCode::unavailable, fmt::format("connect {}:{}: {}", target.host, target.port, std::strerror(errno)));
-    pollfd p{socket.get(), POLLOUT, 0};
-    int ready;
-    while ((ready = ::poll(&p, 1, left_ms(deadline))) < 0 && errno == EINTR) {
-    }
-    if (ready == 0) return fail(ErrorCode::timeout, fmt::format("connect {}:{}: timed out", target.host, target.port));
-    int error = 0;
-    socklen_t length = sizeof error;
-    ::getsockopt(socket.get(), SOL_SOCKET, SO_ERROR, &error, &length);
-    if (error != 0)
-      return fail(ErrorCode::unavailable, fmt::format("connect {}:{}: {}", target.host, target.port, std::strerror(error)));
+  if (int error = linux::connect_before(socket.get(), found->ai_addr, found->ai_addrlen, deadline)) {
+    if (error == ETIMEDOUT) return fail(ErrorCode::timeout, fmt::format("connect {}:{}: timed out", target.host, target.port));
+    return fail(ErrorCode::unavailable, fmt::format("connect {}:{}: {}", target.host, target.port, std::strerror(error)));
   }
   return socket;
 }

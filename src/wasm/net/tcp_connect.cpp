@@ -1,13 +1,13 @@
 #include "wasm/net/tcp_connect.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <cerrno>
 
 #include "common/fd.hpp"
+#include "linux/connect.hpp"
 
 namespace berth::wasm::net {
 namespace {
@@ -31,23 +31,8 @@ std::expected<UniqueFd, ConnectStatus> connect_to(const Endpoint& peer, Clock::t
   if (!fd) return std::unexpected(status_of(errno));
   sockaddr_storage address{};
   socklen_t length = peer.to_sockaddr(address);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), length) != 0) {
-    if (errno != EINPROGRESS) return std::unexpected(status_of(errno));
-    for (;;) {
-      auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0) return std::unexpected(ConnectStatus::timeout);
-      pollfd p{fd.get(), POLLOUT, 0};
-      int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1'000'000)));
-      if (n < 0 && errno == EINTR) continue;  // the deadline signal, too: the loop sees the time
-      if (n < 0) return std::unexpected(status_of(errno));
-      if (n == 0) return std::unexpected(ConnectStatus::timeout);
-      break;
-    }
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) return std::unexpected(status_of(errno));
-    if (err != 0) return std::unexpected(status_of(err));
-  }
+  if (int err = linux::connect_before(fd.get(), reinterpret_cast<sockaddr*>(&address), length, deadline))
+    return std::unexpected(status_of(err));
   // The guest sees a blocking socket (it may set non-blocking with fd_fdstat_set_flags).
   int flags = ::fcntl(fd.get(), F_GETFL);
   if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) return std::unexpected(status_of(errno));
