@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,11 +76,37 @@ Result<std::string> run(const std::vector<std::string>& args, const std::string&
   return output;
 }
 
+// The table is shared by every berth process on the host (each state root, each CLI call, the
+// daemon), and several changes read it before they write: the last network's removal lists it
+// and then deletes it, a first network lists it and then creates it. One host-wide lock around
+// each read-and-write keeps another process's change from landing in between (a network's
+// rules added between the list and the delete would vanish with the table). The lock file stays
+// in /run, as iptables' /run/xtables.lock does.
+constexpr const char* table_lock_path = "/run/berth-nftables.lock";
+
+Result<UniqueFd> lock_table() {
+  UniqueFd fd(::open(table_lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) return fail(ErrorCode::internal, fmt::format("open {}: {}", table_lock_path, std::strerror(errno)));
+  while (::flock(fd.get(), LOCK_EX) != 0)
+    if (errno != EINTR) return fail(ErrorCode::internal, fmt::format("flock {}: {}", table_lock_path, std::strerror(errno)));
+  return fd;
+}
+
+Result<void> ensure_table_locked();
+
 }  // namespace
 
 Result<std::string> run_nft(const std::string& script) { return run({"nft", "-f", "-"}, script); }
 
 Result<void> ensure_table() {
+  auto lock = lock_table();
+  if (!lock) return std::unexpected(lock.error());
+  return ensure_table_locked();
+}
+
+namespace {
+
+Result<void> ensure_table_locked() {
   // A table from before published ports gets their map and chains added; rules go in only
   // with the chains they belong to, so this can run before every change.
   auto listed = list_table();
@@ -115,8 +142,6 @@ add rule {0} output fib daddr type local ip daddr != 127.0.0.0/8 dnat ip to udp 
   return {};
 }
 
-
-namespace {
 
 // The comma-separated items of `elements = { ... }` in `body` (which may span lines).
 std::vector<std::string> elements_of(const std::string& body) {
@@ -155,7 +180,9 @@ bool contains(const std::vector<std::string>& list, const std::string& item) {
 
 Result<void> publish_ports(const std::vector<PortForward>& forwards) {
   if (forwards.empty()) return {};
-  if (auto r = ensure_table(); !r) return r;
+  auto lock = lock_table();
+  if (!lock) return std::unexpected(lock.error());
+  if (auto r = ensure_table_locked(); !r) return r;
   std::string script;
   for (const char* protocol : {"tcp", "udp"}) {
     std::string elements;
@@ -171,6 +198,8 @@ Result<void> publish_ports(const std::vector<PortForward>& forwards) {
 
 Result<void> unpublish_ports(const std::vector<PortForward>& forwards) {
   if (forwards.empty()) return {};
+  auto lock = lock_table();
+  if (!lock) return std::unexpected(lock.error());
   auto listed = list_table();
   if (!listed) return std::unexpected(listed.error());
   std::string script;
@@ -189,7 +218,9 @@ Result<void> unpublish_ports(const std::vector<PortForward>& forwards) {
 }
 
 Result<void> add_network(const std::string& chain, const std::string& bridge, const std::string& subnet) {
-  if (auto r = ensure_table(); !r) return r;
+  auto lock = lock_table();
+  if (!lock) return std::unexpected(lock.error());
+  if (auto r = ensure_table_locked(); !r) return r;
   auto r = run_nft(fmt::format(R"(
 add chain {0} {1}
 flush chain {0} {1}
@@ -202,6 +233,8 @@ add element {0} nat_subnets {{ {3} }}
 }
 
 Result<void> remove_network(const std::string& chain, const std::string& bridge, const std::string& subnet) {
+  auto lock = lock_table();
+  if (!lock) return std::unexpected(lock.error());
   auto listed = list_table();
   if (!listed) return std::unexpected(listed.error());
   if (listed->empty()) return {};
@@ -221,6 +254,8 @@ Result<void> remove_network(const std::string& chain, const std::string& bridge,
 
 
 Result<std::vector<std::string>> remove_orphans(const Orphans& orphans) {
+  auto lock = lock_table();
+  if (!lock) return std::unexpected(lock.error());
   std::vector<std::string> removed;
   auto listed = list_table();
   if (!listed) return std::unexpected(listed.error());
@@ -268,6 +303,8 @@ Result<std::string> list_table() {
 }
 
 Result<void> delete_table_if_unused() {
+  auto lock = lock_table();
+  if (!lock) return std::unexpected(lock.error());
   auto listed = list_table();
   if (!listed) return std::unexpected(listed.error());
   if (listed->empty() || listed->find("elements = ") != std::string::npos) return {};

@@ -1,7 +1,9 @@
 // berth's packet rules, all in its own nftables table (`table ip berth`), so they can be listed
 // and removed as a unit without touching anyone else's: outbound NAT for its networks'
 // subnets, and isolation between its networks. Applied with nft(8) from Debian's nftables,
-// each change one atomic `nft -f` transaction.
+// each change one atomic `nft -f` transaction. The table is shared by every berth process on
+// the host, so each change that reads the table before writing it holds a host-wide lock
+// (/run/berth-nftables.lock) from the read to the write.
 #pragma once
 
 #include <cstdint>

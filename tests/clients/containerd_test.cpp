@@ -4,6 +4,7 @@
 // stops containerd at the end, leaving no mount, cgroup or shim behind.
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -19,7 +20,9 @@
 namespace berth::testing {
 namespace {
 
-constexpr const char* kNamespace = "berth-clients-test";
+// ctest runs each test in its own process, side by side: each has its own containerd and its own
+// namespace, so one test's teardown never removes another's runtime state or cgroups.
+const std::string kNamespace = "berth-clients-test-" + std::to_string(::getpid());
 
 class Containerd : public ::testing::Test {
  public:
@@ -56,7 +59,10 @@ class Containerd : public ::testing::Test {
     shell("grep -o ' " + dir_ + "[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null");
     (void)remove_tree(dir_);
     // The runc shim keeps its runtime's state under /run/containerd/runc/<namespace>.
-    shell(std::string("rm -rf /run/containerd/runc/") + kNamespace);
+    shell("rm -rf /run/containerd/runc/" + kNamespace);
+    // berth-oci delete removes a container's cgroup and then its parent once that is empty.
+    for (auto base : {"/sys/fs/cgroup/memory/", "/sys/fs/cgroup/pids/"})
+      EXPECT_FALSE(path_exists(std::string(base) + kNamespace)) << "the namespace's parent cgroup is left";
   }
 
   static Ran ctr(const std::vector<std::string>& args) {
@@ -80,7 +86,7 @@ class Containerd : public ::testing::Test {
       ctr({"container", "delete", id});
       for (auto base : {"/sys/fs/cgroup/memory/", "/sys/fs/cgroup/pids/", "/sys/fs/cgroup/"})
         EXPECT_FALSE(path_exists(std::string(base) + kNamespace + "/" + id)) << id << "'s cgroup is left";
-      EXPECT_FALSE(path_exists(std::string("/run/containerd/runc/") + kNamespace + "/" + id))
+      EXPECT_FALSE(path_exists("/run/containerd/runc/" + kNamespace + "/" + id))
           << id << "'s berth-oci state is left";
     }
   }
@@ -119,7 +125,7 @@ TEST_F(Containerd, ExecKillAndDeleteARunningTask) {
   ASSERT_EQ(started.code, 0) << started.err;
   EXPECT_EQ(task_status("sleeper"), "RUNNING");
   // berth-oci's state.json is there, not runc's state file.
-  EXPECT_TRUE(path_exists(std::string("/run/containerd/runc/") + kNamespace + "/sleeper/state.json"));
+  EXPECT_TRUE(path_exists("/run/containerd/runc/" + kNamespace + "/sleeper/state.json"));
 
   auto in = ctr({"task", "exec", "--exec-id", "e1", "sleeper", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; exit 3"});
   EXPECT_EQ(in.code, 3) << in.err;

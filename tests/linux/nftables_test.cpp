@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+#include <thread>
+
 #include "linux/nftables.hpp"
 
 namespace berth::linux::nftables {
@@ -37,6 +40,31 @@ TEST(Nftables, ANetworksRulesGoInAndComeOut) {
   EXPECT_EQ(listed->find(other_subnet), std::string::npos) << *listed;
   ASSERT_TRUE(delete_table_if_unused());  // nothing of the test's left on the host
   EXPECT_EQ(list_table().value_or("?").find(chain), std::string::npos);
+}
+
+// Every berth process on the host shares the table. One removing the last network (list, then
+// delete the table) while another adds one must never take the new network's rules with it.
+TEST(Nftables, ConcurrentChangesNeverLoseAnotherNetworksRules) {
+  std::string tag = std::to_string(::getpid() % 100000);
+  std::atomic<int> lost{0};
+  auto churn = [&](const std::string& name, const std::string& subnet) {
+    std::string chain = "net-" + name + tag, bridge = "brt-" + name + tag;
+    for (int i = 0; i < 40; ++i) {
+      if (!add_network(chain, bridge, subnet)) break;
+      auto listed = list_table();
+      if (!listed || listed->find(fmt::format("\"{}\" : jump {}", bridge, chain)) == std::string::npos) ++lost;
+      (void)remove_network(chain, bridge, subnet);
+      (void)delete_table_if_unused();
+    }
+  };
+  std::thread a(churn, "a", "10.213.96.0/24"), b(churn, "b", "10.213.97.0/24");
+  a.join();
+  b.join();
+  EXPECT_EQ(lost, 0) << "a network's rules vanished right after it was added";
+  auto listed = list_table();
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(listed->find("10.213.96.0/24"), std::string::npos);
+  EXPECT_EQ(listed->find("10.213.97.0/24"), std::string::npos);
 }
 
 TEST(Nftables, NftsOwnErrorComesBack) {
