@@ -74,8 +74,8 @@ Result<linux::CapabilityMask> capability_set(const json& caps, const std::string
 Result<void> read_process(const json& p, BundleConfig& out) {
   const std::string w = "process";
   if (auto r = check_keys(p, w, {"terminal", "cwd", "env", "args", "rlimits", "capabilities", "noNewPrivileges",
-                                 "oomScoreAdj", "user", "apparmorProfile", "selinuxLabel"},
-                          {"consoleSize", "commandLine", "ioPriority", "scheduler", "execCPUAffinity"});
+                                 "oomScoreAdj", "user", "apparmorProfile", "selinuxLabel", "consoleSize"},
+                          {"commandLine", "ioPriority", "scheduler", "execCPUAffinity"});
       !r)
     return r;
   auto& plan = out.plan;
@@ -96,6 +96,19 @@ Result<void> read_process(const json& p, BundleConfig& out) {
   plan.env = *env;
   plan.args = *args;
   plan.no_new_privileges = *nnp;
+  if (p.contains("consoleSize") && !p["consoleSize"].is_null()) {
+    // The terminal's first size (a client resizes it later through the master); without a
+    // terminal there is nothing to size, and runc ignores it too.
+    const std::string cw = "process.consoleSize";
+    if (auto r = check_keys(p["consoleSize"], cw, {"height", "width"}); !r) return r;
+    auto height = get<std::uint32_t>(p["consoleSize"], "height", cw, 0);
+    auto width = get<std::uint32_t>(p["consoleSize"], "width", cw, 0);
+    if (!height) return std::unexpected(height.error());
+    if (!width) return std::unexpected(width.error());
+    if (*height > 65535 || *width > 65535) return bad(cw, "height and width must be at most 65535");
+    if (*terminal)
+      plan.console_size = ConsoleSize{static_cast<unsigned short>(*height), static_cast<unsigned short>(*width)};
+  }
   if (p.contains("oomScoreAdj") && !p["oomScoreAdj"].is_null()) {
     auto adj = get<int>(p, "oomScoreAdj", w, 0);
     if (!adj) return std::unexpected(adj.error());

@@ -61,6 +61,7 @@ Result<void> apply_process(const RuntimeOptions& options, const ExecOptions& exe
     plan.rlimits = p.rlimits;
     plan.no_new_privileges = p.no_new_privileges;
     plan.tty = p.tty;
+    plan.console_size = p.console_size;
     return {};
   }
   if (exec.args.empty() || exec.args[0].empty())
@@ -257,6 +258,7 @@ Result<int> exec_container(const RuntimeOptions& options, const ExecOptions& exe
                     .new_process_group = false,
                     .error_fd = errors_w.get(),
                     .console_fd = console.get(),
+                    .console_size = plan.console_size,
                     .pid_fd = pids_w.get()});
   errors_w.reset();
   pids_w.reset();

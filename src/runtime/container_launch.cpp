@@ -341,6 +341,26 @@ Result<std::string> read_optional(const char* path) {
   return text;
 }
 
+// The host id a container id maps to (identity without maps; an id the maps leave out stays as
+// it is, and setting it later fails with a clear error).
+std::uint32_t host_id(std::uint32_t id, const std::vector<IdMapping>& map) {
+  for (auto& m : map)
+    if (id >= m.container_id && id - m.container_id < m.size) return m.host_id + (id - m.container_id);
+  return id;
+}
+
+// /dev/console made (an empty file, if the image has none) and the pty's slave bound onto it.
+Result<void> mount_console(int slave_fd) {
+  UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return std::unexpected(errno_error("open", "/", errno));
+  auto console = linux::make_in_root(root.get(), "/dev/console", true);
+  if (!console) return std::unexpected(console.error().with_context("/dev/console"));
+  if (::mount(fmt::format("/proc/self/fd/{}", slave_fd).c_str(), linux::fd_path(console->get()).c_str(), nullptr, MS_BIND,
+              nullptr) != 0)
+    return std::unexpected(errno_error("bind the terminal onto", "/dev/console", errno));
+  return {};
+}
+
 [[noreturn]] void run_container_init(const ContainerLaunchPlan& plan, const ChildStdio& stdio,
                                      int go_fd, int maps_fd, int console_fd) {
   int error_fd = stdio.error_fd;
@@ -409,6 +429,28 @@ Result<std::string> read_optional(const char* path) {
   for (auto& [resource, limit] : plan.rlimits)
     if (::setrlimit(resource, &limit) != 0) fail_errno("setrlimit", errno);
 
+  // The user is looked up in the container's files, as the host's root (who can read them
+  // whoever owns them).
+  auto passwd = read_optional("/etc/passwd");
+  auto group = read_optional("/etc/group");
+  if (!passwd) give_up(error_fd, passwd.error());
+  if (!group) give_up(error_fd, group.error());
+  auto user = linux::resolve_user(plan.user, plan.group_add, *passwd, *group);
+  if (!user) give_up(error_fd, user.error());
+
+  // A terminal is also the container's /dev/console (as runc and Docker make it): a bind mount,
+  // so made before a new user namespace, whose root could no longer mount here, and owned by
+  // the host ids the user's map to. A joined user namespace's maps are not known here: that
+  // container's pty is made after joining, without /dev/console.
+  UniqueFd terminal;
+  if (plan.tty && join_user_fd < 0) {
+    auto t = open_container_terminal(console_fd, host_id(user->uid, plan.uid_map), host_id(user->gid, plan.gid_map),
+                                     plan.console_size);
+    if (!t) give_up(error_fd, t.error());
+    terminal = std::move(*t);
+    if (auto r = mount_console(terminal.get()); !r) give_up(error_fd, r.error());
+  }
+
   if (join_user_fd >= 0) {
     // Joined at the same point a new one is made, for the same reason; its owner set it up
     // with mappings of its own, which must map root.
@@ -427,13 +469,6 @@ Result<std::string> read_optional(const char* path) {
     if (::setresgid(0, 0, 0) != 0) fail_errno("setgid 0 in the user namespace", errno);
     if (::setresuid(0, 0, 0) != 0) fail_errno("setuid 0 in the user namespace", errno);
   }
-  auto passwd = read_optional("/etc/passwd");
-  auto group = read_optional("/etc/group");
-  if (!passwd) give_up(error_fd, passwd.error());
-  if (!group) give_up(error_fd, group.error());
-  auto user = linux::resolve_user(plan.user, plan.group_add, *passwd, *group);
-  if (!user) give_up(error_fd, user.error());
-
   // Docker makes a missing working directory; made as root, before privileges drop.
   if (plan.working_dir != "/") {
     UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -454,9 +489,8 @@ Result<std::string> read_optional(const char* path) {
   if (!program) give_up(error_fd, program.error());
   linux::ExecArgs exec(plan.args, env);
 
-  UniqueFd terminal;
-  if (plan.tty) {
-    auto t = open_container_terminal(console_fd, user->uid, user->gid);
+  if (plan.tty && !terminal) {
+    auto t = open_container_terminal(console_fd, user->uid, user->gid, plan.console_size);
     if (!t) give_up(error_fd, t.error());
     terminal = std::move(*t);
   }
@@ -519,13 +553,19 @@ Result<std::string> read_optional(const char* path) {
 
 // The pty of a -t container: from its own devpts (so the name it sees exists where it runs),
 // owned by its user; the master goes to the shim, the slave becomes the process's stdio.
-Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid) {
+Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid, std::optional<ConsoleSize> size) {
   UniqueFd master(::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (!master) return std::unexpected(errno_error("open", "/dev/pts/ptmx", errno));
   if (::unlockpt(master.get()) != 0) return std::unexpected(errno_error("unlock", "pty", errno));
   UniqueFd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (!slave) return std::unexpected(errno_error("open", "pty peer", errno));
   if (::fchown(slave.get(), uid, gid) != 0) return std::unexpected(errno_error("chown", "pty", errno));
+  if (size) {
+    struct winsize ws{};
+    ws.ws_row = size->height;
+    ws.ws_col = size->width;
+    if (::ioctl(slave.get(), TIOCSWINSZ, &ws) != 0) return std::unexpected(errno_error("set the size of", "pty", errno));
+  }
   if (auto sent = linux::send_fd(console_fd, master.get(), "pty"); !sent) return std::unexpected(sent.error());
   return slave;
 }

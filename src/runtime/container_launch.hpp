@@ -30,6 +30,11 @@
 
 namespace berth {
 
+// A terminal's initial size (OCI process.consoleSize), set on the pty before the process starts.
+struct ConsoleSize {
+  unsigned short height = 0, width = 0;
+};
+
 struct ContainerLaunchPlan {
   linux::RootfsPlan rootfs;
   std::vector<std::string> args;
@@ -46,6 +51,7 @@ struct ContainerLaunchPlan {
   bool no_new_privileges = true;
   std::vector<IdMapping> uid_map, gid_map;
   bool tty = false;
+  std::optional<ConsoleSize> console_size;  // with tty
   linux::Cgroup* cgroup = nullptr;
 
   // What OCI bundles (src/oci) need beyond berth's own containers; the defaults are berth's.
@@ -131,8 +137,10 @@ Result<std::pair<pid_t, int>> spawn_container_init(const ContainerLaunchPlan& pl
 
 // The pty of a container's process: from the devpts of the mount namespace the caller is in (the
 // container's, so the name it sees exists where it runs), its slave owned by uid:gid; the
-// master is sent over `console_fd` (SCM_RIGHTS), the slave returned. (create's init and exec.)
-Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid);
+// master is sent over `console_fd` (SCM_RIGHTS), the slave returned, sized `size` when given.
+// (create's init and exec.)
+Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid,
+                                         std::optional<ConsoleSize> size = std::nullopt);
 
 // Writes /proc/PID/uid_map and gid_map.
 Result<void> write_id_maps(pid_t pid, const std::vector<IdMapping>& uid_map,

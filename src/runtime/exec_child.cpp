@@ -85,7 +85,7 @@ void run_exec_child(const ExecChild& c) {
   UniqueFd terminal;
   if (c.tty && c.console_fd >= 0) {
     // Now inside the container's mount namespace: /dev/pts is its devpts.
-    auto made = open_container_terminal(c.console_fd, *plan.uid, *plan.gid);
+    auto made = open_container_terminal(c.console_fd, *plan.uid, *plan.gid, c.console_size);
     if (!made) {
       linux::write_all_noalloc(error_fd, made.error().message.data(), made.error().message.size());
       ::_exit(127);

@@ -14,6 +14,7 @@
 #include "linux/capabilities.hpp"
 #include "linux/namespaces.hpp"
 #include "linux/seccomp.hpp"
+#include "runtime/container_launch.hpp"
 #include "runtime/process_launch.hpp"
 
 namespace berth {
@@ -49,6 +50,7 @@ struct ExecChild {
   // With tty: the pty is made here, in the container's own devpts once joined, and its master
   // sent over this unix socket (SCM_RIGHTS) as create's console socket does; in/out/err unused.
   int console_fd = -1;
+  std::optional<ConsoleSize> console_size;  // with console_fd: the pty's first size
   // -1: when a pid namespace is joined, the forked child waits for the command and exits with
   // its code (one pid to wait for). Otherwise the pid of the process that execs is written here
   // (a pid_t) and the intermediate exits 0 at once: the command is reparented to the caller's

@@ -83,9 +83,12 @@ TEST_F(ContainerCli, RunInteractiveAndWithATerminal) {
   auto piped = shell("printf 'one\\ntwo\\n' | " + berth + " run --rm -i --image busybox -- sh -c 'wc -l; exit 4' 2>&1; echo rc=$?");
   EXPECT_EQ(piped, "2\nrc=4\n");
   // -t: a terminal of the container's own devpts, its controlling terminal.
-  auto tty = shell(berth + " run --rm -t --image busybox -- sh -c 'tty; test -t 0 && echo is-tty; exit 3' </dev/null; echo rc=$?");
+  // It is also /dev/console, as Docker's is.
+  auto tty = shell(berth + " run --rm -t --image busybox -- sh -c 'tty; test -t 0 && echo is-tty; "
+                           "test $(stat -c %t:%T /dev/console) = $(stat -c %t:%T $(tty)) && echo is-console; exit 3' </dev/null; echo rc=$?");
   EXPECT_THAT(tty, HasSubstr("/dev/pts/0"));
   EXPECT_THAT(tty, HasSubstr("is-tty"));
+  EXPECT_THAT(tty, HasSubstr("is-console"));
   EXPECT_THAT(tty, HasSubstr("rc=3"));
   // -it: a shell reading commands from us through the terminal.
   auto shell_session = shell("printf 'echo $((6*7))\\nexit 5\\n' | " + berth + " run --rm -it --image busybox -- sh; echo rc=$?");

@@ -175,6 +175,28 @@ TEST_F(OciExec, TtyWithAConsoleSocketGetsAPtyOfTheContainer) {
   EXPECT_NE(no_tty.err.find("no terminal"), std::string::npos) << no_tty.err;
 }
 
+TEST_F(OciExec, AProcessFilesConsoleSizeSizesItsPty) {
+  ASSERT_NO_FATAL_FAILURE(start_sleeper("sized"));
+  std::string path = dir_ + "/console.sock";
+  UniqueFd listener = listen_console_socket(path);
+  ASSERT_TRUE(listener);
+  auto process = config_["process"];
+  process["terminal"] = true;
+  process["consoleSize"] = {{"height", 41}, {"width", 97}};
+  process["args"] = {"sh", "-c", "echo size=$(stty size)"};
+  ASSERT_TRUE(write_file(dir_ + "/process.json", process.dump()));
+  Program running({BERTH_OCI_PATH, "--root", root_, "exec", "--process", dir_ + "/process.json", "--console-socket",
+                   path, "sized"});
+  pollfd ready{listener.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&ready, 1, 10000), 1);
+  auto received = accept_pty(listener.get());
+  ASSERT_TRUE(received) << received.error().message;
+  UniqueFd pty = std::move(*received);
+  std::string out = read_pty_line(pty.get());
+  EXPECT_NE(out.find("size=41 97"), std::string::npos) << out;
+  EXPECT_EQ(running.finish().code, 0);
+}
+
 TEST_F(OciExec, OnlyStdioReachesTheProcess) {
   ASSERT_NO_FATAL_FAILURE(start_sleeper("fds"));
   // fd 5 is inheritable in the caller; the process sees 0-2 and ls's own directory fd (3).

@@ -29,6 +29,81 @@ TEST_F(OciTerminal, TheConsoleSocketGetsThePtyMaster) {
   EXPECT_NE(out.find("on-a-tty /dev/pts/0"), std::string::npos) << out;
 }
 
+// What a pty master gives until `marker` (up to about 10 s, or until it closes).
+std::string read_pty_until(int pty, const std::string& marker) {
+  std::string out;
+  for (int i = 0; i < 100 && out.find(marker) == std::string::npos; ++i) {
+    pollfd p{pty, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[256];
+    ssize_t n = ::read(pty, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+// As runc: the terminal is also /dev/console (same device), owned by the process's user, and
+// process.consoleSize is its size from the start.
+constexpr const char* console_probe =
+    "echo size=$(stty size) tty=$(stat -c %t:%T $(tty)) console=$(stat -c %t:%T /dev/console) "
+    "owner=$(stat -c %u /dev/console); echo through-console > /dev/console";
+
+TEST_F(OciTerminal, TheTerminalIsTheConsoleAndHasTheConfiguredSize) {
+  std::string path = dir_ + "/console.sock";
+  UniqueFd listener = listen_console_socket(path);
+  ASSERT_TRUE(listener);
+  config_["process"]["terminal"] = true;
+  config_["process"]["consoleSize"] = {{"height", 33}, {"width", 111}};
+  config_["process"]["user"] = {{"uid", 1000}, {"gid", 1000}};
+  set_args({"sh", "-c", console_probe});
+  auto created = create("console", {"--console-socket", path});
+  ASSERT_EQ(created.code, 0) << created.err;
+  auto received = accept_pty(listener.get());
+  ASSERT_TRUE(received) << received.error().message;
+  UniqueFd pty = std::move(*received);
+  ASSERT_EQ(oci({"start", "console"}).code, 0);
+  std::string out = read_pty_until(pty.get(), "through-console");
+  EXPECT_NE(out.find("size=33 111"), std::string::npos) << out;
+  auto tty = out.find("tty="), console = out.find("console=");
+  ASSERT_NE(tty, std::string::npos) << out;
+  ASSERT_NE(console, std::string::npos) << out;
+  EXPECT_EQ(out.substr(tty + 4, out.find(' ', tty) - tty - 4), out.substr(console + 8, out.find(' ', console) - console - 8))
+      << "/dev/console is the terminal: " << out;
+  EXPECT_NE(out.find("owner=1000"), std::string::npos) << out;
+  EXPECT_NE(out.find("through-console"), std::string::npos) << out;
+}
+
+TEST_F(OciTerminal, UnderAUserNamespaceTheConsoleIsOwnedByTheMappedUser) {
+  std::string path = dir_ + "/console.sock";
+  UniqueFd listener = listen_console_socket(path);
+  ASSERT_TRUE(listener);
+  config_["linux"]["namespaces"].push_back({{"type", "user"}});
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  config_["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  config_["process"]["terminal"] = true;
+  config_["process"]["user"] = {{"uid", 1000}, {"gid", 1000}};
+  set_args({"sh", "-c", console_probe});
+  auto created = create("usercons", {"--console-socket", path});
+  ASSERT_EQ(created.code, 0) << created.err;
+  auto received = accept_pty(listener.get());
+  ASSERT_TRUE(received) << received.error().message;
+  UniqueFd pty = std::move(*received);
+  ASSERT_EQ(oci({"start", "usercons"}).code, 0);
+  std::string out = read_pty_until(pty.get(), "through-console");
+  EXPECT_NE(out.find("owner=1000"), std::string::npos) << "uid 1000 inside is host uid 201000: " << out;
+  EXPECT_NE(out.find("through-console"), std::string::npos) << out;
+}
+
+TEST_F(OciTerminal, ABadConsoleSizeIsOneClearError) {
+  config_["process"]["terminal"] = true;
+  config_["process"]["consoleSize"] = {{"height", 70000}, {"width", 80}};
+  auto r = create("badsize", {"--console-socket", dir_ + "/none.sock"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("process.consoleSize"), std::string::npos) << r.err;
+  EXPECT_FALSE(path_exists(root_ + "/badsize"));
+}
+
 TEST_F(OciTerminal, ATerminalWithoutAConsoleSocketIsRefused) {
   config_["process"]["terminal"] = true;
   auto r = create("notty");
