@@ -517,10 +517,8 @@ Result<void> read_linux(const json& l, BundleConfig& out, bool& has_uts) {
         if (*type != CLONE_NEWUSER) plan.clone_flags |= static_cast<unsigned long>(*type);
         continue;
       }
-      if (*type == CLONE_NEWNS)
-        return bad(nw + ".path", "joining an existing mount namespace is not supported by berth-oci");
       if (*type == CLONE_NEWUSER) joins_user = true;
-      out.join.push_back({*type, *path});
+      out.join.push_back({*type, *path, nw + ".path"});
     }
   }
   if (!has_mount) return bad("linux.namespaces", "berth-oci needs a mount namespace (type \"mount\")");

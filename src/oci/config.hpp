@@ -21,6 +21,7 @@ namespace berth::oci {
 struct NamespacePath {
   int type;  // CLONE_NEW*
   std::string path;
+  std::string field;  // "linux.namespaces[N].path", for errors
 };
 
 struct BundleConfig {

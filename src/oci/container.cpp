@@ -1,8 +1,10 @@
 #include "oci/container.hpp"
 
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -106,6 +108,27 @@ bool wait_gone(const ContainerState& state, std::chrono::milliseconds limit) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return true;
+}
+
+// A namespace named by path must be one of the type it is listed as (setns would refuse it
+// later, with a bare EINVAL). A mount namespace must not be berth-oci's own: the container's
+// root is set up in a joined mount namespace (as runc and crun do), and pivot_root there would
+// move the root of every process in it, the host's included.
+Result<void> check_joinable(int fd, const NamespacePath& ns) {
+  int actual = ::ioctl(fd, NS_GET_NSTYPE);
+  if (actual < 0) return fail(ErrorCode::invalid_spec, fmt::format("{}: {} is not a namespace", ns.field, ns.path));
+  if (actual != ns.type)
+    return fail(ErrorCode::invalid_spec, fmt::format("{}: {} is a namespace of another type", ns.field, ns.path));
+  if (ns.type != CLONE_NEWNS) return {};
+  struct stat joined, own;
+  if (::fstat(fd, &joined) != 0 || ::stat("/proc/self/ns/mnt", &own) != 0)
+    return std::unexpected(errno_error("stat", "mount namespace", errno));
+  if (joined.st_dev == own.st_dev && joined.st_ino == own.st_ino)
+    return fail(ErrorCode::invalid_spec,
+                fmt::format("{}: {} is berth-oci's own mount namespace (the host's); the container's root would "
+                            "replace its root",
+                            ns.field, ns.path));
+  return {};
 }
 
 // systemd's socket activation protocol: LISTEN_FDS=N fds from 3, meant for LISTEN_PID when set.
@@ -220,7 +243,8 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
   std::vector<UniqueFd> namespace_fds;
   for (auto& ns : config->join) {
     UniqueFd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return std::unexpected(errno_error("open namespace", ns.path, errno).with_context("linux.namespaces"));
+    if (!fd) return std::unexpected(errno_error("open namespace", ns.path, errno).with_context(ns.field));
+    if (auto r = check_joinable(fd.get(), ns); !r) return std::unexpected(r.error());
     plan.join_namespaces.push_back({ns.type, fd.get()});
     namespace_fds.push_back(std::move(fd));
   }

@@ -145,6 +145,59 @@ TEST_F(OciConfig, JoinsANamespaceByPath) {
   EXPECT_EQ(r.out, std::string(link) + "\n");
 }
 
+// As runc and crun: the container's root is set up inside the joined mount namespace, so a
+// mount that exists only there is what its bind mount sees, and the host's table is untouched.
+TEST_F(OciConfig, JoinsAMountNamespaceByPathAndSetsTheRootUpInIt) {
+  std::string only_there = dir_ + "/only-in-ns";
+  ASSERT_EQ(::mkdir(only_there.c_str(), 0755), 0);
+  Program holder({"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+                  "mount -t tmpfs none " + only_there + " && echo secret > " + only_there + "/file && touch " + dir_ +
+                      "/ready && exec sleep 1000"});
+  struct Stop {
+    Program& p;
+    ~Stop() {
+      ::kill(p.pid(), SIGKILL);
+      p.finish();
+    }
+  } stop{holder};
+  for (int i = 0; i < 200 && !path_exists(dir_ + "/ready"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(path_exists(dir_ + "/ready"));
+  std::string ns_path = "/proc/" + std::to_string(holder.pid()) + "/ns/mnt";
+  for (auto& ns : config_["linux"]["namespaces"])
+    if (ns["type"] == "mount") ns["path"] = ns_path;
+  config_["mounts"].push_back({{"destination", "/seen"}, {"type", "bind"}, {"source", only_there}, {"options", {"rbind"}}});
+  set_args({"cat", "/seen/file"});
+  auto r = run("mntjoin");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "secret\n");
+  EXPECT_FALSE(path_exists(only_there + "/file")) << "the host sees no tmpfs there";
+  EXPECT_EQ(read_file("/proc/self/mountinfo").value_or("").find(rootfs_parent_), std::string::npos)
+      << "nothing was mounted in the host's namespace";
+}
+
+TEST_F(OciConfig, AJoinedNamespaceMustBeOfItsTypeAndNotTheHostsMountNamespace) {
+  auto original = config_;
+  struct Case {
+    std::string type, path, expected;
+  } cases[] = {{"network", "/proc/self/ns/ipc", "is a namespace of another type"},
+               {"network", "/etc/hostname", "is not a namespace"},
+               {"mount", "/proc/" + std::to_string(::getpid()) + "/ns/mnt", "berth-oci's own mount namespace"}};
+  int n = 0;
+  for (auto& c : cases) {
+    config_ = original;
+    std::size_t index = 0;
+    for (std::size_t i = 0; i < config_["linux"]["namespaces"].size(); ++i)
+      if (config_["linux"]["namespaces"][i]["type"] == c.type) index = i;
+    config_["linux"]["namespaces"][index]["path"] = c.path;
+    std::string id = "badjoin" + std::to_string(n++);
+    auto r = create(id);
+    EXPECT_NE(r.code, 0) << c.path;
+    EXPECT_NE(r.err.find("linux.namespaces[" + std::to_string(index) + "].path"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(c.expected), std::string::npos) << r.err;
+    EXPECT_FALSE(path_exists(root_ + "/" + id));
+  }
+}
+
 TEST_F(OciConfig, SysctlIsWrittenInTheContainersNamespaces) {
   config_["linux"]["sysctl"] = {{"net.ipv4.ip_unprivileged_port_start", "80"}};
   set_args({"cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"});
@@ -178,7 +231,6 @@ TEST_F(OciConfig, FieldsThatCannotBeHonouredAreRefusedByName) {
       {"mounts[7].options[1]", [](auto& c) {
          c["mounts"].push_back({{"destination", "/x"}, {"type", "bind"}, {"source", "/tmp"}, {"options", {"rbind", "idmap"}}});
        }},
-      {"linux.namespaces[4].path", [](auto& c) { c["linux"]["namespaces"][4]["path"] = "/proc/self/ns/mnt"; }},
       {"linux.unknownThing", [](auto& c) { c["linux"]["unknownThing"] = 1; }},
       {"linux.cgroupsPath", [](auto& c) { c["linux"]["cgroupsPath"] = "/"; }},
       {"linux.cgroupsPath", [](auto& c) { c["linux"]["cgroupsPath"] = "/berth-oci/../../x"; }},
