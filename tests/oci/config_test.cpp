@@ -176,7 +176,7 @@ TEST_F(OciConfig, FieldsThatCannotBeHonouredAreRefusedByName) {
       {"linux.personality.flags", [](auto& c) { c["linux"]["personality"] = {{"domain", "LINUX"}, {"flags", {"ADDR_NO_RANDOMIZE"}}}; }},
       {"process.scheduler", [](auto& c) { c["process"]["scheduler"] = {{"policy", "SCHED_FIFO"}}; }},
       {"mounts[7].options[1]", [](auto& c) {
-         c["mounts"].push_back({{"destination", "/x"}, {"type", "bind"}, {"source", "/tmp"}, {"options", {"rbind", "idmap"}}});
+         c["mounts"].push_back({{"destination", "/x"}, {"type", "bind"}, {"source", "/tmp"}, {"options", {"rbind", "remount"}}});
        }},
       {"linux.namespaces[4].path", [](auto& c) { c["linux"]["namespaces"][4]["path"] = "/proc/self/ns/mnt"; }},
       {"linux.unknownThing", [](auto& c) { c["linux"]["unknownThing"] = 1; }},
