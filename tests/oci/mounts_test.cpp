@@ -177,6 +177,30 @@ TEST_F(OciMounts, IdmapWithoutMappingsTakesTheContainersUserNamespace) {
   EXPECT_EQ(st.st_uid, 0u);
 }
 
+// A joined user namespace (a pod's containers join their sandbox's) lends its mappings as they are.
+TEST_F(OciMounts, IdmapWithoutMappingsInAJoinedUserNamespaceTakesItsMappings) {
+  std::string source = dir_ + "/owned-by-root";
+  ASSERT_TRUE(make_dirs(source));
+  ASSERT_EQ(::chmod(source.c_str(), 0755), 0);
+  ASSERT_TRUE(write_file(source + "/f", "x"));
+  config_["linux"]["namespaces"].push_back({{"type", "user"}});
+  config_["linux"]["uidMappings"] = one_to_one(0, 300000, 65536);
+  config_["linux"]["gidMappings"] = one_to_one(0, 300000, 65536);
+  set_args({"sleep", "1000"});
+  ASSERT_EQ(create("owner").code, 0);
+  int owner = state("owner")["pid"];
+  for (auto& ns : config_["linux"]["namespaces"])
+    if (ns["type"] == "user") ns["path"] = "/proc/" + std::to_string(owner) + "/ns/user";
+  config_["linux"].erase("uidMappings");
+  config_["linux"].erase("gidMappings");
+  config_["mounts"].push_back(bind_mount("/mapped", source, {"bind", "idmap"}));
+  config_["mounts"].push_back(bind_mount("/plain", source, {"bind"}));
+  set_args({"stat", "-c", "%u:%g", "/mapped/f", "/plain/f"});
+  auto r = run("joiner");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "0:0\n65534:65534\n");
+}
+
 TEST_F(OciMounts, AFilesystemThatCannotBeIdMappedIsRefusedByName) {
   auto m = bind_mount("/procsys", "/proc/sys", {"rbind", "idmap"});
   m["uidMappings"] = one_to_one(0, 1000);
