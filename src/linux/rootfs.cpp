@@ -12,6 +12,8 @@
 
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "linux/copy_tree.hpp"
+#include "linux/idmapped_mount.hpp"
 #include "linux/mounts.hpp"
 
 namespace berth::linux {
@@ -144,10 +146,70 @@ Result<void> bind_host_sys(int root_fd, int target_fd) {
   return remount_bind(bound.get(), MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "/sys");
 }
 
-Result<void> apply_mount(int root_fd, const ContainerMount& m, const RootfsPlan& plan) {
+// tmpcopyup: the tmpfs is mounted writable over the target, filled from the directory it
+// covers (still reachable through an fd opened before the mount), given that directory's owner
+// and, unless the options set one, its mode, and only then made read-only if asked.
+Result<void> mount_tmpfs_copied_up(int root_fd, const ContainerMount& m, int target_fd) {
+  UniqueFd under(::openat(target_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!under) return std::unexpected(errno_error("open (tmpcopyup)", m.target, errno));
+  const char* data = m.data.empty() ? nullptr : m.data.c_str();
+  if (auto r = mount_onto(m.source.c_str(), target_fd, "tmpfs", m.flags, data, m.target); !r) return r;
+  UniqueFd top(open_in_root(root_fd, m.target, O_RDONLY | O_DIRECTORY));
+  if (!top) return std::unexpected(errno_error("open", m.target, errno));
+  if (auto r = copy_tree(under.get(), top.get(), m.target); !r) return r;
+  struct stat st;
+  if (::fstat(under.get(), &st) != 0) return std::unexpected(errno_error("stat", m.target, errno));
+  if (::fchown(top.get(), st.st_uid, st.st_gid) != 0) return std::unexpected(errno_error("chown", m.target, errno));
+  bool mode_given = m.data.starts_with("mode=") || m.data.find(",mode=") != std::string::npos;
+  if (!mode_given && ::fchmod(top.get(), st.st_mode & 07777) != 0)
+    return std::unexpected(errno_error("chmod", m.target, errno));
+  if (m.read_only) return remount_bind(top.get(), MS_RDONLY | m.flags, m.target);
+  return {};
+}
+
+// An "idmap"/"ridmap" bind: the mount's own mappings, or the joined user namespace's.
+Result<void> bind_idmapped(const ContainerMount& m, int target_fd) {
+  UniqueFd userns;
+  if (!m.idmap.userns_path.empty()) {
+    userns.reset(::open(m.idmap.userns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!userns) return std::unexpected(errno_error("open", m.idmap.userns_path, errno));
+  } else {
+    auto made = user_namespace_with(m.idmap.uid_map, m.idmap.gid_map);
+    if (!made) return std::unexpected(made.error());
+    userns = std::move(*made);
+  }
+  return attach_idmapped_bind({.source = m.source, .recursive_tree = m.recursive,
+                               .recursive_map = m.idmap.recursive, .userns_fd = userns.get()},
+                              target_fd);
+}
+
+// The recursive attributes ("rro", "rnosuid", ...), on the mount now at the target and every
+// mount beneath it.
+Result<void> set_recursive_attributes(int root_fd, const ContainerMount& m) {
+  if (!m.attr_set && !m.attr_clr) return {};
+  UniqueFd mounted(open_in_root(root_fd, m.target));
+  if (!mounted) return std::unexpected(errno_error("open", m.target, errno));
+  mount_attr attr{};
+  attr.attr_set = m.attr_set;
+  attr.attr_clr = m.attr_clr;
+  if (::mount_setattr(mounted.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
+    return std::unexpected(errno_error("set recursive mount attributes (mount_setattr) of", m.target, errno));
+  return {};
+}
+
+Result<void> make_mount(int root_fd, const ContainerMount& m, const RootfsPlan& plan) {
   if (m.kind == ContainerMount::Kind::filesystem) {
     auto target = target_in(root_fd, m.target);
     if (!target) return std::unexpected(target.error());
+    if (m.copy_up && m.fstype == "tmpfs") {
+      if (auto r = mount_tmpfs_copied_up(root_fd, m, target->get()); !r) return r;
+      if (m.propagation) {
+        UniqueFd mounted(open_in_root(root_fd, m.target));
+        if (!mounted || ::mount(nullptr, fd_path(mounted.get()).c_str(), nullptr, m.propagation, nullptr) != 0)
+          return std::unexpected(errno_error("set propagation of", m.target, errno));
+      }
+      return {};
+    }
     unsigned long flags = m.flags | (m.read_only ? MS_RDONLY : 0);
     const char* data = m.data.empty() ? nullptr : m.data.c_str();
     if (::mount(m.source.c_str(), fd_path(target->get()).c_str(), m.fstype.c_str(), flags, data) != 0) {
@@ -192,9 +254,12 @@ Result<void> apply_mount(int root_fd, const ContainerMount& m, const RootfsPlan&
   if (::stat(m.source.c_str(), &st) != 0) return std::unexpected(errno_error("stat", m.source, errno));
   auto target = target_in(root_fd, m.target, !S_ISDIR(st.st_mode));
   if (!target) return std::unexpected(target.error());
-  if (::mount(m.source.c_str(), fd_path(target->get()).c_str(), nullptr,
-              MS_BIND | (m.recursive ? MS_REC : 0), nullptr) != 0)
+  if (m.idmap.enabled) {
+    if (auto r = bind_idmapped(m, target->get()); !r) return r;
+  } else if (::mount(m.source.c_str(), fd_path(target->get()).c_str(), nullptr,
+                     MS_BIND | (m.recursive ? MS_REC : 0), nullptr) != 0) {
     return std::unexpected(errno_error("bind", fmt::format("{} to {}", m.source, m.target), errno));
+  }
   if (!m.read_only && !m.flags && !m.propagation) return {};
   // Flags apply to the new mount, so look the target up again to reach it rather than what
   // was under it.
@@ -205,6 +270,11 @@ Result<void> apply_mount(int root_fd, const ContainerMount& m, const RootfsPlan&
   if (m.propagation && ::mount(nullptr, fd_path(mounted.get()).c_str(), nullptr, m.propagation, nullptr) != 0)
     return std::unexpected(errno_error("set propagation of", m.target, errno));
   return {};
+}
+
+Result<void> apply_mount(int root_fd, const ContainerMount& m, const RootfsPlan& plan) {
+  if (auto r = make_mount(root_fd, m, plan); !r) return r;
+  return set_recursive_attributes(root_fd, m);
 }
 
 Result<void> pivot_into(const std::string& rootfs) {
@@ -272,7 +342,8 @@ Result<void> set_up_container_root(const RootfsPlan& plan) {
   if (plan.standard_mounts)
     if (auto r = mount_standard_filesystems(root.get(), plan); !r) return r;
   for (auto& m : plan.mounts)
-    if (auto r = apply_mount(root.get(), m, plan); !r) return r;
+    if (auto r = apply_mount(root.get(), m, plan); !r)
+      return std::unexpected(m.name.empty() ? r.error() : r.error().with_context(m.name));
   if (!plan.standard_mounts && plan.make_standard_devices)
     if (auto r = make_devices(root.get(), true); !r) return r;
   if (auto r = make_device_nodes(root.get(), plan.devices); !r) return r;

@@ -8,11 +8,13 @@
 // point a mount at the host.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "berth/error.hpp"
+#include "berth/spec.hpp"
 
 namespace berth::linux {
 
@@ -31,6 +33,26 @@ struct ContainerMount {
   unsigned long flags = 0;       // extra MS_NOSUID / MS_NODEV / MS_NOEXEC
   unsigned long propagation = 0; // MS_PRIVATE / MS_SLAVE / MS_SHARED, | MS_REC; 0: inherit
   std::string data;              // tmpfs: size=..., mode=...; filesystem: its options
+  // What the caller calls this mount ("mounts[3]"): errors made while mounting it carry the
+  // name, so a failure at create points at the config entry. Empty: the target.
+  std::string name;
+  // Recursive attributes (OCI "rro", "rnosuid", ...: MOUNT_ATTR_* bits), set with mount_setattr
+  // on the new mount and every mount beneath it once it is made. mount(2)'s flags reach only
+  // the top mount of an rbind, so without these a submount would stay writable under "ro".
+  std::uint64_t attr_set = 0, attr_clr = 0;
+  // tmpfs "tmpcopyup" (crun, Podman): the fresh tmpfs starts with a copy of what the rootfs
+  // has at the target (files, directories, symlinks, modes, owners) instead of hiding it.
+  bool copy_up = false;
+  // bind "idmap" / "ridmap": the bind is an ID-mapped mount, files owned by host id H showing
+  // as the container id the mappings give H. The mappings come from the mount's
+  // uidMappings/gidMappings or, failing those, the container's user namespace (runc's rule);
+  // userns_path: a joined user namespace whose mappings are used as they are.
+  struct IdMap {
+    bool enabled = false;
+    bool recursive = false;  // ridmap: every submount of an rbind is mapped too
+    std::vector<IdMapping> uid_map, gid_map;
+    std::string userns_path;
+  } idmap;
 };
 
 // A device node made in the container's /dev (OCI linux.devices), as the host's root.

@@ -204,13 +204,14 @@ Result<int> namespace_type(const std::string& name, const std::string& where) {
   return bad(where, fmt::format("namespace type \"{}\" is not supported by berth-oci", name));
 }
 
-Result<std::vector<IdMapping>> id_mappings(const json& linux_obj, const char* key) {
+// uidMappings or gidMappings of `object`, which the config calls `where` ("linux", "mounts[2]").
+Result<std::vector<IdMapping>> id_mappings(const json& object, const char* key, const std::string& where) {
   std::vector<IdMapping> out;
-  auto it = linux_obj.find(key);
-  if (it == linux_obj.end() || it->is_null()) return out;
-  if (!it->is_array()) return bad(fmt::format("linux.{}", key), "must be an array");
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return out;
+  if (!it->is_array()) return bad(fmt::format("{}.{}", where, key), "must be an array");
   for (std::size_t i = 0; i < it->size(); ++i) {
-    std::string w = fmt::format("linux.{}[{}]", key, i);
+    std::string w = fmt::format("{}.{}[{}]", where, key, i);
     const auto& m = (*it)[i];
     if (auto r = check_keys(m, w, {"containerID", "hostID", "size"}); !r) return std::unexpected(r.error());
     auto c = get<std::uint32_t>(m, "containerID", w, 0);
@@ -523,8 +524,8 @@ Result<void> read_linux(const json& l, BundleConfig& out, bool& has_uts) {
   }
   if (!has_mount) return bad("linux.namespaces", "berth-oci needs a mount namespace (type \"mount\")");
   plan.rootfs.private_network = has_net;
-  auto uid_map = id_mappings(l, "uidMappings");
-  auto gid_map = id_mappings(l, "gidMappings");
+  auto uid_map = id_mappings(l, "uidMappings", "linux");
+  auto gid_map = id_mappings(l, "gidMappings", "linux");
   if (!uid_map) return std::unexpected(uid_map.error());
   if (!gid_map) return std::unexpected(gid_map.error());
   // A joined user namespace brings its own mappings (runc refuses mappings with a path too).
@@ -600,12 +601,53 @@ Result<void> read_linux(const json& l, BundleConfig& out, bool& has_uts) {
   return {};
 }
 
+// A mount's uidMappings/gidMappings and its "idmap"/"ridmap" option, as runc takes them:
+// mappings without the option still ask for an ID-mapped mount (non-recursive), only a bind
+// can be one, and mappings come both or neither (none: the container's, filled in by
+// idmap_from_container once linux is read).
+Result<void> read_mount_id_mappings(const json& m, const std::string& w, linux::ContainerMount& mount) {
+  auto uid_map = id_mappings(m, "uidMappings", w);
+  auto gid_map = id_mappings(m, "gidMappings", w);
+  if (!uid_map) return std::unexpected(uid_map.error());
+  if (!gid_map) return std::unexpected(gid_map.error());
+  if (!uid_map->empty() || !gid_map->empty()) mount.idmap.enabled = true;
+  if (!mount.idmap.enabled) return {};
+  if (mount.kind != linux::ContainerMount::Kind::bind)
+    return bad(w, "an ID-mapped mount (idmap, ridmap, uidMappings, gidMappings) must be a bind mount");
+  if (uid_map->empty() != gid_map->empty())
+    return bad(w + (uid_map->empty() ? ".uidMappings" : ".gidMappings"),
+               "an ID-mapped mount needs both uidMappings and gidMappings, or neither (the container's)");
+  mount.idmap.uid_map = std::move(*uid_map);
+  mount.idmap.gid_map = std::move(*gid_map);
+  return {};
+}
+
+// "idmap"/"ridmap" without mappings of its own takes the container's user namespace: the
+// mappings of a new one, or a joined one as it is (runc's specconv). Without a user namespace
+// there is nothing to take, and the mount is refused by name.
+Result<void> idmap_from_container(BundleConfig& out) {
+  auto joined = std::find_if(out.join.begin(), out.join.end(), [](auto& j) { return j.type == CLONE_NEWUSER; });
+  for (auto& m : out.plan.rootfs.mounts) {
+    if (!m.idmap.enabled || !m.idmap.uid_map.empty()) continue;
+    if (joined != out.join.end()) {
+      m.idmap.userns_path = joined->path;
+    } else if (!out.plan.uid_map.empty()) {
+      m.idmap.uid_map = out.plan.uid_map;
+      m.idmap.gid_map = out.plan.gid_map;
+    } else {
+      return bad(m.name, "an ID-mapped mount without uidMappings and gidMappings takes the container's user "
+                         "namespace, and the container has none");
+    }
+  }
+  return {};
+}
+
 Result<void> read_mounts(const json& list, BundleConfig& out) {
   if (!list.is_array()) return bad("mounts", "must be an array");
   for (std::size_t i = 0; i < list.size(); ++i) {
     std::string w = fmt::format("mounts[{}]", i);
     const auto& m = list[i];
-    if (auto c = check_keys(m, w, {"destination", "type", "source", "options"}, {"uidMappings", "gidMappings"}); !c)
+    if (auto c = check_keys(m, w, {"destination", "type", "source", "options", "uidMappings", "gidMappings"}); !c)
       return c;
     auto destination = get<std::string>(m, "destination", w, "");
     auto type = get<std::string>(m, "type", w, "");
@@ -614,6 +656,7 @@ Result<void> read_mounts(const json& list, BundleConfig& out) {
     if (!destination || !type || !source || !options) return bad(w, "has a field of the wrong type");
     if (destination->empty() || (*destination)[0] != '/') return bad(w + ".destination", "must be an absolute path");
     linux::ContainerMount mount;
+    mount.name = w;
     mount.target = *destination;
     mount.recursive = false;
     if (*type == "bind") mount.kind = linux::ContainerMount::Kind::bind;
@@ -621,6 +664,8 @@ Result<void> read_mounts(const json& list, BundleConfig& out) {
     else mount.kind = linux::ContainerMount::Kind::filesystem;
     mount.fstype = *type;
     if (auto r = apply_mount_options(*options, w, mount); !r) return r;
+    if (mount.copy_up && *type != "tmpfs") return bad(w + ".options", "\"tmpcopyup\" is for tmpfs mounts only");
+    if (auto r = read_mount_id_mappings(m, w, mount); !r) return r;
     if (mount.kind == linux::ContainerMount::Kind::bind) {
       if (source->empty()) return bad(w + ".source", "a bind mount needs a source");
       mount.source = (*source)[0] == '/' ? *source : out.bundle + "/" + *source;
@@ -694,6 +739,7 @@ Result<BundleConfig> parse_bundle_config(const std::string& json_text, const std
   if (!config.contains("linux")) return bad("linux", "is required on Linux");
   bool has_uts = false;
   if (auto r = read_linux(config["linux"], out, has_uts); !r) return std::unexpected(r.error());
+  if (auto r = idmap_from_container(out); !r) return std::unexpected(r.error());
   // /dev bound from elsewhere (the host's, usually): its nodes are not ours to make or replace.
   for (auto& m : plan.rootfs.mounts)
     if (m.kind == linux::ContainerMount::Kind::bind && (m.target == "/dev" || m.target == "/dev/")) {

@@ -1,7 +1,7 @@
 // OCI mount options ("ro", "nosuid", "rbind", "rslave", "mode=755", ...) into a ContainerMount:
-// flags mount(2) knows become flags, the rest is the filesystem's data, as runc treats them.
-// Options berth cannot honour yet (idmap, recursive read-only, tmpcopyup, ...) are errors that
-// name the mount and the option.
+// flags mount(2) knows become flags, the recursive ones ("rro", "rnosuid", ...) mount_setattr
+// attributes, "tmpcopyup" and "idmap"/"ridmap" marks on the mount, the rest the filesystem's
+// data, as runc treats them. "remount" is an error that names the mount and the option.
 #pragma once
 
 #include <optional>

@@ -229,7 +229,7 @@ TEST_F(OciConfig, FieldsThatCannotBeHonouredAreRefusedByName) {
       {"linux.personality.flags", [](auto& c) { c["linux"]["personality"] = {{"domain", "LINUX"}, {"flags", {"ADDR_NO_RANDOMIZE"}}}; }},
       {"process.scheduler", [](auto& c) { c["process"]["scheduler"] = {{"policy", "SCHED_FIFO"}}; }},
       {"mounts[7].options[1]", [](auto& c) {
-         c["mounts"].push_back({{"destination", "/x"}, {"type", "bind"}, {"source", "/tmp"}, {"options", {"rbind", "idmap"}}});
+         c["mounts"].push_back({{"destination", "/x"}, {"type", "bind"}, {"source", "/tmp"}, {"options", {"rbind", "remount"}}});
        }},
       {"linux.unknownThing", [](auto& c) { c["linux"]["unknownThing"] = 1; }},
       {"linux.cgroupsPath", [](auto& c) { c["linux"]["cgroupsPath"] = "/"; }},
