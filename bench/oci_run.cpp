@@ -39,17 +39,28 @@ int main(int argc, char** argv) {
   if (!berth::write_file(bundle + "/config.json", config.dump())) die("write config.json");
 
   int n = 0;
-  std::string berth_root = work + "/berth-oci";
-  auto berth = measure(iterations, [&] {
-    if (int rc = run_quietly({BERTH_OCI_PATH, "--root", berth_root, "run", "--bundle", bundle, fmt::format("b{}", n++)});
-        rc != 0)
-      die(fmt::format("berth-oci run failed ({})", rc));
-  }, true);
-  std::string runc_root = work + "/runc";
-  auto runc = measure(iterations, [&] {
-    if (run_quietly({"runc", "--root", runc_root, "run", "--bundle", bundle, fmt::format("r{}", n++)}) != 0)
-      die("runc run failed");
-  }, true);
+  auto berth_run = [&](const std::string& berth_root) {
+    return measure(iterations, [&] {
+      if (int rc = run_quietly({BERTH_OCI_PATH, "--root", berth_root, "run", "--bundle", bundle, fmt::format("b{}", n++)});
+          rc != 0)
+        die(fmt::format("berth-oci run failed ({})", rc));
+    }, true);
+  };
+  auto runc_run = [&](const std::string& runc_root) {
+    return measure(iterations, [&] {
+      if (run_quietly({"runc", "--root", runc_root, "run", "--bundle", bundle, fmt::format("r{}", n++)}) != 0)
+        die("runc run failed");
+    }, true);
+  };
+  // The state roots on this machine's disk (its /run is ext4 too), then on a tmpfs, where
+  // /run is on most hosts (runc's default root is /run/runc, Podman's /run/...).
+  auto berth = berth_run(work + "/berth-oci");
+  auto runc = runc_run(work + "/runc");
+  char shm_tmpl[] = "/dev/shm/berth-bench-oci-XXXXXX";
+  std::string shm = mkdtemp(shm_tmpl);
+  auto berth_tmpfs = berth_run(shm + "/berth-oci");
+  auto runc_tmpfs = runc_run(shm + "/runc");
+  (void)berth::remove_tree(shm);
 
   // podman with its own storage; its ulimit defaults are above this machine's hard limits.
   bool have_podman = run_quietly({"sh", "-c", "command -v podman"}) == 0;
@@ -87,9 +98,12 @@ int main(int argc, char** argv) {
 
   fmt::print("OCI run of /bin/true (busybox rootfs, same bundle), {} iterations each (ms)\n", iterations);
   fmt::print("{:<40} {:>8} {:>8}\n", "", "p50", "p99");
-  fmt::print("{:<40} {:>8.3f} {:>8.3f}\n", "berth-oci run", berth.p50_ms, berth.p99_ms);
-  fmt::print("{:<40} {:>8.3f} {:>8.3f}\n", "runc run (Debian's runc)", runc.p50_ms, runc.p99_ms);
+  fmt::print("{:<40} {:>8.3f} {:>8.3f}\n", "berth-oci run, state on disk", berth.p50_ms, berth.p99_ms);
+  fmt::print("{:<40} {:>8.3f} {:>8.3f}\n", "runc run (Debian's runc), state on disk", runc.p50_ms, runc.p99_ms);
   fmt::print("berth-oci vs runc: {:.2f}x faster (p50)\n", runc.p50_ms / berth.p50_ms);
+  fmt::print("{:<40} {:>8.3f} {:>8.3f}\n", "berth-oci run, state on tmpfs", berth_tmpfs.p50_ms, berth_tmpfs.p99_ms);
+  fmt::print("{:<40} {:>8.3f} {:>8.3f}\n", "runc run, state on tmpfs", runc_tmpfs.p50_ms, runc_tmpfs.p99_ms);
+  fmt::print("berth-oci vs runc, state on tmpfs: {:.2f}x faster (p50)\n", runc_tmpfs.p50_ms / berth_tmpfs.p50_ms);
   if (have_podman) {
     fmt::print("{:<40} {:>8.3f} {:>8.3f}\n", "podman run --rm, runtime berth-oci", podman_berth.p50_ms,
                podman_berth.p99_ms);

@@ -57,8 +57,7 @@ Result<std::uint32_t> action_of(const std::string& name, std::optional<std::uint
   if (name == "SCMP_ACT_TRAP") return SCMP_ACT_TRAP;
   if (name == "SCMP_ACT_TRACE") return SCMP_ACT_TRACE(errno_ret.value_or(EPERM));
   if (name == "SCMP_ACT_LOG") return SCMP_ACT_LOG;
-  if (name == "SCMP_ACT_NOTIFY")
-    return bad(source, where, "SCMP_ACT_NOTIFY needs a seccomp agent, which berth does not run");
+  if (name == "SCMP_ACT_NOTIFY") return SCMP_ACT_NOTIFY;
   return bad(source, where, fmt::format("unknown action \"{}\"", name));
 }
 
@@ -126,6 +125,11 @@ Result<SeccompProgram> export_program(const Filter& filter, unsigned flags, std:
   program.instructions.resize(static_cast<std::size_t>(size) / sizeof(sock_filter));
   if (::pread(memfd.get(), program.instructions.data(), static_cast<std::size_t>(size), 0) != size)
     return std::unexpected(errno_error("read", "seccomp filter", errno));
+  // A filter that can return SECCOMP_RET_USER_NOTIF is loaded with a listener, which the
+  // runtime passes to a seccomp agent (OCI linux.seccomp.listenerPath).
+  for (auto& insn : program.instructions)
+    if (insn.code == (BPF_RET | BPF_K) && (insn.k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF)
+      program.flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
   return program;
 }
 
@@ -141,8 +145,8 @@ Result<SeccompProgram> compile_seccomp_profile(std::string_view text, Capability
     if (std::find_if(std::begin(known_keys), std::end(known_keys), [&](const char* k) { return key == k; }) ==
         std::end(known_keys))
       return bad(source, key, "unknown field");
-  if (profile.contains("listenerPath") && !profile["listenerPath"].get<std::string>().empty())
-    return bad(source, "listenerPath", "seccomp agents (SCMP_ACT_NOTIFY) are not supported");
+  // listenerPath and listenerMetadata are the runtime's business (where it sends the listener),
+  // not the filter's: berth-oci reads them (oci/config.cpp).
 
   auto default_name = field<std::string>(profile, "defaultAction", "", source, "profile");
   if (!default_name) return std::unexpected(default_name.error());
@@ -265,10 +269,15 @@ Result<SeccompProgram> cached_seccomp_program(std::string_view json_text, Capabi
   return program;
 }
 
-int install_seccomp_in_child(const SeccompProgram& program) {
+int install_seccomp_in_child(const SeccompProgram& program, int* listener) {
   sock_fprog prog{static_cast<unsigned short>(program.instructions.size()),
                   const_cast<sock_filter*>(program.instructions.data())};
-  if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, program.flags, &prog) != 0) return errno;
+  long rc = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, program.flags, &prog);
+  if (rc < 0) return errno;
+  if (program.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) {
+    if (listener) *listener = static_cast<int>(rc);
+    else ::close(static_cast<int>(rc));  // nobody to hand it to: the process must not keep it
+  }
   return 0;
 }
 

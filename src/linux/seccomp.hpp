@@ -4,6 +4,7 @@
 #pragma once
 
 #include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include <string>
 #include <string_view>
@@ -36,7 +37,14 @@ Result<SeccompProgram> cached_seccomp_program(std::string_view json, CapabilityM
                                               std::string_view source, const std::string& cache_dir);
 
 // In the child, after no_new_privs: seccomp(SECCOMP_SET_MODE_FILTER). No allocation; 0 or errno.
-int install_seccomp_in_child(const SeccompProgram& program);
+// A program with SECCOMP_FILTER_FLAG_NEW_LISTENER (one using SCMP_ACT_NOTIFY) yields a listener
+// fd: stored in `*listener`, or closed when `listener` is null.
+int install_seccomp_in_child(const SeccompProgram& program, int* listener = nullptr);
+
+// Whether the filter notifies a seccomp agent (SCMP_ACT_NOTIFY somewhere in the profile).
+inline bool needs_seccomp_agent(const SeccompProgram& program) {
+  return (program.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) != 0;
+}
 // prctl(PR_SET_NO_NEW_PRIVS). 0 or errno.
 int set_no_new_privileges();
 

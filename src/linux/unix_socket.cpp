@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -47,15 +48,40 @@ struct FdMessage {
 
 }  // namespace
 
-Result<void> send_fd(int socket_fd, int fd, std::string_view what) {
+int send_fd_noalloc(int socket_fd, int fd) {
   FdMessage m;
   cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  if (::sendmsg(socket_fd, &m.msg, MSG_NOSIGNAL) != 1)
-    return std::unexpected(errno_error("send", std::string(what), errno));
+  if (::sendmsg(socket_fd, &m.msg, MSG_NOSIGNAL) != 1) return errno ? errno : EIO;
+  return 0;
+}
+
+Result<void> send_fd(int socket_fd, int fd, std::string_view what) {
+  if (int err = send_fd_noalloc(socket_fd, fd)) return std::unexpected(errno_error("send", std::string(what), err));
+  return {};
+}
+
+Result<void> send_with_fd(int socket_fd, std::string_view payload, int fd, std::string_view what) {
+  if (payload.empty()) return fail(ErrorCode::internal, fmt::format("send {}: nothing to send", what));
+  FdMessage m;
+  m.iov = {const_cast<char*>(payload.data()), payload.size()};
+  cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  ssize_t sent = ::sendmsg(socket_fd, &m.msg, MSG_NOSIGNAL);
+  if (sent < 0) return std::unexpected(errno_error("send", std::string(what), errno));
+  // The fd went with the first byte; the rest of a long payload follows as plain data.
+  for (std::size_t done = static_cast<std::size_t>(sent); done < payload.size();) {
+    ssize_t n = ::send(socket_fd, payload.data() + done, payload.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::unexpected(errno_error("send", std::string(what), errno));
+    done += static_cast<std::size_t>(n);
+  }
   return {};
 }
 

@@ -23,6 +23,10 @@ Result<UnixAddress> unix_address(const std::string& path);
 // Passing one fd over a unix socket (SCM_RIGHTS, with one byte of payload); `what` names it in
 // errors. The received fd is close-on-exec.
 Result<void> send_fd(int socket_fd, int fd, std::string_view what);
+// The same for a forked child of a threaded process: allocates nothing; 0 or errno.
+int send_fd_noalloc(int socket_fd, int fd);
+// `payload` (all of it, in one message) with `fd` attached to its first byte (SCM_RIGHTS).
+Result<void> send_with_fd(int socket_fd, std::string_view payload, int fd, std::string_view what);
 Result<int> receive_fd(int socket_fd, std::string_view what);
 
 }  // namespace berth::linux

@@ -580,7 +580,18 @@ Result<void> read_linux(const json& l, BundleConfig& out, bool& has_uts) {
       plan.sysctl.emplace_back(key, value);
     }
   }
-  if (l.contains("seccomp") && !l["seccomp"].is_null()) out.seccomp_json = l["seccomp"].dump();
+  if (l.contains("seccomp") && !l["seccomp"].is_null()) {
+    out.seccomp_json = l["seccomp"].dump();
+    const std::string sw = "linux.seccomp";
+    if (!l["seccomp"].is_object()) return bad(sw, "must be an object");
+    auto listener = get<std::string>(l["seccomp"], "listenerPath", sw, "");
+    auto metadata = get<std::string>(l["seccomp"], "listenerMetadata", sw, "");
+    if (!listener) return std::unexpected(listener.error());
+    if (!metadata) return std::unexpected(metadata.error());
+    if (!listener->empty() && (*listener)[0] != '/') return bad(sw + ".listenerPath", "must be an absolute path");
+    out.seccomp_listener_path = *listener;
+    out.seccomp_listener_metadata = *metadata;
+  }
   auto propagation = get<std::string>(l, "rootfsPropagation", w, "");
   if (!propagation) return std::unexpected(propagation.error());
   if (!propagation->empty()) {

@@ -32,6 +32,9 @@ struct BundleConfig {
   ContainerLaunchPlan plan;
   bool cgroup_mount = false;                 // a mount of type cgroup/cgroup2
   std::optional<std::string> seccomp_json;   // linux.seccomp as written
+  // linux.seccomp.listenerPath / listenerMetadata: where a filter using SCMP_ACT_NOTIFY has its
+  // listener sent (a seccomp agent's unix socket), with the opaque metadata the agent gets.
+  std::string seccomp_listener_path, seccomp_listener_metadata;
   std::vector<NamespacePath> join;
   Resources resources;
   linux::ExtraResources extra_resources;  // linux.resources beyond `resources` (blockIO, hugepages, ...)

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/fs.hpp"
@@ -154,6 +155,24 @@ Result<UniqueFd> connect_console_socket(const std::string& path) {
   return console;
 }
 
+Result<void> send_to_seccomp_agent(const BundleConfig& config, const ContainerState& state, pid_t pid, int listener) {
+  const std::string& path = config.seccomp_listener_path;
+  auto address = linux::unix_address(path);
+  if (!address) return std::unexpected(address.error().with_context("linux.seccomp.listenerPath"));
+  UniqueFd agent(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!agent) return std::unexpected(errno_error("socket", path, errno));
+  if (::connect(agent.get(), reinterpret_cast<const sockaddr*>(&address->address), sizeof address->address) != 0)
+    return std::unexpected(errno_error("connect", path, errno).with_context("linux.seccomp.listenerPath"));
+  nlohmann::json message = {{"ociVersion", state.oci_version},
+                            {"fds", {"seccompFd"}},
+                            {"pid", pid},
+                            {"metadata", config.seccomp_listener_metadata},
+                            {"state", nlohmann::json::parse(state_json(state))}};
+  if (auto r = linux::send_with_fd(agent.get(), message.dump(), listener, "the seccomp listener"); !r)
+    return std::unexpected(r.error().with_context("linux.seccomp.listenerPath " + path));
+  return {};
+}
+
 int wait_forwarding_signals(int pidfd, int signals) {
   for (;;) {
     pollfd fds[2] = {{pidfd, POLLIN, 0}, {signals, POLLIN, 0}};
@@ -238,6 +257,11 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
     auto program = linux::cached_seccomp_program(*config->seccomp_json, plan.capabilities.bounding, "linux.seccomp",
                                                  options.root + "/.cache");
     if (!program) return std::unexpected(program.error());
+    // runtime-spec: with SCMP_ACT_NOTIFY the listener goes to listenerPath; without it, the
+    // path is ignored.
+    if (linux::needs_seccomp_agent(*program) && config->seccomp_listener_path.empty())
+      return fail(ErrorCode::invalid_spec,
+                  "linux.seccomp.listenerPath: the profile uses SCMP_ACT_NOTIFY, which needs a seccomp agent's socket");
     plan.seccomp = std::move(*program);
   }
   std::vector<UniqueFd> namespace_fds;
@@ -336,8 +360,18 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
   for (;;) {
     while ((n = ::read(errors->read.get(), &first, 1)) < 0 && errno == EINTR) {
     }
-    if (n != 1 || (first != 1 && first != 2)) break;
-    if (first == 1) {
+    if (n != 1 || (first != 1 && first != 2 && first != 3)) break;
+    if (first == 3) {
+      // The init's seccomp listener: its fd number follows; taken with pidfd_getfd.
+      int number = -1;
+      while ((n = ::read(errors->read.get(), &number, sizeof number)) < 0 && errno == EINTR) {
+      }
+      if (n != sizeof number) break;
+      UniqueFd listener(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), number, 0)));
+      if (!listener) return std::unexpected(errno_error("take", "the init's seccomp listener", errno));
+      if (auto r = send_to_seccomp_agent(*config, state, state.pid, listener.get()); !r)
+        return fail(r.error().code, fmt::format("create {}: {}", id, r.error().message));
+    } else if (first == 1) {
       if (auto r = write_id_maps(state.pid, plan.uid_map, plan.gid_map); !r)
         return std::unexpected(r.error().with_context("linux.uidMappings"));
     } else {

@@ -15,6 +15,8 @@
 
 namespace berth::oci {
 
+struct BundleConfig;
+
 struct RuntimeOptions {
   std::string root = "/run/berth-oci";
   bool systemd_cgroup = false;  // cgroupsPath is "slice:prefix:name"; cgroupfs paths are used
@@ -53,6 +55,11 @@ std::vector<ContainerState> list_containers(const RuntimeOptions& options);
 
 // A connection to a --console-socket, where a pty master is sent (create's and exec's).
 Result<UniqueFd> connect_console_socket(const std::string& path);
+
+// runtime.md "container process state": the seccomp `listener` of process `pid` sent to the
+// agent at linux.seccomp.listenerPath, with `state` and listenerMetadata: one connection, one
+// message, the fd attached.
+Result<void> send_to_seccomp_agent(const BundleConfig& config, const ContainerState& state, pid_t pid, int listener);
 // Waits for our child behind `pidfd` to exit, passing each signal read from `signals` (a
 // signalfd) on to it: its exit code (128 + the signal when killed), or -1.
 int wait_forwarding_signals(int pidfd, int signals);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,8 +18,11 @@
 #include "linux/cgroup.hpp"
 #include "linux/namespaces.hpp"
 #include "linux/process.hpp"
+#include "linux/seccomp.hpp"
+#include "linux/unix_socket.hpp"
 #include "linux/users.hpp"
 #include "oci/config.hpp"
+#include "oci/container.hpp"
 #include "runtime/exec_child.hpp"
 
 namespace berth::oci {
@@ -187,6 +191,9 @@ Result<int> exec_container(const RuntimeOptions& options, const ExecOptions& exe
     auto program = linux::cached_seccomp_program(*config->seccomp_json, plan.capabilities.bounding, "linux.seccomp",
                                                  options.root + "/.cache");
     if (!program) return std::unexpected(program.error());
+    if (linux::needs_seccomp_agent(*program) && config->seccomp_listener_path.empty())
+      return fail(ErrorCode::invalid_spec,
+                  "linux.seccomp.listenerPath: the profile uses SCMP_ACT_NOTIFY, which needs a seccomp agent's socket");
     extra.seccomp = std::move(*program);
   }
   auto user = linux::resolve_user(plan.user, plan.group_add, read_container_file(state.pid, "/etc/passwd"),
@@ -224,6 +231,16 @@ Result<int> exec_container(const RuntimeOptions& options, const ExecOptions& exe
     if (!connected) return std::unexpected(connected.error());
     console = std::move(*connected);
   }
+  // A filter notifying an agent: the child sends its listener back over this pair, and we pass
+  // it on to the agent with the process's pid, as create does for the init.
+  UniqueFd listener_r, listener_w;
+  if (extra.seccomp && linux::needs_seccomp_agent(*extra.seccomp)) {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+      return std::unexpected(errno_error("socketpair", "exec", errno));
+    listener_r.reset(pair[0]);
+    listener_w.reset(pair[1]);
+  }
   int errors[2], pids[2];
   if (::pipe2(errors, O_CLOEXEC) != 0) return std::unexpected(errno_error("pipe", "exec", errno));
   UniqueFd errors_r(errors[0]), errors_w(errors[1]);
@@ -259,9 +276,11 @@ Result<int> exec_container(const RuntimeOptions& options, const ExecOptions& exe
                     .error_fd = errors_w.get(),
                     .console_fd = console.get(),
                     .console_size = plan.console_size,
+                    .seccomp_listener_socket = listener_w.get(),
                     .pid_fd = pids_w.get()});
   errors_w.reset();
   pids_w.reset();
+  listener_w.reset();
   console.reset();
   namespaces->clear();
 
@@ -273,7 +292,21 @@ Result<int> exec_container(const RuntimeOptions& options, const ExecOptions& exe
   // The intermediate (when it forked into the pid namespace) exits at once; reaped, its child
   // is ours.
   if (target != child) reap(child);
+  // Before waiting for the exec: a notified syscall on the way there waits for the agent.
+  std::string agent_failure;
+  if (listener_r && target > 0) {
+    if (auto listener = linux::receive_fd(listener_r.get(), "the seccomp listener")) {
+      UniqueFd owned(*listener);
+      ContainerState running = state;
+      running.status = Status::running;
+      if (auto r = send_to_seccomp_agent(*config, running, target, owned.get()); !r) {
+        agent_failure = r.error().message;
+        ::kill(target, SIGKILL);
+      }
+    }
+  }
   std::string failure = read_to_end(errors_r.get());  // EOF: exec happened
+  if (!agent_failure.empty()) failure = agent_failure;
   auto restore = [&] {
     if (!exec.detach) ::sigprocmask(SIG_SETMASK, &old, nullptr);
   };

@@ -214,6 +214,11 @@ Result<std::optional<linux::SeccompProgram>> container_seccomp(const WorkloadSpe
   }
   auto program = linux::cached_seccomp_program(text, caps, source, cache_dir);
   if (!program) return std::unexpected(program.error());
+  if (linux::needs_seccomp_agent(*program))
+    return fail(ErrorCode::invalid_spec,
+                fmt::format("seccomp profile {}: SCMP_ACT_NOTIFY needs a seccomp agent, which berth's own containers "
+                            "have none of (berth-oci passes the listener to linux.seccomp.listenerPath)",
+                            source));
   return std::optional<linux::SeccompProgram>(std::move(*program));
 }
 
@@ -507,8 +512,12 @@ Result<void> mount_console(int slave_fd) {
   // then allow the few calls left before exec, as Docker's and Podman's profiles do. With
   // no_new_privs it goes on last, below, so it need not allow berth's own setup calls.
   const bool seccomp_before_dropping_capabilities = plan.seccomp && !plan.no_new_privileges;
+  // A filter that notifies a seccomp agent is loaded before "ready" in any case (as runc does):
+  // its listener goes to the agent during create, the only time the runtime is there to send it.
+  const bool seccomp_agent = plan.seccomp && linux::needs_seccomp_agent(*plan.seccomp);
+  int listener = -1;
   if (seccomp_before_dropping_capabilities)
-    if (int err = linux::install_seccomp_in_child(*plan.seccomp)) fail_errno("load seccomp filter", err);
+    if (int err = linux::install_seccomp_in_child(*plan.seccomp, &listener)) fail_errno("load seccomp filter", err);
   if (int err = linux::drop_bounding_capabilities_in_child(plan.capabilities, plan.last_capability))
     fail_errno("drop from the capability bounding set", err);
   if (::setgroups(user->supplementary.size(), user->supplementary.data()) != 0) fail_errno("setgroups", errno);
@@ -521,6 +530,18 @@ Result<void> mount_console(int slave_fd) {
   if (::chdir(plan.working_dir.c_str()) != 0) fail_errno("chdir to working directory", errno);
   if (plan.no_new_privileges)
     if (int err = linux::set_no_new_privileges()) fail_errno("no_new_privs", err);
+  if (seccomp_agent && !seccomp_before_dropping_capabilities)
+    if (int err = linux::install_seccomp_in_child(*plan.seccomp, &listener)) fail_errno("load seccomp filter", err);
+  if (listener >= 0) {
+    // A 3 and the fd's number: the creator takes the listener with pidfd_getfd and answers once
+    // it has; then it is closed here, so the workload never holds its own filter's listener.
+    char message[1 + sizeof(int)] = {3};
+    std::memcpy(message + 1, &listener, sizeof listener);
+    linux::write_all_noalloc(error_fd, message, sizeof message);
+    char byte;
+    if (::read(maps_fd, &byte, 1) != 1) ::_exit(1);  // the runtime gave up
+    ::close(listener);
+  }
 
   // Ready: wait for start. EOF instead of the go byte means the shim is gone: never exec then.
   char ready = '\0';
@@ -533,7 +554,7 @@ Result<void> mount_console(int slave_fd) {
   if (!plan.error_pipe_read_after_start) error_fd = STDERR_FILENO;
 
   if (plan.umask) ::umask(*plan.umask);
-  if (plan.seccomp && !seccomp_before_dropping_capabilities)
+  if (plan.seccomp && !seccomp_before_dropping_capabilities && !seccomp_agent)
     if (int err = linux::install_seccomp_in_child(*plan.seccomp)) fail_errno("load seccomp filter", err);
   if (plan.in_process) {
     // No exec to close what berth holds (the error and go pipes, the state lock, namespace

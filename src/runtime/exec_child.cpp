@@ -11,14 +11,32 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <fmt/format.h>
 
 #include "common/fd.hpp"
 #include "linux/mounts.hpp"
 #include "linux/process.hpp"
+#include "linux/unix_socket.hpp"
 #include "runtime/container_launch.hpp"
 
 namespace berth {
+
+namespace {
+
+// The filter, and its listener (when it notifies an agent) sent over `listener_socket` to the
+// runtime, which passes it on; closed here either way, so the process never holds it.
+void load_seccomp(const linux::SeccompProgram& program, int listener_socket, int error_fd) {
+  int listener = -1;
+  if (int e = linux::install_seccomp_in_child(program, listener_socket >= 0 ? &listener : nullptr))
+    linux::fail_child(error_fd, "load seccomp filter", e);
+  if (listener < 0) return;
+  if (int e = linux::send_fd_noalloc(listener_socket, listener)) linux::fail_child(error_fd, "pass the seccomp listener", e);
+  ::close(listener);
+  ::close(listener_socket);
+}
+
+}  // namespace
 
 std::string read_container_file(pid_t pid, const char* path) {
   UniqueFd root(::open(fmt::format("/proc/{}/root", pid).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -104,7 +122,7 @@ void run_exec_child(const ExecChild& c) {
     // Without no_new_privs only CAP_SYS_ADMIN may load a filter: load it before dropping
     // capabilities, as the container's init does (container_launch.cpp).
     if (container->seccomp && !container->no_new_privileges)
-      if (int e = linux::install_seccomp_in_child(*container->seccomp)) linux::fail_child(error_fd, "load seccomp filter", e);
+      load_seccomp(*container->seccomp, c.seccomp_listener_socket, error_fd);
     if (int e = linux::drop_bounding_capabilities_in_child(container->capabilities, container->last_capability))
       linux::fail_child(error_fd, "drop from the capability bounding set", e);
     if (::setgroups(container->groups.size(), container->groups.data()) != 0)
@@ -130,7 +148,7 @@ void run_exec_child(const ExecChild& c) {
     if (container->no_new_privileges)
       if (int e = linux::set_no_new_privileges()) linux::fail_child(error_fd, "no_new_privs", e);
     if (container->seccomp && container->no_new_privileges)
-      if (int e = linux::install_seccomp_in_child(*container->seccomp)) linux::fail_child(error_fd, "load seccomp filter", e);
+      load_seccomp(*container->seccomp, c.seccomp_listener_socket, error_fd);
   }
   linux::mark_fds_cloexec_from(3 + (container ? container->preserve_fds : 0));
   linux::exec_with_path_search(plan.exec);

@@ -51,6 +51,9 @@ struct ExecChild {
   // sent over this unix socket (SCM_RIGHTS) as create's console socket does; in/out/err unused.
   int console_fd = -1;
   std::optional<ConsoleSize> console_size;  // with console_fd: the pty's first size
+  // A unix socket: the seccomp listener of a filter that notifies an agent is sent over it
+  // (SCM_RIGHTS) right after the filter is loaded, then closed here. -1: no agent.
+  int seccomp_listener_socket = -1;
   // -1: when a pid namespace is joined, the forked child waits for the command and exits with
   // its code (one pid to wait for). Otherwise the pid of the process that execs is written here
   // (a pid_t) and the intermediate exits 0 at once: the command is reparented to the caller's

@@ -60,6 +60,21 @@ TEST_F(ContainerTest, CustomSeccompProfileFromAFile) {
   EXPECT_THAT(out, HasSubstr("not implemented"));  // ENOSYS (38)
 }
 
+// berth's own containers have no seccomp agent to hand a listener to: such a profile is
+// refused by name rather than run with notified calls failing.
+TEST_F(ContainerTest, ANotifyingSeccompProfileIsRefused) {
+  std::string profile = root_ + "/notify.json";
+  ASSERT_TRUE(write_file(profile, R"({"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+      {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_NOTIFY"}]})"));
+  auto spec = container_spec({"true"});
+  spec.container.seccomp = profile;
+  auto refused = runtime_->create(spec);
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error().message, HasSubstr("SCMP_ACT_NOTIFY"));
+  EXPECT_THAT(refused.error().message, HasSubstr("notify.json"));
+  EXPECT_EQ(shell("ls " + root_ + "/workloads | wc -l"), "0\n");
+}
+
 TEST_F(ContainerTest, MaskedAndReadOnlyPaths) {
   // (This kernel has no /proc/kcore or /proc/sysrq-trigger; the paths it has are checked.)
   auto out = sh(

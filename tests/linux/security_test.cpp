@@ -162,9 +162,29 @@ TEST(Seccomp, BadProfilesNameWhereTheyAreWrong) {
   expect(R"({"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"op":"SCMP_CMP_ALMOST"}]}]})",
          "syscalls[0].args[0].op");
   expect(R"({"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_VAX"]})", "SCMP_ARCH_VAX");
-  expect(R"({"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_NOTIFY"}]})",
-         "SCMP_ACT_NOTIFY");
   expect(R"({"defaultAction":"SCMP_ACT_ALLOW","flagz":[]})", "flagz");
+}
+
+// SCMP_ACT_NOTIFY compiles into a filter loaded with a listener (for a seccomp agent); a
+// profile without it gets none, and the flag survives the cache.
+TEST(Seccomp, ANotifyingProfileAsksForAListener) {
+  auto notifying = compile_seccomp_profile(
+      R"({"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]})", 0, "n.json");
+  ASSERT_TRUE(notifying) << notifying.error().message;
+  EXPECT_TRUE(needs_seccomp_agent(*notifying));
+  auto plain = compile_seccomp_profile(
+      R"({"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]})", 0, "p.json");
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(needs_seccomp_agent(*plain));
+  char tmpl[] = "/tmp/berth-seccomp-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::string text = R"({"defaultAction":"SCMP_ACT_NOTIFY","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]})";
+  auto first = cached_seccomp_program(text, 0, "c.json", dir);
+  auto second = cached_seccomp_program(text, 0, "c.json", dir);
+  ASSERT_TRUE(first && second);
+  EXPECT_TRUE(needs_seccomp_agent(*first));
+  EXPECT_TRUE(needs_seccomp_agent(*second)) << "read back from the cache";
+  (void)remove_tree(dir);
 }
 
 TEST(Seccomp, CachedProgramsMatchFreshOnes) {
