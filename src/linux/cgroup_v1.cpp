@@ -243,8 +243,18 @@ class CgroupV1 final : public Cgroup {
           return std::unexpected(w.error());
       if (x.cpu_rt_runtime)
         if (auto w = write_control(dir + "/cpu.rt_runtime_us", std::to_string(*x.cpu_rt_runtime), "cpu.realtimeRuntime");
-            !w)
-          return std::unexpected(w.error());
+            !w) {
+          // The kernel's EINVAL does not say why: a cgroup gets no more realtime time than its
+          // parent has left, and a new parent (berth-oci's own, by default) has none.
+          auto error = w.error();
+          std::string parent = dir.substr(0, dir.rfind('/'));
+          if (auto budget = read_u64(parent + "/cpu.rt_runtime_us"); budget && *x.cpu_rt_runtime > 0 &&
+                                                                     static_cast<std::uint64_t>(*x.cpu_rt_runtime) > *budget)
+            error.message += fmt::format(" (the parent cgroup {} has a realtime budget of {} us in cpu.rt_runtime_us, "
+                                         "and a cgroup gets no more than its parent has left)",
+                                         parent, *budget);
+          return std::unexpected(error);
+        }
       if (x.cpu_burst)
         if (auto w = write_control(dir + "/cpu.cfs_burst_us", std::to_string(*x.cpu_burst), "cpu.burst"); !w)
           return std::unexpected(w.error());

@@ -12,6 +12,7 @@
 
 #include "common/fs.hpp"
 #include "linux/capabilities.hpp"
+#include "linux/scheduling.hpp"
 #include "oci/mount_options.hpp"
 
 namespace berth::oci {
@@ -71,11 +72,96 @@ Result<linux::CapabilityMask> capability_set(const json& caps, const std::string
   return mask;
 }
 
+Result<std::optional<std::int64_t>> number_in(const json& object, const std::string& key, const std::string& where,
+                                              std::int64_t min, std::int64_t max);
+
+// process.scheduler, checked as runc checks it (a nice value in [-20, 19] for the policies that
+// use one, a priority only for SCHED_FIFO and SCHED_RR, runtime/deadline/period only for
+// SCHED_DEADLINE) and, beyond runc, a realtime priority in [1, 99], which the kernel would
+// otherwise refuse only once the container runs.
+Result<linux::SchedulerAttributes> read_scheduler(const json& s) {
+  const std::string w = "process.scheduler";
+  if (auto r = check_keys(s, w, {"policy", "nice", "priority", "flags", "runtime", "deadline", "period"}); !r)
+    return std::unexpected(r.error());
+  linux::SchedulerAttributes out;
+  auto name = get<std::string>(s, "policy", w, "");
+  if (!name) return std::unexpected(name.error());
+  if (name->empty()) return bad(w + ".policy", "is required");
+  auto policy = linux::scheduling_policy(*name);
+  if (!policy) return bad(w + ".policy", fmt::format("\"{}\" is not a scheduling policy", *name));
+  out.policy = *policy;
+  bool realtime = linux::is_realtime_policy(out.policy);
+  auto nice = number_in(s, "nice", w, INT32_MIN, INT32_MAX);
+  if (!nice) return std::unexpected(nice.error());
+  if (*nice && (*name == "SCHED_OTHER" || *name == "SCHED_BATCH") && (**nice < -20 || **nice > 19))
+    return bad(w + ".nice", fmt::format("{} is not in [-20, 19] (the nice values of {})", **nice, *name));
+  out.nice = static_cast<std::int32_t>(nice->value_or(0));
+  auto priority = number_in(s, "priority", w, INT32_MIN, INT32_MAX);
+  if (!priority) return std::unexpected(priority.error());
+  std::int64_t level = priority->value_or(0);
+  if (!realtime && level != 0)
+    return bad(w + ".priority", fmt::format("is for SCHED_FIFO and SCHED_RR only, not {}", *name));
+  if (realtime && (level < 1 || level > 99))
+    return bad(w + ".priority", fmt::format("{} needs a priority in [1, 99], not {}", *name, level));
+  out.priority = static_cast<std::uint32_t>(level);
+  std::uint64_t* times[] = {&out.runtime, &out.deadline, &out.period};
+  const char* keys[] = {"runtime", "deadline", "period"};
+  for (int i = 0; i < 3; ++i) {
+    auto value = number_in(s, keys[i], w, 0, INT64_MAX);
+    if (!value) return std::unexpected(value.error());
+    if (value->value_or(0) != 0 && out.policy != linux::sched_deadline_policy)
+      return bad(at(w, keys[i]), fmt::format("is for SCHED_DEADLINE only, not {}", *name));
+    *times[i] = static_cast<std::uint64_t>(value->value_or(0));
+  }
+  auto flags = get<std::vector<std::string>>(s, "flags", w, {});
+  if (!flags) return std::unexpected(flags.error());
+  for (std::size_t i = 0; i < flags->size(); ++i) {
+    auto flag = linux::scheduling_flag((*flags)[i]);
+    if (!flag) return bad(fmt::format("{}.flags[{}]", w, i), fmt::format("\"{}\" is not a scheduling flag", (*flags)[i]));
+    out.flags |= *flag;
+  }
+  return out;
+}
+
+Result<ContainerLaunchPlan::IoPriority> read_io_priority(const json& io) {
+  const std::string w = "process.ioPriority";
+  if (auto r = check_keys(io, w, {"class", "priority"}); !r) return std::unexpected(r.error());
+  auto name = get<std::string>(io, "class", w, "");
+  if (!name) return std::unexpected(name.error());
+  if (name->empty()) return bad(w + ".class", "is required");
+  auto io_class = linux::io_priority_class(*name);
+  if (!io_class)
+    return bad(w + ".class", fmt::format("\"{}\" is not an I/O priority class (IOPRIO_CLASS_RT, IOPRIO_CLASS_BE, "
+                                         "IOPRIO_CLASS_IDLE)",
+                                         *name));
+  auto level = number_in(io, "priority", w, 0, 7);
+  if (!level) return std::unexpected(level.error());
+  return ContainerLaunchPlan::IoPriority{*io_class, static_cast<int>(level->value_or(0))};
+}
+
+// process.execCPUAffinity: absent when neither list names a CPU (an empty list asks for nothing).
+Result<std::optional<ContainerLaunchPlan::CpuAffinity>> read_exec_cpu_affinity(const json& a) {
+  const std::string w = "process.execCPUAffinity";
+  if (auto r = check_keys(a, w, {"initial", "final"}); !r) return std::unexpected(r.error());
+  ContainerLaunchPlan::CpuAffinity out;
+  for (auto [key, field] : {std::pair{"initial", &out.initial}, std::pair{"final", &out.final}}) {
+    auto text = get<std::string>(a, key, w, "");
+    if (!text) return std::unexpected(text.error());
+    if (text->empty()) continue;
+    auto cpus = linux::parse_cpu_list(*text);
+    if (!cpus) return bad(at(w, key), cpus.error().message);
+    *field = std::move(*cpus);
+  }
+  if (!out.initial && !out.final) return std::optional<ContainerLaunchPlan::CpuAffinity>{};
+  return std::optional<ContainerLaunchPlan::CpuAffinity>{std::move(out)};
+}
+
 Result<void> read_process(const json& p, BundleConfig& out) {
   const std::string w = "process";
   if (auto r = check_keys(p, w, {"terminal", "cwd", "env", "args", "rlimits", "capabilities", "noNewPrivileges",
-                                 "oomScoreAdj", "user", "apparmorProfile", "selinuxLabel", "consoleSize"},
-                          {"commandLine", "ioPriority", "scheduler", "execCPUAffinity"});
+                                 "oomScoreAdj", "user", "apparmorProfile", "selinuxLabel", "consoleSize",
+                                 "ioPriority", "scheduler", "execCPUAffinity"},
+                          {"commandLine"});
       !r)
     return r;
   auto& plan = out.plan;
@@ -115,6 +201,23 @@ Result<void> read_process(const json& p, BundleConfig& out) {
     if (*adj < -1000 || *adj > 1000) return bad("process.oomScoreAdj", "must be between -1000 and 1000");
     out.oom_score_adj = *adj;
   }
+  if (p.contains("scheduler") && !p["scheduler"].is_null()) {
+    auto scheduler = read_scheduler(p["scheduler"]);
+    if (!scheduler) return std::unexpected(scheduler.error());
+    out.plan.scheduler = *scheduler;
+  }
+  if (p.contains("ioPriority") && !p["ioPriority"].is_null()) {
+    auto io = read_io_priority(p["ioPriority"]);
+    if (!io) return std::unexpected(io.error());
+    out.plan.io_priority = *io;
+  }
+  if (p.contains("execCPUAffinity") && !p["execCPUAffinity"].is_null()) {
+    auto affinity = read_exec_cpu_affinity(p["execCPUAffinity"]);
+    if (!affinity) return std::unexpected(affinity.error());
+    out.plan.exec_cpu_affinity = std::move(*affinity);
+  }
+  // As runc: the init takes every CPU its cgroup allows, not berth-oci's caller's pinning.
+  out.plan.reset_cpu_affinity = true;
   for (auto key : {"apparmorProfile", "selinuxLabel"})
     if (p.contains(key) && p[key].is_string() && !p[key].get<std::string>().empty())
       out.warnings.push_back(fmt::format("process.{}: this host has no {}; ignored", key,

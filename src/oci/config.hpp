@@ -61,7 +61,8 @@ Result<ResourceLimits> parse_linux_resources(const std::string& json_text);
 
 // A `process` object alone (exec --process FILE), read as config.json's is: its fields land in
 // plan (args, env, working_dir, user, group_add, umask, capabilities, rlimits,
-// no_new_privileges, tty), oom_score_adj and warnings.
+// no_new_privileges, tty, scheduler, io_priority, exec_cpu_affinity), oom_score_adj and
+// warnings.
 Result<BundleConfig> parse_process_config(const std::string& json_text);
 
 }  // namespace berth::oci

@@ -66,6 +66,10 @@ Result<void> apply_process(const RuntimeOptions& options, const ExecOptions& exe
     plan.no_new_privileges = p.no_new_privileges;
     plan.tty = p.tty;
     plan.console_size = p.console_size;
+    // As runc: the process's own scheduling fields when it has them, else the container's.
+    if (p.scheduler) plan.scheduler = p.scheduler;
+    if (p.io_priority) plan.io_priority = p.io_priority;
+    if (p.exec_cpu_affinity) plan.exec_cpu_affinity = p.exec_cpu_affinity;
     return {};
   }
   if (exec.args.empty() || exec.args[0].empty())
@@ -208,6 +212,10 @@ Result<int> exec_container(const RuntimeOptions& options, const ExecOptions& exe
   extra.rlimits = plan.rlimits;
   extra.umask = plan.umask;
   extra.preserve_fds = exec.preserve_fds;
+  extra.scheduler = plan.scheduler;
+  extra.io_priority = plan.io_priority;
+  extra.cpu_affinity = plan.exec_cpu_affinity;
+  extra.reset_cpu_affinity = true;  // as runc's exec: not berth-oci's caller's pinning
   extra.env = plan.env;
   if (std::none_of(extra.env.begin(), extra.env.end(), [](auto& e) { return e.starts_with("HOME="); }))
     extra.env.push_back("HOME=" + user->home);

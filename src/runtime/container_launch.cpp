@@ -282,6 +282,22 @@ Result<void> write_id_maps(pid_t pid, const std::vector<IdMapping>& uid_map,
   return {};
 }
 
+const char* scheduler_failure_stage(const linux::SchedulerAttributes& attributes, int err) {
+  // Realtime policies are refused (EPERM) without CAP_SYS_NICE over the host's user namespace,
+  // and, when the kernel has realtime group scheduling (cgroup v1's cpu.rt_runtime_us), to any
+  // task whose cpu cgroup has no realtime budget: a new cgroup has none.
+  if (err == EPERM && linux::is_realtime_policy(attributes.policy))
+    return "process.scheduler: set a realtime policy (SCHED_FIFO, SCHED_RR): the kernel refuses it without "
+           "CAP_SYS_NICE in the host's user namespace, or (cgroup v1 realtime group scheduling) without a "
+           "realtime budget in the container's cpu cgroup (linux.resources.cpu.realtimeRuntime)";
+  if (err == EPERM && attributes.policy == linux::sched_deadline_policy)
+    return "process.scheduler: set SCHED_DEADLINE: the kernel refuses it without CAP_SYS_NICE in the host's user "
+           "namespace, or to a process whose CPU affinity or cpuset does not cover its whole root domain";
+  if (err == EINVAL && attributes.policy == 4)
+    return "process.scheduler.policy: SCHED_ISO (this kernel has no such policy)";
+  return "process.scheduler: set the scheduling policy";
+}
+
 namespace {
 
 // The child reports a failure as text and exits; a Result error becomes one line.
@@ -381,6 +397,8 @@ Result<void> mount_console(int slave_fd) {
   if (::setsid() < 0) fail_errno("setsid", errno);
   if (plan.cgroup && plan.cgroup->clone_into_fd() < 0)
     if (auto r = plan.cgroup->add_process(0); !r) give_up(error_fd, r.error());
+  if (plan.reset_cpu_affinity)
+    if (int e = linux::reset_cpu_affinity_in_child()) fail_errno("reset the CPU affinity", e);
 
   // The pid namespace was joined before the clone; a user namespace is joined last (below).
   int join_user_fd = -1;
@@ -505,6 +523,13 @@ Result<void> mount_console(int slave_fd) {
   if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) fail_errno("set up stdio", errno);
   if (terminal && ::ioctl(0, TIOCSCTTY, 0) != 0) fail_errno("take the terminal", errno);
 
+  // process.scheduler and process.ioPriority (OCI), as runc's init sets them: before any seccomp
+  // filter (which may not allow them) and while the capabilities realtime classes need are held.
+  if (plan.scheduler)
+    if (int e = linux::set_scheduler_in_child(*plan.scheduler)) fail_errno(scheduler_failure_stage(*plan.scheduler, e), e);
+  if (plan.io_priority)
+    if (int e = linux::set_io_priority_in_child(plan.io_priority->io_class, plan.io_priority->level))
+      fail_errno("process.ioPriority: set the I/O priority", e);
   // linux.personality (OCI): before any seccomp filter, which may not allow it.
   if (plan.personality && ::personality(*plan.personality) < 0) fail_errno("set the personality", errno);
   // Without no_new_privs the kernel only lets a process holding CAP_SYS_ADMIN load a filter, so

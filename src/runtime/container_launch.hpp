@@ -25,6 +25,7 @@
 #include "linux/capabilities.hpp"
 #include "linux/cgroup.hpp"
 #include "linux/rootfs.hpp"
+#include "linux/scheduling.hpp"
 #include "linux/seccomp.hpp"
 #include "runtime/process_launch.hpp"
 
@@ -65,6 +66,28 @@ struct ContainerLaunchPlan {
   std::optional<mode_t> umask;
   // personality(2) of the init, set just before exec (linux.personality: PER_LINUX32...).
   std::optional<unsigned long> personality;
+  // OCI process.scheduler and process.ioPriority: set by the init on itself before exec, where
+  // personality is set: before any seccomp filter (which may not allow sched_setattr or
+  // ioprio_set) and while it still has its capabilities (SCHED_FIFO/RR and IOPRIO_CLASS_RT need
+  // CAP_SYS_NICE or CAP_SYS_ADMIN), as runc's init does. Children inherit both.
+  std::optional<linux::SchedulerAttributes> scheduler;
+  struct IoPriority {
+    int io_class = 0;  // IOPRIO_CLASS_RT 1, BE 2, IDLE 3
+    int level = 0;     // 0 (highest) .. 7
+  };
+  std::optional<IoPriority> io_priority;
+  // OCI process.execCPUAffinity: for processes exec'd into the container only (the spec leaves
+  // the init out, and so does runc); carried here so that exec finds it in config.json. Each
+  // is absent when the config gives none.
+  struct CpuAffinity {
+    std::optional<linux::CpuSet> initial;  // before joining the container's cgroup
+    std::optional<linux::CpuSet> final;    // once in it, before exec
+  };
+  std::optional<CpuAffinity> exec_cpu_affinity;
+  // Once in its cgroup, the init takes every CPU the cgroup allows (runc resets its init so, so
+  // that a container does not inherit the CPU pinning of whatever started the runtime). berth's
+  // own containers inherit the shim's affinity, as they always have.
+  bool reset_cpu_affinity = false;
   // PATH and HOSTNAME in the environment when the spec has none (Docker's behaviour; OCI
   // configs give the whole environment). HOME comes from /etc/passwd either way, as in runc.
   bool default_env = true;
@@ -141,6 +164,11 @@ Result<std::pair<pid_t, int>> spawn_container_init(const ContainerLaunchPlan& pl
 // (create's init and exec.)
 Result<UniqueFd> open_container_terminal(int console_fd, uid_t uid, gid_t gid,
                                          std::optional<ConsoleSize> size = std::nullopt);
+
+// What to say before strerror when sched_setattr(attributes) failed with `err` in a container's
+// process (init or exec): a static string that names process.scheduler and, where the kernel's
+// errno alone would puzzle, why.
+const char* scheduler_failure_stage(const linux::SchedulerAttributes& attributes, int err);
 
 // Writes /proc/PID/uid_map and gid_map.
 Result<void> write_id_maps(pid_t pid, const std::vector<IdMapping>& uid_map,

@@ -17,6 +17,7 @@
 #include "common/fd.hpp"
 #include "linux/mounts.hpp"
 #include "linux/process.hpp"
+#include "linux/scheduling.hpp"
 #include "linux/unix_socket.hpp"
 #include "runtime/container_launch.hpp"
 
@@ -73,7 +74,16 @@ void run_exec_child(const ExecChild& c) {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int sig = 1; sig < NSIG; ++sig)
     if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  if (container && container->cpu_affinity && container->cpu_affinity->initial)
+    if (int e = linux::set_cpu_affinity_in_child(*container->cpu_affinity->initial))
+      linux::fail_child(error_fd, "process.execCPUAffinity.initial: set the CPU affinity", e);
   if (plan.cgroup && !plan.cgroup->add_process(0)) linux::fail_child(error_fd, "join cgroup", EIO);
+  if (container && container->cpu_affinity && container->cpu_affinity->final) {
+    if (int e = linux::set_cpu_affinity_in_child(*container->cpu_affinity->final))
+      linux::fail_child(error_fd, "process.execCPUAffinity.final: set the CPU affinity (in the container's cgroup)", e);
+  } else if (container && !container->cpu_affinity && container->reset_cpu_affinity) {
+    if (int e = linux::reset_cpu_affinity_in_child()) linux::fail_child(error_fd, "reset the CPU affinity", e);
+  }
   bool joined_pid_namespace = false;
   for (auto& ns : *c.namespaces) {
     if (::setns(ns.fd.get(), ns.type) != 0) linux::fail_child(error_fd, "join namespace", errno);
@@ -117,6 +127,12 @@ void run_exec_child(const ExecChild& c) {
   if (c.tty && (::setsid() < 0 || ::ioctl(0, TIOCSCTTY, 0) != 0))
     linux::fail_child(error_fd, "take the terminal", errno);
   if (container) {
+    if (container->scheduler)
+      if (int e = linux::set_scheduler_in_child(*container->scheduler))
+        linux::fail_child(error_fd, scheduler_failure_stage(*container->scheduler, e), e);
+    if (container->io_priority)
+      if (int e = linux::set_io_priority_in_child(container->io_priority->io_class, container->io_priority->level))
+        linux::fail_child(error_fd, "process.ioPriority: set the I/O priority", e);
     for (auto& [resource, limit] : container->rlimits)
       if (::setrlimit(resource, &limit) != 0) linux::fail_child(error_fd, "setrlimit", errno);
     // Without no_new_privs only CAP_SYS_ADMIN may load a filter: load it before dropping

@@ -34,6 +34,15 @@ struct ContainerExecPlan {
   std::vector<std::pair<int, rlimit>> rlimits;  // set before privileges drop
   std::optional<mode_t> umask;
   int preserve_fds = 0;  // fds 3 .. 3+preserve_fds-1 stay open across exec (runc exec --preserve-fds)
+  // OCI process.scheduler and process.ioPriority, set before privileges drop (as the init's).
+  std::optional<linux::SchedulerAttributes> scheduler;
+  std::optional<ContainerLaunchPlan::IoPriority> io_priority;
+  // OCI process.execCPUAffinity: `initial` is taken first thing after fork, so the process joins
+  // the container's cgroup on those CPUs; `final` right after joining. Without either (no
+  // affinity at all) and with reset_cpu_affinity, the process takes every CPU its cgroup allows
+  // once in it, as runc's exec processes do.
+  std::optional<ContainerLaunchPlan::CpuAffinity> cpu_affinity;
+  bool reset_cpu_affinity = false;
 };
 
 struct ExecChild {

@@ -227,7 +227,7 @@ TEST_F(OciConfig, FieldsThatCannotBeHonouredAreRefusedByName) {
       {"hooks.prestart[0].path", [](auto& c) { c["hooks"] = {{"prestart", {{{"path", "bin/true"}}}}}; }},
       {"linux.resources.rdma", [](auto& c) { c["linux"]["resources"]["rdma"] = {{"mlx5_1", {{"hcaHandles", 3}}}}; }},
       {"linux.personality.flags", [](auto& c) { c["linux"]["personality"] = {{"domain", "LINUX"}, {"flags", {"ADDR_NO_RANDOMIZE"}}}; }},
-      {"process.scheduler", [](auto& c) { c["process"]["scheduler"] = {{"policy", "SCHED_FIFO"}}; }},
+      {"process.commandLine", [](auto& c) { c["process"]["commandLine"] = "sleep 1000"; }},
       {"mounts[7].options[1]", [](auto& c) {
          c["mounts"].push_back({{"destination", "/x"}, {"type", "bind"}, {"source", "/tmp"}, {"options", {"rbind", "remount"}}});
        }},
