@@ -189,10 +189,10 @@ inline Result<UniqueFd> accept_pty(int listener) {
   return UniqueFd(*master);
 }
 
-// What a pty master gives until its first newline (up to about 10 s, or until it closes).
-inline std::string read_pty_line(int pty) {
+// What a pty master gives until `marker` (up to about 10 s, or until it closes).
+inline std::string read_pty_until(int pty, const std::string& marker) {
   std::string out;
-  for (int i = 0; i < 100 && out.find('\n') == std::string::npos; ++i) {
+  for (int i = 0; i < 100 && out.find(marker) == std::string::npos; ++i) {
     pollfd p{pty, POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0) continue;
     char buf[256];
@@ -202,5 +202,8 @@ inline std::string read_pty_line(int pty) {
   }
   return out;
 }
+
+// ... until its first newline.
+inline std::string read_pty_line(int pty) { return read_pty_until(pty, "\n"); }
 
 }  // namespace berth::testing

@@ -29,19 +29,6 @@ TEST_F(OciTerminal, TheConsoleSocketGetsThePtyMaster) {
   EXPECT_NE(out.find("on-a-tty /dev/pts/0"), std::string::npos) << out;
 }
 
-// What a pty master gives until `marker` (up to about 10 s, or until it closes).
-std::string read_pty_until(int pty, const std::string& marker) {
-  std::string out;
-  for (int i = 0; i < 100 && out.find(marker) == std::string::npos; ++i) {
-    pollfd p{pty, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    char buf[256];
-    ssize_t n = ::read(pty, buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return out;
-}
 
 // As runc: the terminal is also /dev/console (same device), owned by the process's user, and
 // process.consoleSize is its size from the start.
