@@ -9,15 +9,10 @@
 
 #include <fmt/format.h>
 
+#include "common/numbers.hpp"
+
 namespace berth::wasm::net {
 namespace {
-
-std::optional<std::uint16_t> parse_port(std::string_view text) {
-  unsigned value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value == 0 || value > 65535) return std::nullopt;
-  return static_cast<std::uint16_t>(value);
-}
 
 std::optional<Endpoint> parse_ip(std::string_view text) {
   if (text.empty() || text.size() > 64) return std::nullopt;
@@ -73,7 +68,7 @@ bool split_port(std::string_view text, std::string_view& address, std::optional<
     auto rest = text.substr(close + 1);
     if (rest.empty()) return true;
     if (rest.front() != ':') return false;
-    port = parse_port(rest.substr(1));
+    port = parse_port_number(rest.substr(1));
     bad_port = !port;
     return port.has_value();
   }
@@ -88,7 +83,7 @@ bool split_port(std::string_view text, std::string_view& address, std::optional<
     return true;
   }
   address = text.substr(0, colon);
-  port = parse_port(text.substr(colon + 1));
+  port = parse_port_number(text.substr(colon + 1));
   bad_port = !port;
   return port.has_value();
 }
