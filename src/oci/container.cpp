@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "common/fs.hpp"
+#include "common/pipe.hpp"
 #include "common/time.hpp"
 #include "linux/cgroup.hpp"
 #include "linux/process.hpp"
@@ -38,15 +39,6 @@ namespace {
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 int pidfd_signal(int pidfd, int sig) { return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0)); }
-
-struct Pipe {
-  UniqueFd read, write;
-};
-Result<Pipe> make_pipe(const char* what) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return std::unexpected(errno_error("pipe", what, errno));
-  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
 
 Result<std::string> absolute_dir(const std::string& path) {
   char* real = ::realpath(path.c_str(), nullptr);

@@ -22,6 +22,7 @@
 
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "common/pipe.hpp"
 #include "common/time.hpp"
 #include "linux/cgroup.hpp"
 #include "linux/process.hpp"
@@ -53,16 +54,6 @@ const std::vector<WorkloadState> active_states{WorkloadState::starting, Workload
                                                WorkloadState::stopping};
 
 using shim_protocol::forward_signal;
-
-struct Pipe {
-  UniqueFd read, write;
-};
-
-Result<Pipe> make_pipe(std::string_view what) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return std::unexpected(errno_error("pipe", std::string(what), errno));
-  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
 
 // The child's stdout and stderr, and its error pipe (see process_launch.hpp).
 struct OutputPipes {
