@@ -290,6 +290,53 @@ Result<void> pivot_into(const std::string& rootfs) {
   return {};
 }
 
+// Mount points (unescaped) of this namespace from /proc/self/mountinfo, in mount order.
+std::vector<std::string> mount_points() {
+  std::vector<std::string> out;
+  auto text = read_file("/proc/self/mountinfo");
+  if (!text) return out;
+  std::size_t start = 0;
+  for (std::size_t end; (end = text->find('\n', start)) != std::string::npos; start = end + 1) {
+    std::string_view line(text->data() + start, end - start);
+    // id parent major:minor root mount-point ...
+    std::size_t field = 0, at = 0;
+    for (; field < 4 && at != std::string_view::npos; ++field) at = line.find(' ', at + 1);
+    if (at == std::string_view::npos) continue;
+    auto stop = line.find(' ', at + 1);
+    std::string_view raw = line.substr(at + 1, stop - at - 1);
+    std::string point;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '\\' && i + 3 < raw.size()) {  // \040 and friends: octal
+        point += static_cast<char>((raw[i + 1] - '0') * 64 + (raw[i + 2] - '0') * 8 + (raw[i + 3] - '0'));
+        i += 3;
+      } else {
+        point += raw[i];
+      }
+    }
+    out.push_back(std::move(point));
+  }
+  return out;
+}
+
+// --no-pivot: the host's mounts are detached first (a chroot alone would leave them reachable
+// to a process that escapes it), then the rootfs takes "/"'s place.
+Result<void> move_into(const std::string& rootfs) {
+  auto points = mount_points();
+  for (auto it = points.rbegin(); it != points.rend(); ++it) {
+    const std::string& point = *it;
+    if (point == "/" || point == rootfs || point.starts_with(rootfs + "/")) continue;
+    if (rootfs.starts_with(point + "/")) continue;  // a parent of the rootfs: goes with the move
+    if (::umount2(point.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
+      return std::unexpected(errno_error("detach", point, errno));
+  }
+  if (::chdir(rootfs.c_str()) != 0) return std::unexpected(errno_error("chdir", rootfs, errno));
+  if (::mount(rootfs.c_str(), "/", nullptr, MS_MOVE, nullptr) != 0)
+    return std::unexpected(errno_error("move the root onto /", rootfs, errno));
+  if (::chroot(".") != 0) return std::unexpected(errno_error("chroot", rootfs, errno));
+  if (::chdir("/") != 0) return std::unexpected(errno_error("chdir", "/", errno));
+  return {};
+}
+
 Result<void> mask_paths(const std::vector<std::string>& paths) {
   for (auto& path : paths) {
     UniqueFd fd(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
@@ -349,7 +396,7 @@ Result<void> set_up_container_root(const RootfsPlan& plan) {
   if (auto r = make_device_nodes(root.get(), plan.devices); !r) return r;
   root.reset();
   if (plan.before_pivot) plan.before_pivot();
-  if (auto r = pivot_into(plan.rootfs); !r) return r;
+  if (auto r = plan.no_pivot ? move_into(plan.rootfs) : pivot_into(plan.rootfs); !r) return r;
   if (plan.root_propagation && ::mount(nullptr, "/", nullptr, plan.root_propagation, nullptr) != 0)
     return std::unexpected(errno_error("set propagation of", "/", errno));
   if (auto r = mask_paths(plan.masked_paths); !r) return r;

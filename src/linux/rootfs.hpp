@@ -81,6 +81,9 @@ struct RootfsPlan {
   // v1 hierarchies of the container's cgroup (host directory, controller directory name), for a
   // Kind::cgroup mount.
   std::vector<std::pair<std::string, std::string>> cgroup_v1_dirs;
+  // runc's --no-pivot, for a root pivot_root refuses (one on the initramfs): every mount outside
+  // the rootfs is detached, the rootfs moved onto "/" and chroot'ed into.
+  bool no_pivot = false;
   unsigned long root_propagation = 0;  // set on "/" after pivot_root (MS_SLAVE|MS_REC, ...); 0: private
   std::vector<std::string> masked_paths;
   std::vector<std::string> readonly_paths;

@@ -220,6 +220,7 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
   if (!plan.tty && !create.console_socket.empty())
     return fail(ErrorCode::invalid_spec, "--console-socket: process.terminal is false, there is no terminal to send");
   if (create.preserve_fds < 0) return fail(ErrorCode::invalid_spec, "--preserve-fds: must not be negative");
+  plan.rootfs.no_pivot = create.no_pivot;
   plan.preserve_fds = create.preserve_fds;
   // Socket activation, as runc: fds handed to berth-oci by systemd (LISTEN_FDS, for this pid or
   // no pid named) come first, at 3.., and the process is told so (LISTEN_PID=1: it is the init);

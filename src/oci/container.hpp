@@ -28,7 +28,7 @@ struct CreateOptions {
   std::string pid_file;
   std::string console_socket;
   int preserve_fds = 0;
-  bool no_pivot = false;        // accepted: berth always uses pivot_root
+  bool no_pivot = false;        // MS_MOVE and chroot instead of pivot_root (linux::RootfsPlan)
   bool no_new_keyring = false;  // keep the caller's session keyring (else a new one named ID)
 };
 

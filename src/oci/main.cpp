@@ -228,7 +228,6 @@ int main(int argc, char** argv) {
     if (one_id(pos, command.c_str()) < 0) return 2;
     auto o = create_options(v);
     if (!o) return die(o.error().message, 2);
-    if (o->no_pivot && g_log.debug) g_log.write("debug", "--no-pivot: berth always uses pivot_root");
     if (command == "run" && (truthy(v, "detach") || truthy(v, "d"))) {
       if (auto r = oci::run_detached(options, pos[0], *o); !r) return die(r.error().message);
       return 0;

@@ -1,5 +1,6 @@
 // config.json fields observed from inside the container, and fields berth-oci cannot honour
 // refused by name.
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -173,6 +174,41 @@ TEST_F(OciConfig, JoinsAMountNamespaceByPathAndSetsTheRootUpInIt) {
   EXPECT_FALSE(path_exists(only_there + "/file")) << "the host sees no tmpfs there";
   EXPECT_EQ(read_file("/proc/self/mountinfo").value_or("").find(rootfs_parent_), std::string::npos)
       << "nothing was mounted in the host's namespace";
+}
+
+// runc's --no-pivot (for a root on the initramfs, where pivot_root fails): the rootfs is moved
+// onto "/" and chroot'ed into, after every host mount is detached from the namespace.
+TEST_F(OciConfig, NoPivotRunsTheContainerInItsMovedRoot) {
+  std::string host_only = dir_ + "/host-only";
+  ASSERT_EQ(::mkdir(host_only.c_str(), 0755), 0);
+  ASSERT_EQ(::mount("tmpfs", host_only.c_str(), "tmpfs", 0, "size=1m"), 0);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{host_only};
+  set_args({"sh", "-c", "ls /bin/busybox && cat /etc/passwd | head -1 && echo ran"});
+  auto created = create("nopivot", {"--no-pivot"});
+  ASSERT_EQ(created.code, 0) << created.err;
+  int pid = state("nopivot")["pid"];
+  // The namespace's own mount table, whatever the process's root: nsenter takes the
+  // namespace's root, which the moved rootfs now covers.
+  auto ns = "/proc/" + std::to_string(pid) + "/ns/";
+  auto table = shell("nsenter --mount=" + ns + "mnt --pid=" + ns + "pid /bin/cat /proc/self/mountinfo 2>&1");
+  // (mountinfo lists only mounts reachable from the reader's root, so this shows the rootfs on
+  // "/" and no host mount above it; that the host's are detached, not merely out of reach, is
+  // not visible from here.)
+  EXPECT_NE(table.find("/rootfs / "), std::string::npos) << "the rootfs is the namespace's root: " << table;
+  EXPECT_EQ(table.find("host-only"), std::string::npos) << table;
+  ASSERT_EQ(oci({"start", "nopivot"}).code, 0);
+  EXPECT_EQ(oci({"delete", "--force", "nopivot"}).code, 0);
+
+  auto r = [&] {
+    write_config();
+    ids_.push_back("nopivot-run");
+    return oci({"run", "--no-pivot", "--bundle", bundle_, "nopivot-run"});
+  }();
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "/bin/busybox\nroot:x:0:0:root:/root:/bin/sh\nran\n");
 }
 
 TEST_F(OciConfig, AJoinedNamespaceMustBeOfItsTypeAndNotTheHostsMountNamespace) {
