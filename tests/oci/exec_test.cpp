@@ -26,6 +26,35 @@ class OciExec : public OciTest {
     auto started = oci({"start", id});
     ASSERT_EQ(started.code, 0) << started.err;
   }
+  // Runs `berth-oci exec` with `args` and --console-socket on a fresh socket in dir_: the pty
+  // master it sends, and its first line of output.
+  struct Console {
+    std::string first_line;
+    Ran finished;
+  };
+  Console exec_with_console(std::vector<std::string> args) {
+    Console c;
+    std::string path = dir_ + "/console.sock";
+    ::unlink(path.c_str());
+    UniqueFd listener = listen_console_socket(path);
+    EXPECT_TRUE(listener);
+    std::vector<std::string> full{BERTH_OCI_PATH, "--root", root_, "exec", "--console-socket", path};
+    full.insert(full.end(), args.begin(), args.end());
+    Program running(full);
+    pollfd ready{listener.get(), POLLIN, 0};
+    if (::poll(&ready, 1, 10000) == 1) {
+      auto received = accept_pty(listener.get());
+      EXPECT_TRUE(received) << received.error().message;
+      if (received) {
+        UniqueFd pty = std::move(*received);
+        c.first_line = read_pty_line(pty.get());
+      }
+    } else {
+      ADD_FAILURE() << "no pty on the console socket";
+    }
+    c.finished = running.finish();
+    return c;
+  }
   Ran exec(const std::vector<std::string>& args) {
     std::vector<std::string> full{"exec"};
     full.insert(full.end(), args.begin(), args.end());
@@ -152,49 +181,28 @@ TEST_F(OciExec, DetachReturnsAtOnceWithThePidFileWritten) {
 
 TEST_F(OciExec, TtyWithAConsoleSocketGetsAPtyOfTheContainer) {
   ASSERT_NO_FATAL_FAILURE(start_sleeper("tty"));
-  std::string path = dir_ + "/console.sock";
-  UniqueFd listener = listen_console_socket(path);
-  ASSERT_TRUE(listener);
-  Program running({BERTH_OCI_PATH, "--root", root_, "exec", "--tty", "--console-socket", path, "tty", "sh", "-c",
-                   "test -t 0 && test -t 1 && echo on-a-tty $(tty); exit 3"});
-  pollfd ready{listener.get(), POLLIN, 0};
-  ASSERT_EQ(::poll(&ready, 1, 10000), 1);
-  auto received = accept_pty(listener.get());
-  ASSERT_TRUE(received) << received.error().message;
-  UniqueFd pty = std::move(*received);
-  std::string out = read_pty_line(pty.get());
-  EXPECT_NE(out.find("on-a-tty /dev/pts/"), std::string::npos) << out;
-  auto r = running.finish();
-  EXPECT_EQ(r.code, 3) << r.err;
+  auto c = exec_with_console({"--tty", "tty", "sh", "-c", "test -t 0 && test -t 1 && echo on-a-tty $(tty); exit 3"});
+  EXPECT_NE(c.first_line.find("on-a-tty /dev/pts/"), std::string::npos) << c.first_line;
+  EXPECT_EQ(c.finished.code, 3) << c.finished.err;
   // A terminal needs the socket, and the socket a terminal.
   auto no_socket = exec({"-t", "tty", "true"});
   EXPECT_NE(no_socket.code, 0);
   EXPECT_NE(no_socket.err.find("--console-socket"), std::string::npos) << no_socket.err;
-  auto no_tty = exec({"--console-socket", path, "tty", "true"});
+  auto no_tty = exec({"--console-socket", dir_ + "/console.sock", "tty", "true"});
   EXPECT_NE(no_tty.code, 0);
   EXPECT_NE(no_tty.err.find("no terminal"), std::string::npos) << no_tty.err;
 }
 
 TEST_F(OciExec, AProcessFilesConsoleSizeSizesItsPty) {
   ASSERT_NO_FATAL_FAILURE(start_sleeper("sized"));
-  std::string path = dir_ + "/console.sock";
-  UniqueFd listener = listen_console_socket(path);
-  ASSERT_TRUE(listener);
   auto process = config_["process"];
   process["terminal"] = true;
   process["consoleSize"] = {{"height", 41}, {"width", 97}};
   process["args"] = {"sh", "-c", "echo size=$(stty size)"};
   ASSERT_TRUE(write_file(dir_ + "/process.json", process.dump()));
-  Program running({BERTH_OCI_PATH, "--root", root_, "exec", "--process", dir_ + "/process.json", "--console-socket",
-                   path, "sized"});
-  pollfd ready{listener.get(), POLLIN, 0};
-  ASSERT_EQ(::poll(&ready, 1, 10000), 1);
-  auto received = accept_pty(listener.get());
-  ASSERT_TRUE(received) << received.error().message;
-  UniqueFd pty = std::move(*received);
-  std::string out = read_pty_line(pty.get());
-  EXPECT_NE(out.find("size=41 97"), std::string::npos) << out;
-  EXPECT_EQ(running.finish().code, 0);
+  auto c = exec_with_console({"--process", dir_ + "/process.json", "sized"});
+  EXPECT_NE(c.first_line.find("size=41 97"), std::string::npos) << c.first_line;
+  EXPECT_EQ(c.finished.code, 0) << c.finished.err;
 }
 
 TEST_F(OciExec, OnlyStdioReachesTheProcess) {
