@@ -174,6 +174,9 @@ TEST_F(SupervisorTest, HttpAndTcpProbes) {
   auto port = free_port();
   auto web = process_spec({"/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", std::to_string(port)}, "web");
   web.health_check = health("http", {}, std::to_string(port) + "/");
+  // Python's http.server may take longer to listen than two probes 100 ms apart on a loaded
+  // machine: failures while it starts do not count.
+  web.health_check->start_period = 10s;
   run(web);
   auto ready = supervisor_->wait_ready("web", 15s);
   ASSERT_TRUE(ready) << ready.error().message;
@@ -195,6 +198,9 @@ TEST_F(SupervisorTest, ProbesReachIntoAPrivateNetworkNamespace) {
   auto web = process_spec({"/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", std::to_string(port)}, "inner");
   web.network = "none";
   web.health_check = health("http", {}, std::to_string(port) + "/");
+  // Python's http.server may take longer to listen than two probes 100 ms apart on a loaded
+  // machine: failures while it starts do not count.
+  web.health_check->start_period = 10s;
   run(web);
   auto ready = supervisor_->wait_ready("inner", 15s);
   ASSERT_TRUE(ready) << ready.error().message;
