@@ -28,8 +28,8 @@ packages=(
   # compiler runtime to build test guests; nodejs is the speed peer in bench/
   wabt clang lld wasi-libc libclang-rt-14-dev-wasm32 nodejs
   # berth-oci's real clients in the tests and the podman benchmark (podman with conmon and its
-  # network stack; containerd with ctr)
-  podman conmon containernetworking-plugins slirp4netns uidmap containerd
+  # network stack and catatonit, the init of a pod's infra container; containerd with ctr)
+  podman conmon containernetworking-plugins slirp4netns uidmap catatonit containerd
   # the HTTP trigger benchmark: wrk as the load generator, a static nginx as the ceiling
   wrk nginx-light
 )

@@ -167,5 +167,31 @@ TEST_F(Podman, AWasmModuleRunsWithTheHandlerAnnotation) {
   EXPECT_NE(podman({"run", "--rm", "--network", "none", "localhost/berth-wasm-guest:test", "/guest.wasm"}).code, 0);
 }
 
+// A pod (what Kubernetes runs through CRI): its infra container (catatonit) holds the network,
+// uts and ipc namespaces, and every container of the pod joins them by path through berth-oci.
+TEST_F(Podman, ContainersInAPodShareItsNamespaces) {
+  if (shell("command -v catatonit").empty()) GTEST_SKIP() << "catatonit is not installed (scripts/setup.sh)";
+  auto pod = podman({"pod", "create", "--name", "berth-pod", "--network", "none"});
+  ASSERT_EQ(pod.code, 0) << pod.err;
+  struct RemovePod {
+    ~RemovePod() { podman({"pod", "rm", "--force", "--time", "0", "berth-pod"}); }
+  } remove_pod;
+  names_.push_back("pod-web");
+  auto web = podman({"run", "-d", "--pod", "berth-pod", "--name", "pod-web", image_, "httpd", "-f", "-p", "8080"});
+  ASSERT_EQ(web.code, 0) << web.err;
+  // Another container of the pod reaches it on the pod's loopback, and has the pod's hostname.
+  auto client = podman({"run", "--rm", "--pod", "berth-pod", image_, "sh", "-c",
+                        "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 8080 "
+                        "| head -1 | grep HTTP && break; sleep 0.2; done; hostname"});
+  EXPECT_EQ(client.code, 0) << client.err;
+  EXPECT_NE(client.out.find("HTTP/1.1 404"), std::string::npos) << client.out;
+  EXPECT_NE(client.out.find("berth-pod"), std::string::npos) << client.out;
+  auto runtimes = podman({"pod", "inspect", "--format", "{{.InfraContainerID}}", "berth-pod"});
+  ASSERT_EQ(runtimes.code, 0) << runtimes.err;
+  auto infra = runtimes.out.substr(0, runtimes.out.find('\n'));
+  EXPECT_EQ(podman({"inspect", "--format", "{{.OCIRuntime}}", infra}).out, std::string(BERTH_OCI_PATH) + "\n")
+      << "the infra container runs on berth-oci too";
+}
+
 }  // namespace
 }  // namespace berth::testing
