@@ -41,12 +41,14 @@ class OciExec : public OciTest {
     std::vector<std::string> full{BERTH_OCI_PATH, "--root", root_, "exec", "--console-socket", path};
     full.insert(full.end(), args.begin(), args.end());
     Program running(full);
+    // Held until the process has finished: closing the master hangs its terminal up (SIGHUP).
+    UniqueFd pty;
     pollfd ready{listener.get(), POLLIN, 0};
     if (::poll(&ready, 1, 10000) == 1) {
       auto received = accept_pty(listener.get());
       EXPECT_TRUE(received) << received.error().message;
       if (received) {
-        UniqueFd pty = std::move(*received);
+        pty = std::move(*received);
         c.first_line = read_pty_line(pty.get());
       }
     } else {
