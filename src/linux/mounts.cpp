@@ -94,4 +94,31 @@ Result<void> remount_bind(int target_fd, unsigned long flags, const std::string&
   return {};
 }
 
+std::vector<std::string> mount_points(const std::string& mountinfo) {
+  std::vector<std::string> out;
+  auto text = read_file(mountinfo);
+  if (!text) return out;
+  std::size_t start = 0;
+  for (std::size_t end; (end = text->find('\n', start)) != std::string::npos; start = end + 1) {
+    std::string_view line(text->data() + start, end - start);
+    // id parent major:minor root mount-point ...
+    std::size_t at = 0;
+    for (int field = 0; field < 4 && at != std::string_view::npos; ++field) at = line.find(' ', at + 1);
+    if (at == std::string_view::npos) continue;
+    auto stop = line.find(' ', at + 1);
+    std::string_view raw = line.substr(at + 1, stop - at - 1);
+    std::string point;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '\\' && i + 3 < raw.size()) {  // \040 and friends: octal
+        point += static_cast<char>((raw[i + 1] - '0') * 64 + (raw[i + 2] - '0') * 8 + (raw[i + 3] - '0'));
+        i += 3;
+      } else {
+        point += raw[i];
+      }
+    }
+    out.push_back(std::move(point));
+  }
+  return out;
+}
+
 }  // namespace berth::linux

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 
 #include <string>
+#include <vector>
 
 #include "berth/error.hpp"
 #include "common/fd.hpp"
@@ -31,5 +32,9 @@ Result<void> mount_onto(const char* source, int target_fd, const char* fstype, u
 // Remounts the bind mount at `target_fd` with `flags` added (MS_RDONLY, MS_NOSUID, ...),
 // keeping the flags it has that unprivileged remounts must keep (nodev, noexec, atime).
 Result<void> remount_bind(int target_fd, unsigned long flags, const std::string& what);
+
+// The mount points in `mountinfo` (a /proc/PID/mountinfo path), in mount order, with the
+// kernel's octal escapes (\040 for a space) undone; empty when it cannot be read.
+std::vector<std::string> mount_points(const std::string& mountinfo);
 
 }  // namespace berth::linux

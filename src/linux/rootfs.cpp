@@ -290,38 +290,10 @@ Result<void> pivot_into(const std::string& rootfs) {
   return {};
 }
 
-// Mount points (unescaped) of this namespace from /proc/self/mountinfo, in mount order.
-std::vector<std::string> mount_points() {
-  std::vector<std::string> out;
-  auto text = read_file("/proc/self/mountinfo");
-  if (!text) return out;
-  std::size_t start = 0;
-  for (std::size_t end; (end = text->find('\n', start)) != std::string::npos; start = end + 1) {
-    std::string_view line(text->data() + start, end - start);
-    // id parent major:minor root mount-point ...
-    std::size_t field = 0, at = 0;
-    for (; field < 4 && at != std::string_view::npos; ++field) at = line.find(' ', at + 1);
-    if (at == std::string_view::npos) continue;
-    auto stop = line.find(' ', at + 1);
-    std::string_view raw = line.substr(at + 1, stop - at - 1);
-    std::string point;
-    for (std::size_t i = 0; i < raw.size(); ++i) {
-      if (raw[i] == '\\' && i + 3 < raw.size()) {  // \040 and friends: octal
-        point += static_cast<char>((raw[i + 1] - '0') * 64 + (raw[i + 2] - '0') * 8 + (raw[i + 3] - '0'));
-        i += 3;
-      } else {
-        point += raw[i];
-      }
-    }
-    out.push_back(std::move(point));
-  }
-  return out;
-}
-
 // --no-pivot: the host's mounts are detached first (a chroot alone would leave them reachable
 // to a process that escapes it), then the rootfs takes "/"'s place.
 Result<void> move_into(const std::string& rootfs) {
-  auto points = mount_points();
+  auto points = mount_points("/proc/self/mountinfo");
   for (auto it = points.rbegin(); it != points.rend(); ++it) {
     const std::string& point = *it;
     if (point == "/" || point == rootfs || point.starts_with(rootfs + "/")) continue;

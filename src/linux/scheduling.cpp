@@ -58,7 +58,7 @@ std::optional<std::uint32_t> scheduling_policy(std::string_view name) {
   // implements it: the spec lists it, so it is passed on and the kernel's EINVAL reported.
   static constexpr std::pair<std::string_view, std::uint32_t> table[] = {
       {"SCHED_OTHER", 0}, {"SCHED_FIFO", 1}, {"SCHED_RR", 2},      {"SCHED_BATCH", 3},
-      {"SCHED_ISO", 4},   {"SCHED_IDLE", 5}, {"SCHED_DEADLINE", sched_deadline_policy}};
+      {"SCHED_ISO", sched_iso_policy},   {"SCHED_IDLE", 5}, {"SCHED_DEADLINE", sched_deadline_policy}};
   for (auto [n, value] : table)
     if (n == name) return value;
   return std::nullopt;

@@ -29,6 +29,8 @@ std::optional<std::uint32_t> scheduling_policy(std::string_view name);
 std::optional<std::uint64_t> scheduling_flag(std::string_view name);
 bool is_realtime_policy(std::uint32_t policy);  // SCHED_FIFO or SCHED_RR
 inline constexpr std::uint32_t sched_deadline_policy = 6;
+// Reserved in the kernel's uapi and implemented by no mainline kernel (the spec lists it).
+inline constexpr std::uint32_t sched_iso_policy = 4;
 
 // sched_setattr(0, attributes, 0) on the calling thread.
 int set_scheduler_in_child(const SchedulerAttributes& attributes);

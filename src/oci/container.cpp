@@ -137,30 +137,33 @@ int listen_fds_for_this_process() {
 
 }  // namespace
 
-Result<UniqueFd> connect_console_socket(const std::string& path) {
+namespace {
+
+// A stream connection to the unix socket at `path`; errors name `field`, where the path came from.
+Result<UniqueFd> connect_unix(const std::string& path, const std::string& field) {
   auto address = linux::unix_address(path);
-  if (!address) return std::unexpected(address.error().with_context("--console-socket"));
-  UniqueFd console(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!console) return std::unexpected(errno_error("socket", path, errno));
-  if (::connect(console.get(), reinterpret_cast<const sockaddr*>(&address->address), sizeof address->address) != 0)
-    return std::unexpected(errno_error("connect", path, errno).with_context("--console-socket"));
-  return console;
+  if (!address) return std::unexpected(address.error().with_context(field));
+  UniqueFd socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!socket) return std::unexpected(errno_error("socket", path, errno));
+  if (::connect(socket.get(), reinterpret_cast<const sockaddr*>(&address->address), sizeof address->address) != 0)
+    return std::unexpected(errno_error("connect", path, errno).with_context(field));
+  return socket;
 }
+
+}  // namespace
+
+Result<UniqueFd> connect_console_socket(const std::string& path) { return connect_unix(path, "--console-socket"); }
 
 Result<void> send_to_seccomp_agent(const BundleConfig& config, const ContainerState& state, pid_t pid, int listener) {
   const std::string& path = config.seccomp_listener_path;
-  auto address = linux::unix_address(path);
-  if (!address) return std::unexpected(address.error().with_context("linux.seccomp.listenerPath"));
-  UniqueFd agent(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!agent) return std::unexpected(errno_error("socket", path, errno));
-  if (::connect(agent.get(), reinterpret_cast<const sockaddr*>(&address->address), sizeof address->address) != 0)
-    return std::unexpected(errno_error("connect", path, errno).with_context("linux.seccomp.listenerPath"));
+  auto agent = connect_unix(path, "linux.seccomp.listenerPath");
+  if (!agent) return std::unexpected(agent.error());
   nlohmann::json message = {{"ociVersion", state.oci_version},
                             {"fds", {"seccompFd"}},
                             {"pid", pid},
                             {"metadata", config.seccomp_listener_metadata},
                             {"state", nlohmann::json::parse(state_json(state))}};
-  if (auto r = linux::send_with_fd(agent.get(), message.dump(), listener, "the seccomp listener"); !r)
+  if (auto r = linux::send_with_fd(agent->get(), message.dump(), listener, "the seccomp listener"); !r)
     return std::unexpected(r.error().with_context("linux.seccomp.listenerPath " + path));
   return {};
 }

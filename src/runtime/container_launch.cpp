@@ -293,7 +293,7 @@ const char* scheduler_failure_stage(const linux::SchedulerAttributes& attributes
   if (err == EPERM && attributes.policy == linux::sched_deadline_policy)
     return "process.scheduler: set SCHED_DEADLINE: the kernel refuses it without CAP_SYS_NICE in the host's user "
            "namespace, or to a process whose CPU affinity or cpuset does not cover its whole root domain";
-  if (err == EINVAL && attributes.policy == 4)
+  if (err == EINVAL && attributes.policy == linux::sched_iso_policy)
     return "process.scheduler.policy: SCHED_ISO (this kernel has no such policy)";
   return "process.scheduler: set the scheduling policy";
 }

@@ -7,29 +7,14 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
-#include <sstream>
 
 #include "common/fs.hpp"
+#include "linux/mounts.hpp"
 #include "linux/process.hpp"
 
 namespace berth {
 
 namespace {
-
-// Mount points from /proc/PID/mountinfo (field 5), as the process sees them.
-std::vector<std::string> mount_points_of(pid_t pid) {
-  std::vector<std::string> out;
-  auto text = read_file(fmt::format("/proc/{}/mountinfo", pid));
-  if (!text) return out;
-  std::istringstream in(*text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, point;
-    if (fields >> id >> parent >> devno >> root >> point) out.push_back(point);
-  }
-  return out;
-}
 
 // The namespaces a process holds that the caller does not share.
 std::vector<std::string> own_namespaces_of(pid_t pid) {
@@ -53,7 +38,7 @@ Result<void> kill_workload(const linux::CgroupHost& host, const state::WorkloadR
     auto namespaces = own_namespaces_of(*record.pid);
     // Only a process in a mount namespace of its own has mounts that are its to release.
     if (!namespaces.empty() && namespaces.front().starts_with("mnt:"))
-      report.mounts = mount_points_of(*record.pid);
+      report.mounts = linux::mount_points(fmt::format("/proc/{}/mountinfo", *record.pid));
     report.namespaces = std::move(namespaces);
   }
   auto cgroup = linux::open_cgroup(host, StateLayout::cgroup_path(record.id));
