@@ -20,6 +20,7 @@
 
 #include "common/fs.hpp"
 #include "linux/cgroup.hpp"
+#include "support/host_features.hpp"
 
 namespace berth::linux {
 namespace {
@@ -253,7 +254,7 @@ TEST_F(CgroupLayerTest, V1SwapLimitFollowsMemoryUpAndDown) {
   if (!v1_host()) GTEST_SKIP() << "host is not cgroup v1";
   auto* cg = make_default();
   ASSERT_TRUE(cg);
-  if (!path_exists(v1_file("memory", "memory.memsw.limit_in_bytes"))) GTEST_SKIP() << "no swap accounting";
+  if (auto missing = testing::missing_swap_accounting()) GTEST_SKIP() << *missing;
   auto set = [&](std::int64_t memory, std::int64_t swap) {
     Resources r;
     r.memory_bytes = memory;
@@ -727,14 +728,17 @@ TEST_F(CgroupLayerTest, V1ExtraResourcesLandInTheControllerFiles) {
   ExtraResources x;
   x.memory_reservation = 16 << 20;
   x.memory_swappiness = 5;
-  x.cpu_burst = 1000;
+  bool burst = !testing::missing_v1_cpu_file("cpu.cfs_burst_us");  // kernels before 5.14 have none
+  if (burst) x.cpu_burst = 1000;
   x.hugepage_limits.push_back({"2MB", 8 << 20});
   auto applied = cg->apply_extra(x);
   ASSERT_TRUE(applied) << applied.error().message;
   EXPECT_TRUE(applied->empty());
   EXPECT_EQ(contents(v1_file("memory", "memory.soft_limit_in_bytes")), "16777216");
   EXPECT_EQ(contents(v1_file("memory", "memory.swappiness")), "5");
-  EXPECT_EQ(contents(v1_file("cpu", "cpu.cfs_burst_us")), "1000");
+  if (burst) {
+    EXPECT_EQ(contents(v1_file("cpu", "cpu.cfs_burst_us")), "1000");
+  }
   // A v1 hugetlb hierarchy, or (hybrid) the unified one, which the child joins with the others.
   bool v1_hugetlb = path_exists("/sys/fs/cgroup/hugetlb/" + relative_);
   std::string hugetlb_dir = v1_hugetlb ? "/sys/fs/cgroup/hugetlb/" + relative_ : std::string(unified_root) + "/" + relative_;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "oci/oci_fixture.hpp"
+#include "support/idmapped_mounts.hpp"
 
 namespace berth::testing {
 namespace {
@@ -126,8 +127,10 @@ TEST_F(OciMounts, IdmapShowsTheMappedOwnersAndWritesThroughTheMapping) {
   ASSERT_TRUE(write_file(source + "/roots", "x"));
   ASSERT_EQ(::chown(source.c_str(), 1000, 1000), 0);
   ASSERT_EQ(::chown((source + "/users").c_str(), 1000, 1000), 0);
+  if (auto missing = missing_idmapped_mounts(source)) GTEST_SKIP() << *missing;
   HostMount sub(source + "/sub", 0, "mode=755");
   ASSERT_TRUE(sub.ok());
+  if (auto missing = missing_idmapped_mounts(source + "/sub")) GTEST_SKIP() << *missing;
   ASSERT_TRUE(write_file(source + "/sub/f", "x"));
   ASSERT_EQ(::chown((source + "/sub/f").c_str(), 1000, 1000), 0);
   auto mapped = [&](const std::string& destination, std::vector<std::string> options) {
@@ -161,6 +164,7 @@ TEST_F(OciMounts, IdmapWithoutMappingsTakesTheContainersUserNamespace) {
   ASSERT_TRUE(make_dirs(source));
   ASSERT_EQ(::chmod(source.c_str(), 0755), 0);
   ASSERT_TRUE(write_file(source + "/f", "x"));
+  if (auto missing = missing_idmapped_mounts(source)) GTEST_SKIP() << *missing;
   config_["linux"]["namespaces"].push_back({{"type", "user"}});
   config_["linux"]["uidMappings"] = one_to_one(0, 200000, 65536);
   config_["linux"]["gidMappings"] = one_to_one(0, 200000, 65536);
@@ -183,6 +187,7 @@ TEST_F(OciMounts, IdmapWithoutMappingsInAJoinedUserNamespaceTakesItsMappings) {
   ASSERT_TRUE(make_dirs(source));
   ASSERT_EQ(::chmod(source.c_str(), 0755), 0);
   ASSERT_TRUE(write_file(source + "/f", "x"));
+  if (auto missing = missing_idmapped_mounts(source)) GTEST_SKIP() << *missing;
   config_["linux"]["namespaces"].push_back({{"type", "user"}});
   config_["linux"]["uidMappings"] = one_to_one(0, 300000, 65536);
   config_["linux"]["gidMappings"] = one_to_one(0, 300000, 65536);
