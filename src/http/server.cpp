@@ -432,8 +432,7 @@ Result<void> Server::run() {
         ::setsockopt(connection.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       }
       if (connections_.load() >= options_.max_connections) {
-        std::string busy = busy_response(fmt::format("the server is busy: it serves its most connections at once ({}); try again",
-                                                     options_.max_connections));
+        std::string busy = busy_response(fmt::format("too many connections at once (the most is {})", options_.max_connections));
         (void)!::send(connection.get(), busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         ::shutdown(connection.get(), SHUT_WR);
         if (draining.size() < max_draining) draining.push_back({std::move(connection), now + options_.linger});
@@ -488,8 +487,7 @@ void Server::serve(UniqueFd connection, bool tcp, std::stop_token stop) {
     return close_with(r);
   };
   auto over_budget = [&] {
-    return refuse(503, fmt::format("the server is busy: request bodies in flight use its whole budget of {} bytes; try again",
-                            options_.max_total_body_bytes));
+    return refuse(503, fmt::format("request bodies in flight fill the budget of {} bytes", options_.max_total_body_bytes));
   };
   auto too_large = [&] {
     return refuse(413, fmt::format("the request body is over the limit of {} bytes", options_.max_body_bytes));
