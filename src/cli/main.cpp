@@ -27,10 +27,21 @@ Result<client::RemoteRuntime*> Context::daemon() {
   auto endpoint = http::parse_endpoint(where);
   if (!endpoint) return std::unexpected(endpoint.error());
   auto remote = client::RemoteRuntime::connect(*endpoint);
-  if (!remote)
-    return fail(ErrorCode::unavailable,
-                fmt::format("berthd does not answer at {} ({}): start it with `berthd` (or `systemctl "
-                            "start berthd`)", where, remote.error().message));
+  if (!remote) {
+    // The hint to start berthd only when nothing answers: a refusal or a busy berthd is running.
+    switch (remote.error().code) {
+      case ErrorCode::permission_denied:
+        return fail(ErrorCode::permission_denied,
+                    fmt::format("cannot use berthd at {}: {}; it serves root and its own user", where,
+                                remote.error().message));
+      case ErrorCode::limit_exceeded:
+        return fail(ErrorCode::unavailable, fmt::format("{}: try again in a moment", remote.error().message));
+      default:
+        return fail(ErrorCode::unavailable,
+                    fmt::format("berthd does not answer at {} ({}): start it with `berthd` (or `systemctl "
+                                "start berthd`)", where, remote.error().message));
+    }
+  }
   remote_ = remote->get();
   runtime_ = std::move(*remote);
   return remote_;

@@ -138,9 +138,16 @@ Result<std::unique_ptr<RemoteRuntime>> RemoteRuntime::connect(const http::Endpoi
   std::unique_ptr<RemoteRuntime> self(new RemoteRuntime(endpoint));
   auto c = http::Connection::open(endpoint, timeout);
   if (!c) return std::unexpected(c.error());
-  self->connection_.emplace(std::move(*c));
-  auto version = self->call("GET", "/v1/version", std::nullopt, timeout);
+  auto version = c->request("GET", "/v1/version", {}, "application/json", timeout);
   if (!version) return std::unexpected(version.error());
+  // berthd answers, but serves as many clients or bodies as it takes already.
+  if (version->status == 503) {
+    auto said = error_from_json(json::parse(version->body, nullptr, false));
+    return fail(ErrorCode::limit_exceeded, fmt::format("berthd at {} is busy ({})", endpoint.describe(),
+                                                       said ? said->message : "HTTP 503"));
+  }
+  if (auto parsed = parse_body(*version); !parsed) return std::unexpected(parsed.error());
+  self->connection_.emplace(std::move(*c));
   return self;
 }
 

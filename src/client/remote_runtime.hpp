@@ -15,7 +15,8 @@ namespace berth::client {
 
 class RemoteRuntime final : public Runtime {
  public:
-  // Connects and asks berthd for its version: unavailable when nothing answers.
+  // Connects and asks berthd for its version: unavailable when nothing answers, permission_denied
+  // when this user may not use it, limit_exceeded when it is busy (503: at its connection cap).
   static Result<std::unique_ptr<RemoteRuntime>> connect(const http::Endpoint& endpoint,
                                                         std::chrono::milliseconds timeout = std::chrono::seconds(2));
 

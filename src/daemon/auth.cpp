@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "common/fs.hpp"
 
@@ -74,6 +75,17 @@ Result<void> Access::check(const http::Request& request) const {
       if (same(t, token)) return {};
   }
   return fail(ErrorCode::unavailable, "a valid bearer token is needed");
+}
+
+std::optional<http::Response> Access::refusal(const http::Request& request) const {
+  auto allowed = check(request);
+  if (allowed) return std::nullopt;
+  http::Response response;
+  response.status = allowed.error().code == ErrorCode::permission_denied ? 403 : 401;
+  response.headers = {{"Content-Type", "application/json"}};
+  if (response.status == 401) response.headers.emplace_back("WWW-Authenticate", "Bearer");
+  response.body = nlohmann::json{{"code", "permission_denied"}, {"message", allowed.error().message}}.dump() + "\n";
+  return response;
 }
 
 }  // namespace berth::daemon

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ class Access {
   // permission_denied (403) for a Unix peer that is not allowed; unavailable (401) for a TCP
   // request without a valid token.
   Result<void> check(const http::Request& request) const;
+  // check() as the server's gate (http::Gate): the 401 or 403 to answer, nothing when allowed.
+  // It sees only the request line and headers: no body is read for a client refused here.
+  std::optional<http::Response> refusal(const http::Request& request) const;
 
  private:
   mutable std::mutex mutex_;

@@ -2,6 +2,7 @@
 // token). Workloads belong to their shims, not to berthd: stopping or killing berthd leaves
 // them running, and the next berthd re-adopts them (live restore).
 #include <grp.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -16,7 +17,9 @@
 
 #include "cli/args.hpp"
 #include "common/fs.hpp"
+#include "common/numbers.hpp"
 #include "common/time.hpp"
+#include "common/units.hpp"
 #include "daemon/api.hpp"
 #include "daemon/auth.hpp"
 #include "http/server.hpp"
@@ -36,6 +39,9 @@ const std::vector<cli::FlagSpec> flags = {
     {"tcp", 0, true, "HOST:PORT", "also serve the API on TCP; needs --token-file"},
     {"token-file", 0, true, "FILE", "bearer tokens accepted on TCP, one a line (re-read on SIGHUP)"},
     {"storage-driver", 0, true, "overlay|copy", "how container roots are made"},
+    {"max-body", 0, true, "SIZE", "largest request body (default 16m; 413 beyond)"},
+    {"max-body-total", 0, true, "SIZE", "request bodies held at once, all clients together (default 64m; 503 beyond)"},
+    {"max-connections", 0, true, "N", "clients served at once (default 256; 503 beyond)"},
     {"version", 'v', false, {}, "show the version"},
 };
 
@@ -46,7 +52,8 @@ int run(const std::vector<std::string>& args) {
     return 2;
   }
   if (parsed->has("help")) {
-    std::printf("usage: berthd [--root DIR] [--socket PATH] [--tcp HOST:PORT --token-file FILE]\n");
+    std::printf("usage: berthd [--root DIR] [--socket PATH] [--tcp HOST:PORT --token-file FILE] [--max-body SIZE]\n"
+                "              [--max-body-total SIZE] [--max-connections N]\n");
     for (const auto& f : flags) std::printf("  --%-16s %.*s\n", f.name.c_str(), static_cast<int>(f.help.size()), f.help.data());
     return 0;
   }
@@ -71,6 +78,34 @@ int run(const std::vector<std::string>& args) {
     }
   }
 
+  http::ServerOptions server_options;
+  auto size_flag = [&](const char* name, std::size_t& into) -> bool {
+    auto text = parsed->last(name);
+    if (!text) return true;
+    auto size = parse_size(*text, fmt::format("--{}", name));
+    if (!size || *size <= 0) {
+      log_line(size ? fmt::format("--{}: \"{}\" must be more than 0", name, *text) : size.error().message);
+      return false;
+    }
+    into = static_cast<std::size_t>(*size);
+    return true;
+  };
+  if (!size_flag("max-body", server_options.max_body_bytes) || !size_flag("max-body-total", server_options.max_total_body_bytes))
+    return 2;
+  if (auto text = parsed->last("max-connections")) {
+    auto n = parse_integer(*text, "--max-connections", 1, 1 << 20);
+    if (!n) {
+      log_line(n.error().message);
+      return 2;
+    }
+    server_options.max_connections = static_cast<std::size_t>(*n);
+  }
+
+  // Request bodies (up to --max-body each) are mmap'ed and unmapped when their request ends, so
+  // berthd's memory follows the bodies it holds. glibc's default raises this threshold after the
+  // first large free, and freed bodies then stay in per-thread arenas.
+  if (::mallopt(M_MMAP_THRESHOLD, 256 * 1024) != 1) log_line("mallopt M_MMAP_THRESHOLD failed; memory may stay high after large requests");
+
   // Signals are taken by one thread with sigwait; every other thread has them blocked.
   sigset_t handled;
   sigemptyset(&handled);
@@ -92,18 +127,10 @@ int run(const std::vector<std::string>& args) {
     return 1;
   }
   Api api(**runtime, **supervisor);
-  http::Server server([&](const http::Request& request, http::ResponseWriter& writer) {
-    if (auto denied = access.check(request); !denied) {
-      http::Response response;
-      response.status = denied.error().code == ErrorCode::permission_denied ? 403 : 401;
-      response.headers = {{"Content-Type", "application/json"}};
-      if (response.status == 401) response.headers.push_back({"WWW-Authenticate", "Bearer"});
-      response.body = fmt::format("{{\"code\":\"permission_denied\",\"message\":\"{}\"}}\n", denied.error().message);
-      (void)writer.send(response);
-      return;
-    }
-    api.handle(request, writer);
-  });
+  // Every route is authenticated on the request's headers, before its body is read.
+  server_options.gate = [&](const http::Request& request) { return access.refusal(request); };
+  http::Server server([&](const http::Request& request, http::ResponseWriter& writer) { api.handle(request, writer); },
+                      server_options);
   auto dir = socket_path.substr(0, socket_path.rfind('/'));
   if (!dir.empty()) {
     if (auto r = make_dirs(dir, 0755); !r) {

@@ -130,8 +130,12 @@ Result<std::unique_ptr<HttpTrigger>> HttpTrigger::start(std::shared_ptr<wasm::Co
     if (auto loaded = store->load(); !loaded) return std::unexpected(loaded.error().with_context("http trigger"));
     trigger->berth_functions_ = berth_imports(std::move(store), o.log ? o.log : LogSink(log_to_stderr));
   }
+  http::ServerOptions server_options;
+  server_options.max_body_bytes = o.max_body_bytes;
+  server_options.max_total_body_bytes = o.max_total_body_bytes;
   trigger->server_ = std::make_unique<http::Server>(
-      [self](const http::Request& request, http::ResponseWriter& writer) { (void)writer.send(self->handle(request)); });
+      [self](const http::Request& request, http::ResponseWriter& writer) { (void)writer.send(self->handle(request)); },
+      server_options);
   if (auto r = trigger->server_->listen_tcp(trigger->options_.listen); !r)
     return std::unexpected(r.error().with_context("http trigger"));
   trigger->serving_ = std::thread([self] { (void)self->server_->run(); });

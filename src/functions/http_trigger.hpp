@@ -30,6 +30,10 @@ struct HttpTriggerOptions {
   std::chrono::milliseconds execution_time{10'000};  // per request
   std::uint64_t memory_bytes = 256ull << 20;
   std::vector<std::string> env;  // added to every request's environment
+  // Request bodies come from anyone who reaches the port: one body (413 beyond) and all bodies
+  // held at once (503 beyond) are bounded, as in berthd (http::ServerOptions).
+  std::size_t max_body_bytes = 16ull << 20;
+  std::size_t max_total_body_bytes = 64ull << 20;
   // The `berth` import module for handlers that use it (include/berth/guest/berth.h): one
   // key-value store for the trigger, shared by every request (and kept in `kv_persist_path` when
   // given, so it outlives the process), and berth_log into `log` (stderr when unset).

@@ -73,8 +73,13 @@ Result<Connection> Connection::open(const Endpoint& endpoint, std::chrono::milli
     if (!address) return fail(ErrorCode::unavailable, fmt::format("nothing answers at {} ({})", endpoint.describe(), address.error().message));
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) return unavailable("socket", errno);
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address->address), sizeof address->address) != 0)
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address->address), sizeof address->address) != 0) {
+      // Something is there, but this user may not use it: not the same as nothing answering.
+      if (errno == EACCES || errno == EPERM)
+        return fail(ErrorCode::permission_denied,
+                    fmt::format("permission denied on the socket {} ({})", endpoint.unix_path, std::strerror(errno)));
       return unavailable("connect", errno);
+    }
     return Connection(std::move(fd), endpoint);
   }
   addrinfo hints{};
@@ -133,6 +138,9 @@ Result<ClientResponse> Connection::start_request(std::string_view method, std::s
           return fail(ErrorCode::timeout, fmt::format("{}: could not send in time", endpoint_.describe()));
         continue;
       }
+      // The server may have answered early (a refusal before the body) and closed: its answer
+      // is still there to read.
+      if (errno == EPIPE || errno == ECONNRESET) break;
       return fail(ErrorCode::unavailable, fmt::format("{}: {}", endpoint_.describe(), std::strerror(errno)));
     }
     rest.remove_prefix(static_cast<std::size_t>(n));

@@ -33,7 +33,8 @@ struct ClientResponse {
 
 class Connection {
  public:
-  // unavailable when nothing listens there (the message names where).
+  // unavailable when nothing listens there (the message names where); permission_denied when
+  // this user may not connect to the Unix socket.
   static Result<Connection> open(const Endpoint& endpoint, std::chrono::milliseconds timeout);
 
   Result<ClientResponse> request(std::string_view method, std::string_view target, std::string_view body = {},

@@ -10,8 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
+#include <expected>
 
 #include <fmt/format.h>
 
@@ -19,6 +22,30 @@
 #include "linux/unix_socket.hpp"
 
 namespace berth::http {
+
+// Body bytes one request holds against the server's total budget, given back with the request.
+class BodyCharge {
+ public:
+  explicit BodyCharge(Server& server) : server_(server) {}
+  ~BodyCharge() { server_.body_bytes_ -= held_; }
+  BodyCharge(const BodyCharge&) = delete;
+  BodyCharge& operator=(const BodyCharge&) = delete;
+
+  // False (nothing charged) when the bytes would take the total past the budget.
+  bool add(std::size_t bytes) {
+    std::size_t limit = server_.options_.max_total_body_bytes;
+    std::size_t held = server_.body_bytes_.load();
+    do {
+      if (held > limit || bytes > limit - held) return false;
+    } while (!server_.body_bytes_.compare_exchange_weak(held, held + bytes));
+    held_ += bytes;
+    return true;
+  }
+
+ private:
+  Server& server_;
+  std::size_t held_ = 0;
+};
 
 namespace {
 
@@ -38,25 +65,141 @@ std::string error_body(std::string_view code, std::string_view message) {
   return fmt::format("{{\"code\":\"{}\",\"message\":\"{}\"}}\n", code, escaped);
 }
 
-// Reads more into `buffer`: false when the peer closed, the idle timeout passed or stop came.
-bool read_more(int fd, std::string& buffer, std::chrono::milliseconds idle, const std::stop_token& stop) {
-  auto deadline = std::chrono::steady_clock::now() + idle;
-  for (;;) {
-    if (stop.stop_requested()) return false;
+// When a refused client has had its answer: stop sending, then read and discard what it is still
+// sending until it closes or `linger` passes. Closing with its bytes unread would reset the
+// connection, and the client could lose the answer.
+void drain_before_close(int fd, std::chrono::milliseconds linger, const std::stop_token& stop) {
+  ::shutdown(fd, SHUT_WR);
+  auto deadline = std::chrono::steady_clock::now() + linger;
+  char sink[16384];
+  while (!stop.stop_requested()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
     pollfd p{fd, POLLIN, 0};
-    int ready = ::poll(&p, 1, 200);
-    if (ready < 0 && errno != EINTR) return false;
-    if (ready <= 0) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      continue;
-    }
+    int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 200)));
+    if (ready < 0 && errno != EINTR) return;
+    if (ready <= 0) continue;
+    ssize_t n = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return;
+  }
+}
+
+std::string busy_response(std::string_view message) {
+  std::string body = error_body("unavailable", message);
+  return fmt::format("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+                     "Connection: close\r\nContent-Length: {}\r\n\r\n{}",
+                     body.size(), body);
+}
+
+// What a connection has sent and the server not yet used, and how to wait for more.
+class Inbound {
+ public:
+  Inbound(int fd, std::chrono::milliseconds idle, std::stop_token stop) : fd_(fd), idle_(idle), stop_(std::move(stop)) {}
+
+  std::string buffer;
+
+  // Reads more into `buffer`: false when the peer closed, the idle timeout passed or stop came.
+  bool more() {
     char chunk[16384];
-    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    ssize_t n = receive(chunk, sizeof chunk);
     if (n <= 0) return false;
     buffer.append(chunk, static_cast<std::size_t>(n));
     return true;
   }
+
+  enum class Line { ok, gone, too_long };
+  // The next line, without its CRLF, at most `max` bytes long.
+  Line line(std::string& out, std::size_t max) {
+    std::size_t end;
+    while ((end = buffer.find("\r\n")) == std::string::npos) {
+      if (buffer.size() >= max + 2) return Line::too_long;  // no CRLF where one had to be
+      if (!more()) return Line::gone;
+    }
+    if (end > max) return Line::too_long;
+    out = buffer.substr(0, end);
+    buffer.erase(0, end + 2);
+    return Line::ok;
+  }
+
+  enum class Take { all, gone, over_budget };
+  // Appends the next `n` bytes to `out`: what is buffered, then straight from the socket (no
+  // second copy). With a `charge`, each piece is charged before it is read.
+  Take take(std::string& out, std::size_t n, BodyCharge* charge);
+
+ private:
+  // One recv after waiting for the socket: its result, 0 also for idle timeout and stop.
+  ssize_t receive(char* into, std::size_t size) {
+    auto deadline = std::chrono::steady_clock::now() + idle_;
+    for (;;) {
+      if (stop_.stop_requested()) return 0;
+      pollfd p{fd_, POLLIN, 0};
+      int ready = ::poll(&p, 1, 200);
+      if (ready < 0 && errno != EINTR) return 0;
+      if (ready <= 0) {
+        if (std::chrono::steady_clock::now() >= deadline) return 0;
+        continue;
+      }
+      ssize_t n = ::recv(fd_, into, size, MSG_DONTWAIT);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      return n < 0 ? 0 : n;
+    }
+  }
+
+  int fd_;
+  std::chrono::milliseconds idle_;
+  std::stop_token stop_;
+};
+
+// A chunk-size line: hex digits, optionally ";extensions". nullopt when it is not one. A size
+// past 64 bits saturates (and is refused as too large) instead of wrapping.
+std::optional<std::uint64_t> parse_chunk_size(std::string_view line) {
+  auto digits = line.substr(0, line.find(';'));
+  while (!digits.empty() && (digits.back() == ' ' || digits.back() == '\t')) digits.remove_suffix(1);
+  if (digits.empty()) return std::nullopt;
+  std::uint64_t size = 0;
+  for (char c : digits) {
+    int value = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (value < 0) return std::nullopt;
+    size = size > (UINT64_MAX >> 4) ? UINT64_MAX : size * 16 + static_cast<unsigned>(value);
+  }
+  return size;
+}
+
+struct Refusal {
+  int status;
+  std::string message;
+};
+
+// How a request's body is framed: chunked, or a length (0: none).
+struct Framing {
+  bool chunked = false;
+  std::uint64_t length = 0;
+};
+
+std::expected<Framing, Refusal> body_framing(const Request& request, std::size_t max_body) {
+  std::vector<std::string_view> encodings, lengths;
+  for (const auto& [name, value] : request.headers) {
+    if (name == "transfer-encoding") encodings.push_back(value);
+    if (name == "content-length") lengths.push_back(value);
+  }
+  if (!encodings.empty()) {
+    // Both framings at once is how requests are smuggled past proxies: refused.
+    if (!lengths.empty()) return std::unexpected(Refusal{400, "Transfer-Encoding and Content-Length together"});
+    if (encodings.size() != 1 || lower(encodings[0]) != "chunked")
+      return std::unexpected(Refusal{501, fmt::format("Transfer-Encoding \"{}\" is not supported (only chunked)", encodings[0])});
+    return Framing{true, 0};
+  }
+  if (lengths.empty()) return Framing{};
+  for (auto other : lengths)
+    if (other != lengths[0]) return std::unexpected(Refusal{400, "Content-Length given twice, differently"});
+  auto text = lengths[0];
+  std::uint64_t length = 0;
+  bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) return std::unexpected(Refusal{400, fmt::format("Content-Length \"{}\" is not a number", text)});
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), length);
+  if (error == std::errc::result_out_of_range || length > max_body)
+    return std::unexpected(Refusal{413, fmt::format("Content-Length {} is over the request body limit of {} bytes", text, max_body)});
+  return Framing{false, length};
 }
 
 // Splits "host:port" and "[v6]:port".
@@ -75,6 +218,27 @@ Result<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view a
 }
 
 }  // namespace
+
+Inbound::Take Inbound::take(std::string& out, std::size_t n, BodyCharge* charge) {
+  constexpr std::size_t piece = 64 * 1024;
+  while (n > 0) {
+    std::size_t want = std::min(n, piece);
+    if (charge && !charge->add(want)) return Take::over_budget;
+    std::size_t from_buffer = std::min(want, buffer.size());
+    out.append(buffer, 0, from_buffer);
+    buffer.erase(0, from_buffer);
+    for (std::size_t left = want - from_buffer; left > 0;) {
+      std::size_t at = out.size();
+      out.resize(at + left);
+      ssize_t got = receive(out.data() + at, left);
+      out.resize(at + static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
+      if (got <= 0) return Take::gone;
+      left -= static_cast<std::size_t>(got);
+    }
+    n -= want;
+  }
+  return Take::all;
+}
 
 // -- ResponseWriter ------------------------------------------------------------------------
 
@@ -219,17 +383,46 @@ void Server::stop() {
 
 Result<void> Server::run() {
   if (listeners_.empty()) return fail(ErrorCode::invalid_spec, "the server listens nowhere");
+  // Connections refused at the cap: answered, then read and discarded until they close or their
+  // time is up (so the client reads the 503, not a reset), without a thread each. Past
+  // max_draining, a refused connection is just closed.
+  struct Draining {
+    UniqueFd fd;
+    std::chrono::steady_clock::time_point until;
+  };
+  constexpr std::size_t max_draining = 64;
+  std::vector<Draining> draining;
   std::vector<pollfd> fds;
-  fds.push_back({wake_.get(), POLLIN, 0});
-  for (const auto& l : listeners_) fds.push_back({l.fd.get(), POLLIN, 0});
   for (;;) {
-    int ready = ::poll(fds.data(), fds.size(), -1);
+    fds.clear();
+    fds.push_back({wake_.get(), POLLIN, 0});
+    for (const auto& l : listeners_) fds.push_back({l.fd.get(), POLLIN, 0});
+    for (const auto& d : draining) fds.push_back({d.fd.get(), POLLIN, 0});
+    int timeout = -1;  // no connection draining: until something happens
+    auto now = std::chrono::steady_clock::now();
+    if (!draining.empty()) {
+      auto soonest = std::min_element(draining.begin(), draining.end(),
+                                      [](const Draining& a, const Draining& b) { return a.until < b.until; })->until;
+      timeout = static_cast<int>(std::clamp<long long>(std::chrono::ceil<std::chrono::milliseconds>(soonest - now).count(), 0, 60000));
+    }
+    int ready = ::poll(fds.data(), fds.size(), timeout);
     if (ready < 0) {
       if (errno == EINTR) continue;
       return std::unexpected(errno_error("poll", errno));
     }
     if (fds[0].revents) break;
-    for (std::size_t i = 1; i < fds.size(); ++i) {
+    now = std::chrono::steady_clock::now();
+    std::size_t first_draining = 1 + listeners_.size();
+    for (std::size_t i = draining.size(); i-- > 0;) {
+      bool done = now >= draining[i].until;
+      if (fds[first_draining + i].revents) {
+        char sink[16384];
+        ssize_t n = ::recv(draining[i].fd.get(), sink, sizeof sink, MSG_DONTWAIT);
+        done |= n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN);
+      }
+      if (done) draining.erase(draining.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    for (std::size_t i = 1; i < first_draining; ++i) {
       if (!(fds[i].revents & POLLIN)) continue;
       UniqueFd connection(::accept4(fds[i].fd, nullptr, nullptr, SOCK_CLOEXEC));
       if (!connection) continue;
@@ -239,10 +432,10 @@ Result<void> Server::run() {
         ::setsockopt(connection.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       }
       if (connections_.load() >= options_.max_connections) {
-        std::string busy = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n";
-        std::string body = error_body("unavailable", "too many connections");
-        busy += fmt::format("Content-Length: {}\r\n\r\n{}", body.size(), body);
-        (void)!::send(connection.get(), busy.data(), busy.size(), MSG_NOSIGNAL);
+        std::string busy = busy_response(fmt::format("too many connections at once (the most is {})", options_.max_connections));
+        (void)!::send(connection.get(), busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ::shutdown(connection.get(), SHUT_WR);
+        if (draining.size() < max_draining) draining.push_back({std::move(connection), now + options_.linger});
         continue;
       }
       ++connections_;
@@ -258,6 +451,7 @@ Result<void> Server::run() {
                                 })});
     }
   }
+  draining.clear();
   listeners_.clear();
   if (!unix_path_.empty()) {
     ::unlink(unix_path_.c_str());
@@ -277,64 +471,88 @@ void Server::serve(UniqueFd connection, bool tcp, std::stop_token stop) {
     socklen_t length = sizeof cred;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) == 0) peer = cred;
   }
-  auto refuse = [&](int status, std::string_view message) {
+  // What one request/response exchange leaves: the next one, the end, or a refusal. A refused
+  // request ends the connection: its body (if any) is not read, so what follows cannot be told
+  // apart from it.
+  enum class Outcome { next, close, refused };
+  auto close_with = [&](const Response& response) {
     ResponseWriter writer(fd, stop, true);
-    Response r;
-    r.status = status;
-    r.headers = {{"Content-Type", "application/json"}};
-    r.body = error_body(status == 413 || status == 431 ? "limit_exceeded" : "invalid_spec", message);
-    (void)writer.send(r);
+    (void)writer.send(response);
+    return Outcome::refused;
   };
-  std::string buffer;
-  for (;;) {
+  auto refuse = [&](int status, std::string_view message) {
+    std::string_view code = status == 413 || status == 431 ? "limit_exceeded" : status == 503 ? "unavailable" : "invalid_spec";
+    Response r{status, {{"Content-Type", "application/json"}}, error_body(code, message)};
+    if (status == 503) r.headers.emplace_back("Retry-After", "1");
+    return close_with(r);
+  };
+  auto over_budget = [&] {
+    return refuse(503, fmt::format("request bodies in flight fill the budget of {} bytes", options_.max_total_body_bytes));
+  };
+  auto too_large = [&] {
+    return refuse(413, fmt::format("the request body is over the limit of {} bytes", options_.max_body_bytes));
+  };
+  Inbound in(fd, options_.idle_timeout, stop);
+  // (A lambda, so the request's body and budget charge are gone before a refused client is drained.)
+  auto exchange = [&]() -> Outcome {
     std::size_t head_end;
-    while ((head_end = buffer.find("\r\n\r\n")) == std::string::npos) {
-      if (buffer.size() > options_.max_header_bytes) return refuse(431, "request headers too large");
-      if (!read_more(fd, buffer, options_.idle_timeout, stop)) return;
+    while ((head_end = in.buffer.find("\r\n\r\n")) == std::string::npos) {
+      if (in.buffer.size() > options_.max_header_bytes) return refuse(431, "request headers too large");
+      if (!in.more()) return Outcome::close;
     }
     if (head_end > options_.max_header_bytes) return refuse(431, "request headers too large");
-    auto request = parse_request_head(std::string_view(buffer).substr(0, head_end));
-    buffer.erase(0, head_end + 4);
+    auto request = parse_request_head(std::string_view(in.buffer).substr(0, head_end));
+    in.buffer.erase(0, head_end + 4);
     if (!request) return refuse(400, request.error().message);
     request->peer = peer;
     request->tcp = tcp;
-    if (lower(request->header("expect").value_or("")) == "100-continue") {
+    // Who may send a body is decided before a byte of it is read.
+    if (options_.gate)
+      if (auto refusal = options_.gate(*request)) return close_with(*refusal);
+    auto framing = body_framing(*request, options_.max_body_bytes);
+    if (!framing) return refuse(framing.error().status, framing.error().message);
+    BodyCharge charge(*this);
+    // A declared length is charged whole, before the client is told to go on.
+    if (framing->length > 0 && !charge.add(framing->length)) return over_budget();
+    if (lower(request->header("expect").value_or("")) == "100-continue" && (framing->chunked || framing->length > 0)) {
       std::string_view go = "HTTP/1.1 100 Continue\r\n\r\n";
       (void)!::send(fd, go.data(), go.size(), MSG_NOSIGNAL);
     }
-    // The body: by Content-Length, or chunked.
-    if (lower(request->header("transfer-encoding").value_or("")).find("chunked") != std::string::npos) {
+    if (framing->chunked) {
+      // A chunked body's size is known only as it comes: each piece is charged as it arrives.
+      constexpr std::size_t max_chunk_line = 1024;
       for (;;) {
-        std::size_t line_end;
-        while ((line_end = buffer.find("\r\n")) == std::string::npos)
-          if (!read_more(fd, buffer, options_.idle_timeout, stop)) return;
-        std::size_t size = 0;
-        try {
-          size = std::stoul(buffer.substr(0, line_end), nullptr, 16);
-        } catch (...) {
-          return refuse(400, "bad chunk size");
+        std::string line;
+        auto got = in.line(line, max_chunk_line);
+        if (got == Inbound::Line::gone) return Outcome::close;
+        if (got == Inbound::Line::too_long) return refuse(400, "chunk size line too long");
+        auto size = parse_chunk_size(line);
+        if (!size) return refuse(400, fmt::format("chunk size \"{}\" is not hexadecimal", line.substr(0, 32)));
+        // (body.size() <= max_body_bytes: the subtraction cannot wrap.)
+        if (*size > options_.max_body_bytes - request->body.size()) return too_large();
+        if (*size == 0) {
+          // Trailer fields (unused) up to the empty line, bounded like the headers.
+          std::size_t trailers = 0;
+          for (;;) {
+            got = in.line(line, options_.max_header_bytes);
+            if (got == Inbound::Line::gone) return Outcome::close;
+            trailers += line.size() + 2;
+            if (got == Inbound::Line::too_long || trailers > options_.max_header_bytes)
+              return refuse(431, "request trailers too large");
+            if (line.empty()) break;
+          }
+          break;
         }
-        if (request->body.size() + size > options_.max_body_bytes) return refuse(413, "request body too large");
-        while (buffer.size() < line_end + 2 + size + 2)
-          if (!read_more(fd, buffer, options_.idle_timeout, stop)) return;
-        request->body.append(buffer, line_end + 2, size);
-        buffer.erase(0, line_end + 2 + size + 2);
-        if (size == 0) break;  // (trailers are not used by berth's clients)
+        auto took = in.take(request->body, static_cast<std::size_t>(*size), &charge);
+        if (took == Inbound::Take::over_budget) return over_budget();
+        if (took == Inbound::Take::gone) return Outcome::close;
+        got = in.line(line, 0);
+        if (got == Inbound::Line::gone) return Outcome::close;
+        if (got != Inbound::Line::ok || !line.empty()) return refuse(400, "chunk data is not followed by CRLF");
       }
-    } else if (auto length = request->header("content-length")) {
-      std::size_t size = 0;
-      try {
-        std::size_t used = 0;
-        size = std::stoul(*length, &used);
-        if (used != length->size()) throw std::invalid_argument("trailing");
-      } catch (...) {
-        return refuse(400, fmt::format("Content-Length \"{}\" is not a number", *length));
-      }
-      if (size > options_.max_body_bytes) return refuse(413, "request body too large");
-      while (buffer.size() < size)
-        if (!read_more(fd, buffer, options_.idle_timeout, stop)) return;
-      request->body = buffer.substr(0, size);
-      buffer.erase(0, size);
+    } else if (framing->length > 0) {
+      request->body.reserve(static_cast<std::size_t>(framing->length));
+      if (in.take(request->body, static_cast<std::size_t>(framing->length), nullptr) != Inbound::Take::all) return Outcome::close;
     }
     bool keep = request->keep_alive() && !stop.stop_requested();
     ResponseWriter writer(fd, stop, !keep);
@@ -345,14 +563,21 @@ void Server::serve(UniqueFd connection, bool tcp, std::stop_token stop) {
         Response r{500, {{"Content-Type", "application/json"}}, error_body("internal", e.what())};
         (void)writer.send(r);
       } else {
-        return;
+        return Outcome::close;
       }
     }
     if (!writer.responded()) {
       Response r{500, {{"Content-Type", "application/json"}}, error_body("internal", "no response")};
       (void)writer.send(r);
     }
-    if (writer.streaming() || !keep) return;  // a stream left open ends with the connection
+    if (writer.streaming() || !keep) return Outcome::close;  // a stream left open ends with the connection
+    return Outcome::next;
+  };
+  for (;;) {
+    auto outcome = exchange();
+    if (outcome == Outcome::next) continue;
+    if (outcome == Outcome::refused) drain_before_close(fd, options_.linger, stop);
+    return;
   }
 }
 

@@ -1,5 +1,8 @@
 // An HTTP/1.1 server on Unix and TCP sockets: a thread per connection, keep-alive, pipelined
 // requests answered in order, and streamed (chunked) responses that notice a client leaving.
+// Untrusted clients bound what it holds: a gate decides on the request line and headers before
+// any body is read, one body and all bodies together have a byte budget, and a refused client
+// is answered and then drained briefly, so it reads the answer instead of a reset.
 #pragma once
 
 #include <sys/types.h>
@@ -46,12 +49,22 @@ class ResponseWriter {
 };
 
 using Handler = std::function<void(const Request&, ResponseWriter&)>;
+// Runs on a request's line and headers (and peer), before any of its body is read: a response
+// refuses the request (it is sent and the connection closes); nothing admits it.
+using Gate = std::function<std::optional<Response>(const Request&)>;
 
 struct ServerOptions {
   std::size_t max_header_bytes = 64 * 1024;
+  // One request's body: a larger Content-Length or chunked body is refused with 413.
   std::size_t max_body_bytes = 16 * 1024 * 1024;
+  // The bodies of all connections together, while they are read and handled: a request that
+  // would go past it is refused with 503, so the server never buffers more.
+  std::size_t max_total_body_bytes = 64 * 1024 * 1024;
   std::chrono::milliseconds idle_timeout{60000};
   std::size_t max_connections = 256;
+  // How long a refused client is read (and discarded) after its answer, before the close.
+  std::chrono::milliseconds linger{2000};
+  Gate gate;
 };
 
 class Server {
@@ -72,6 +85,8 @@ class Server {
   Result<void> run();
   // Thread-safe and async-signal-safe: stops accepting and asks every stream to end.
   void stop();
+  // Request body bytes held now across all connections (at most max_total_body_bytes).
+  std::size_t body_bytes_held() const { return body_bytes_.load(); }
 
  private:
   struct Listener {
@@ -79,6 +94,7 @@ class Server {
     bool tcp;
   };
   void serve(UniqueFd connection, bool tcp, std::stop_token stop);
+  friend class BodyCharge;
 
   Handler handler_;
   ServerOptions options_;
@@ -88,6 +104,7 @@ class Server {
   UniqueFd wake_;  // eventfd: stop() writes, run() wakes
   std::stop_source stopping_;
   std::atomic<std::size_t> connections_{0};
+  std::atomic<std::size_t> body_bytes_{0};
   struct Worker {
     std::shared_ptr<std::atomic<bool>> done;
     std::jthread thread;

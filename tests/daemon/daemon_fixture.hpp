@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "client/remote_runtime.hpp"
@@ -63,6 +64,21 @@ class DaemonTest : public RuntimeTest {
   }
 
   std::string daemon_log() { return read_file(root_ + "/berthd.log").value_or(""); }
+
+  // Restarts berthd serving TCP too, on a free port, with `token` as its one bearer token (and
+  // `extra` flags); returns the port (from its log), 0 when it said none.
+  std::uint16_t restart_daemon_with_tcp(const std::string& token, std::vector<std::string> extra = {}) {
+    stop_daemon(SIGTERM);
+    std::string tokens = root_ + "/tokens";
+    EXPECT_TRUE(write_file(tokens, "# clients\n" + token + "\n"));
+    EXPECT_EQ(::chmod(tokens.c_str(), 0600), 0);
+    extra.insert(extra.begin(), {"--tcp", "127.0.0.1:0", "--token-file", tokens});
+    start_daemon(extra);
+    auto log = daemon_log();
+    auto at = log.find("tcp port ");
+    EXPECT_NE(at, std::string::npos) << log;
+    return at == std::string::npos ? 0 : static_cast<std::uint16_t>(std::atoi(log.c_str() + at + 9));
+  }
 
   std::string socket_;
   pid_t daemon_pid_ = -1;

@@ -167,18 +167,11 @@ TEST_F(DaemonTest, OnlyRootOrItsOwnUserMayUseTheSocket) {
 }
 
 TEST_F(DaemonTest, TcpNeedsABearerToken) {
-  stop_daemon(SIGTERM);
-  std::string tokens = root_ + "/tokens";
-  ASSERT_TRUE(write_file(tokens, "# clients\ns3cret-token\n"));
-  ASSERT_EQ(::chmod(tokens.c_str(), 0600), 0);
-  start_daemon({"--tcp", "127.0.0.1:0", "--token-file", tokens});
-  auto log = daemon_log();
-  auto at = log.find("tcp port ");
-  ASSERT_NE(at, std::string::npos) << log;
-  int port = std::atoi(log.c_str() + at + 9);
+  auto port = restart_daemon_with_tcp("s3cret-token");
+  ASSERT_NE(port, 0);
   http::Endpoint tcp;
   tcp.host = "127.0.0.1";
-  tcp.port = static_cast<std::uint16_t>(port);
+  tcp.port = port;
   auto c = http::Connection::open(tcp, 2s);
   ASSERT_TRUE(c) << c.error().message;
   auto denied = c->request("GET", "/v1/workloads", "", "application/json", 5s);

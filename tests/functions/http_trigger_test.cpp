@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "support/aot_cache.hpp"
+#include "support/raw_client.hpp"
 #include "support/shell.hpp"
 #include "functions/http_trigger.hpp"
 #include "http/client.hpp"
@@ -96,6 +97,29 @@ TEST_P(HttpTriggerTest, ATrapIs500ATimeoutIs504AndTheServerKeepsServingUnderLoad
   EXPECT_EQ(ok.load(), 8 * 30 - 8 * 3 - 1);
   EXPECT_EQ(other.load(), 0);
   EXPECT_EQ(get(trigger->port(), "/").status, 200);
+}
+
+// The trigger takes bodies from anyone who reaches its port: the server's limits hold for it,
+// spoken in raw HTTP (a chunk size that would wrap the length check, a body over the limit).
+TEST_P(HttpTriggerTest, OversizedAndWrappingChunkedBodiesAreRefused) {
+  HttpTriggerOptions options;
+  options.max_body_bytes = 1024;
+  auto trigger = start(options);
+  ASSERT_TRUE(trigger);
+  auto send = [&](const std::string& body) {
+    auto c = berth::testing::RawClient::tcp(trigger->port());
+    EXPECT_TRUE(c.send("POST /?echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body));
+    return c.read(10s);
+  };
+  for (std::string body : std::vector<std::string>{"ffffffffffffffff\r\n", "5\r\nhello\r\nfffffffffffffffc\r\n",
+                           "258\r\n" + std::string(600, 'a') + "\r\n258\r\n"}) {
+    auto a = send(body);
+    EXPECT_EQ(a.status_line(), "HTTP/1.1 413 Content Too Large") << a.bytes;
+    EXPECT_TRUE(a.closed);
+  }
+  auto fits = send("1f4\r\n" + std::string(500, 'b') + "\r\n0\r\n\r\n");
+  EXPECT_EQ(fits.status_line(), "HTTP/1.1 200 OK") << fits.bytes;
+  EXPECT_NE(fits.bytes.find("length=500\n" + std::string(500, 'b')), std::string::npos) << fits.bytes;
 }
 
 // The `berth` import module under the trigger: one store for every request (fresh instances
