@@ -51,6 +51,14 @@ class LogReader {
 // exit_code, signal, reason), stopped (a stop finished), restarting (its restart policy starts
 // it again), healthy, unhealthy, removed. A stack's (workload_id empty, workload_name the
 // stack): stack_up, stack_ready, stack_failed, stack_down.
+//
+// Two more are never stored: a reader that follows a backend over a connection (berthd for
+// RemoteRuntime::watch) makes them up itself. backend_disconnected: the connection was lost
+// (attributes backend: where it was, reason); backend_reconnected: it is back and the stream goes
+// on after the last event delivered (attributes backend, attempts: connects tried). Their workload_id is empty, their
+// workload_name the backend's kind ("berthd"), and their seq the seq of the last stored event the
+// reader delivered (its `since` before any): not a new seq, so a caller that resumes from the seq
+// of the last event it got stays right.
 namespace event_type {
 inline constexpr std::string_view created = "created";
 inline constexpr std::string_view started = "started";
@@ -67,10 +75,17 @@ inline constexpr std::string_view stack_up = "stack_up";
 inline constexpr std::string_view stack_ready = "stack_ready";
 inline constexpr std::string_view stack_failed = "stack_failed";
 inline constexpr std::string_view stack_down = "stack_down";
+inline constexpr std::string_view backend_disconnected = "backend_disconnected";
+inline constexpr std::string_view backend_reconnected = "backend_reconnected";
+
+// backend_disconnected or backend_reconnected: made up by the reader, not in the store.
+inline bool is_backend_event(std::string_view type) {
+  return type == backend_disconnected || type == backend_reconnected;
+}
 }  // namespace event_type
 
 struct Event {
-  std::uint64_t seq = 0;  // strictly increasing, never reused
+  std::uint64_t seq = 0;  // strictly increasing, never reused (backend_* events repeat the last)
   TimePoint time;
   std::string workload_id;    // empty for a stack's events
   std::string workload_name;  // or the stack's name
@@ -81,7 +96,10 @@ struct Event {
 
 // Replays events with seq > since, then follows. A reader that reconnects with the last seq it
 // saw resumes without gaps or duplicates. next() is as LogReader::next, except a following
-// reader never ends on its own.
+// reader never ends on its own. A reader over a connection does that reconnecting itself: losing
+// the backend is a backend_disconnected event, then it retries (after 100 ms, doubling up to 5 s)
+// for as long as next() is called, and a backend_reconnected event comes before the events it
+// missed, with no gap and no duplicate. The stop_token cancels the wait between retries too.
 class EventReader {
  public:
   virtual ~EventReader() = default;

@@ -285,7 +285,7 @@ CommandResult cmd_stats(Context& ctx, const std::vector<std::string>& args) {
 CommandResult cmd_events(Context& ctx, const std::vector<std::string>& args) {
   auto p = parse_command(args,
                          {help_flag, {"since", 0, true, "SEQ", "only events after this sequence number"},
-                          {"follow", 0, false, {}, "keep printing new events (the default)"},
+                          {"follow", 0, false, {}, "keep printing new events, across berthd restarts (the default)"},
                           {"no-follow", 0, false, {}, "print the events so far and exit"}, format_flag},
                          "events", "[--since SEQ] [--no-follow] [--format json|table]");
   if (!p) return std::unexpected(p.error());
@@ -313,6 +313,10 @@ CommandResult cmd_events(Context& ctx, const std::vector<std::string>& args) {
     }
     if (!*e) return 0;
     auto& ev = **e;
+    // Following, losing berthd is an event like the others and the reader reconnects by itself;
+    // printing what there is so far, it is the error it always was.
+    if (!follow && ev.type == event_type::backend_disconnected)
+      return fail(ErrorCode::unavailable, ev.attributes["reason"]);
     if (*json) {
       print_json_line(to_json(ev));
       continue;

@@ -1,5 +1,8 @@
 #include "client/remote_runtime.hpp"
 
+#include <condition_variable>
+#include <mutex>
+
 #include <fmt/format.h>
 
 #include "common/time.hpp"
@@ -78,28 +81,58 @@ class RemoteLogReader final : public LogReader {
   LineStream stream_;
 };
 
+// Sleeps until `when`; false when `stop` was requested first.
+bool sleep_until(std::chrono::steady_clock::time_point when, const std::stop_token& stop) {
+  std::mutex mutex;
+  std::condition_variable_any woken;
+  std::unique_lock lock(mutex);
+  woken.wait_until(lock, stop, when, [] { return false; });
+  return !stop.stop_requested();
+}
+
+// Follows /v1/events across berthd going away and coming back (a restart, a crash): losing the
+// connection is a backend_disconnected event, reconnecting is retried with backoff while the
+// caller keeps calling next(), and a backend_reconnected event comes before the stream resumes
+// after the last seq delivered, so nothing is missed and nothing comes twice.
 class RemoteEventReader final : public EventReader {
  public:
+  static constexpr std::chrono::milliseconds first_retry = 100ms;
+  static constexpr std::chrono::milliseconds longest_retry = 5s;
+
   RemoteEventReader(http::Endpoint endpoint, http::Connection c, std::uint64_t since)
       : endpoint_(std::move(endpoint)), stream_(std::move(c)), last_(since) {}
+
   Result<std::optional<Event>> next(std::chrono::milliseconds timeout, std::stop_token stop) override {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
+      if (stop.stop_requested()) return fail(ErrorCode::unavailable, "watch cancelled");
       if (!stream_) {
-        // Reconnect and resume after the last event seen: no gap, no duplicate.
-        auto opened = open_event_stream(endpoint_, last_);
-        if (!opened) return std::unexpected(opened.error());
+        if (!sleep_until(std::min(deadline, retry_at_), stop)) return fail(ErrorCode::unavailable, "watch cancelled");
+        if (std::chrono::steady_clock::now() < retry_at_)
+          return fail(ErrorCode::timeout, fmt::format("{} is not back yet", endpoint_.describe()));
+        auto opened = open_event_stream(endpoint_, last_, stop);
+        ++attempts_;
+        if (!opened) {
+          if (stop.stop_requested()) return fail(ErrorCode::unavailable, "watch cancelled");
+          // berthd answered but refused (4xx): that is for the caller to see, not to retry blindly.
+          if (opened.error().code != ErrorCode::unavailable && opened.error().code != ErrorCode::timeout) {
+            retry_at_ = std::chrono::steady_clock::now() + retry_delay_;
+            return std::unexpected(opened.error());
+          }
+          retry_delay_ = std::min(retry_delay_ * 2, longest_retry);
+          retry_at_ = std::chrono::steady_clock::now() + retry_delay_;
+          continue;
+        }
         stream_.emplace(std::move(*opened));
+        return backend_event(event_type::backend_reconnected, "attempts", std::to_string(attempts_));
       }
-      auto line = stream_->next(timeout, stop);
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto line = stream_->next(std::max(left, 0ms), stop);
       if (!line) {
         if (line.error().code == ErrorCode::timeout || stop.stop_requested()) return std::unexpected(line.error());
-        stream_.reset();
-        return std::unexpected(line.error());
+        return lost(line.error().message);
       }
-      if (!*line) {  // berthd ended the stream (it stopped): the next call reconnects
-        stream_.reset();
-        return fail(ErrorCode::unavailable, "berthd closed the event stream");
-      }
+      if (!*line) return lost("berthd ended the event stream");
       auto event = event_from_json(**line);
       if (!event) return std::unexpected(event.error());
       last_ = event->seq;
@@ -107,19 +140,45 @@ class RemoteEventReader final : public EventReader {
     }
   }
 
-  static Result<http::Connection> open_event_stream(const http::Endpoint& endpoint, std::uint64_t since) {
+  static Result<http::Connection> open_event_stream(const http::Endpoint& endpoint, std::uint64_t since,
+                                                    std::stop_token stop = {}) {
     auto c = http::Connection::open(endpoint, 2s);
     if (!c) return std::unexpected(c.error());
-    auto head = c->start_request("GET", fmt::format("/v1/events?since={}&follow=true", since), {}, "application/json", 10s);
+    auto head = c->start_request("GET", fmt::format("/v1/events?since={}&follow=true", since), {}, "application/json",
+                                 10s, stop);
     if (!head) return std::unexpected(head.error());
-    if (head->status != 200) return fail(ErrorCode::internal, fmt::format("berthd answered HTTP {} to watch", head->status));
+    // 5xx (503: too many connections) may pass, so a reconnecting reader tries again; 4xx won't.
+    if (head->status != 200)
+      return fail(head->status >= 500 ? ErrorCode::unavailable : ErrorCode::internal,
+                  fmt::format("berthd answered HTTP {} to watch", head->status));
     return std::move(*c);
   }
 
  private:
+  Result<std::optional<Event>> lost(std::string reason) {
+    stream_.reset();
+    attempts_ = 0;
+    retry_delay_ = first_retry;
+    retry_at_ = std::chrono::steady_clock::now() + retry_delay_;
+    return backend_event(event_type::backend_disconnected, "reason", std::move(reason));
+  }
+
+  Result<std::optional<Event>> backend_event(std::string_view type, std::string key, std::string value) const {
+    Event e;
+    e.seq = last_;  // not a stored event: it repeats the last seq delivered (see event_type)
+    e.time = Clock::now();
+    e.workload_name = "berthd";
+    e.type = std::string(type);
+    e.attributes = {{"backend", endpoint_.describe()}, {std::move(key), std::move(value)}};
+    return std::optional<Event>(std::move(e));
+  }
+
   http::Endpoint endpoint_;
   std::optional<LineStream> stream_;
   std::uint64_t last_;
+  int attempts_ = 0;  // reconnects tried since the connection was lost
+  std::chrono::milliseconds retry_delay_ = first_retry;
+  std::chrono::steady_clock::time_point retry_at_{};
 };
 
 }  // namespace

@@ -117,7 +117,8 @@ Result<void> Connection::fill(SteadyClock::time_point deadline, const std::stop_
 }
 
 Result<ClientResponse> Connection::start_request(std::string_view method, std::string_view target, std::string_view body,
-                                                 std::string_view content_type, std::chrono::milliseconds timeout) {
+                                                 std::string_view content_type, std::chrono::milliseconds timeout,
+                                                 std::stop_token stop) {
   auto deadline = SteadyClock::now() + timeout;
   if (mode_ != BodyMode::none)
     return fail(ErrorCode::internal, "the previous response's body was not read to its end");
@@ -148,7 +149,7 @@ Result<ClientResponse> Connection::start_request(std::string_view method, std::s
   for (;;) {
     std::size_t head_end;
     while ((head_end = buffer_.find("\r\n\r\n")) == std::string::npos)
-      if (auto r = fill(deadline, {}); !r) return std::unexpected(r.error());
+      if (auto r = fill(deadline, stop); !r) return std::unexpected(r.error());
     std::string head = buffer_.substr(0, head_end);
     buffer_.erase(0, head_end + 4);
     ClientResponse response;

@@ -41,9 +41,11 @@ class Connection {
                                  std::string_view content_type = "application/json",
                                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // Sends the request and reads the status and headers; the body comes through read_body_part.
+  // Waiting for the answer ends early (unavailable) when `stop` is requested.
   Result<ClientResponse> start_request(std::string_view method, std::string_view target, std::string_view body = {},
                                        std::string_view content_type = "application/json",
-                                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
+                                       std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                                       std::stop_token stop = {});
   // The next piece of the body: bytes, std::nullopt at its end, a timeout error when nothing
   // came in `timeout` (call again), unavailable when `stop` was requested or the server went.
   Result<std::optional<std::string>> read_body_part(std::chrono::milliseconds timeout, std::stop_token stop = {});
