@@ -118,8 +118,8 @@ Archive open_archive(int fd, bool raw) {
   return a;
 }
 
-// Writes all of `data`, the errno of the failing write kept (a short write is retried, so the
-// call that fails reports why: ENOSPC rather than whatever errno held before).
+}  // namespace
+
 int write_fully(int fd, const char* data, std::size_t size) {
   while (size > 0) {
     ssize_t n = ::write(fd, data, size);
@@ -131,8 +131,6 @@ int write_fully(int fd, const char* data, std::size_t size) {
   }
   return 0;
 }
-
-}  // namespace
 
 Result<std::string> file_sha256(int fd, const std::string& label) {
   if (::lseek(fd, 0, SEEK_SET) != 0) return std::unexpected(errno_error("seek", label, errno));

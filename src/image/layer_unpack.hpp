@@ -6,8 +6,10 @@
 // The first entry that breaks a rule is an error naming it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "berth/error.hpp"
 
@@ -44,6 +46,10 @@ struct StreamDigest {
 Result<std::string> file_sha256(int fd, const std::string& label);
 Result<StreamDigest> uncompressed_sha256(int fd, const std::string& label, std::int64_t max_bytes,
                                          std::string_view max_bytes_hint);
+
+// Writes all of `data`: 0, or the errno of the write that failed (a short write is retried, so
+// the call that fails says why: ENOSPC, not whatever errno held before).
+int write_fully(int fd, const char* data, std::size_t size);
 
 // Bytes an unprivileged writer may still use on the file system of `fd` (statvfs f_bavail).
 Result<std::int64_t> free_space(int fd, const std::string& name);
