@@ -121,6 +121,17 @@ PY
     return docker;
   }
 
+  // docker_dir(name) with `member` moved out (to <dir>-host) and a symlink to it left in its
+  // place, also tarred as <dir>.tar.
+  std::string docker_with_member_on_host(const std::string& name, const std::string& member) {
+    auto docker = docker_dir(name);
+    std::string host = docker + "-host";
+    EXPECT_EQ(::rename((docker + "/" + member).c_str(), host.c_str()), 0);
+    EXPECT_EQ(::symlink(host.c_str(), (docker + "/" + member).c_str()), 0);
+    shell("tar -C " + docker + " -cf " + docker + ".tar .");
+    return docker;
+  }
+
   // Everything in a store: names, types and file sizes.
   std::string store_listing(const std::string& store_dir) {
     return shell("cd " + store_dir + " && find . -printf '%p %y\\n' | sort && find . -type f -printf '%p %s\\n' | sort");
@@ -286,11 +297,8 @@ TEST_F(ImageStoreTest, BrokenInputsAreClearErrors) {
 TEST_F(ImageStoreTest, ArchiveMembersAreReadFromTheArchiveOnly) {
   std::string store_dir = dir_ + "/images";
   // On the host, a valid manifest: were the symlink followed, the import would succeed.
-  auto docker = docker_dir("host-manifest");
-  std::string host_manifest = dir_ + "/host-manifest.json";
-  ASSERT_EQ(::rename((docker + "/manifest.json").c_str(), host_manifest.c_str()), 0);
-  ASSERT_EQ(::symlink(host_manifest.c_str(), (docker + "/manifest.json").c_str()), 0);
-  shell("tar -C " + docker + " -cf " + docker + ".tar .");
+  auto docker = docker_with_member_on_host("host-manifest", "manifest.json");
+  std::string host_manifest = docker + "-host";
   expect_refused_in(*store_, store_dir, docker + ".tar", "member \"manifest.json\" leads outside the archive");
   expect_refused_in(*store_, store_dir, docker, "member \"manifest.json\" leads outside the directory",
                     {ImageFormat::docker_archive, "evil:1"});
@@ -314,11 +322,7 @@ PY
   expect_refused_in(*store_, store_dir, docker + "-hardlink.tar", "entry \"manifest.json\": hardlink target");
 
   // A layer member that is a symlink to the (valid) layer tar on the host.
-  auto layered = docker_dir("host-layer");
-  std::string host_tar = dir_ + "/host-layer.tar";
-  ASSERT_EQ(::rename((layered + "/l1/layer.tar").c_str(), host_tar.c_str()), 0);
-  ASSERT_EQ(::symlink(host_tar.c_str(), (layered + "/l1/layer.tar").c_str()), 0);
-  shell("tar -C " + layered + " -cf " + layered + ".tar .");
+  auto layered = docker_with_member_on_host("host-layer", "l1/layer.tar");
   expect_refused_in(*store_, store_dir, layered + ".tar", "member \"l1/layer.tar\" leads outside the archive");
 
   // OCI: index.json of an archive, and a blob of a layout directory, on the host.
