@@ -46,6 +46,11 @@ struct ImageImportOptions {
                                                 // index.json -> OCI archive; with manifest.json
                                                 // -> docker-archive
   std::string reference;  // "name[:tag]" to give the image; empty: the name the archive carries
+  // Caps on what a layer unpacks to, in bytes (a sparse entry counts at its full size).
+  // 0: BERTH_MAX_LAYER_SIZE / BERTH_MAX_ENTRY_SIZE from the environment, else 64 GiB for a
+  // layer and the layer cap for one entry.
+  std::int64_t max_layer_size = 0;
+  std::int64_t max_entry_size = 0;
 };
 
 }  // namespace berth

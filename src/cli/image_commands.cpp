@@ -1,6 +1,8 @@
 // berth image import|ls|inspect|rm: the local image store.
 #include <fmt/format.h>
 
+#include <utility>
+
 #include "cli/command.hpp"
 #include "cli/output.hpp"
 #include "common/units.hpp"
@@ -19,6 +21,8 @@ CommandResult image_import(Context& ctx, const std::vector<std::string>& args) {
   static const std::vector<FlagSpec> flags = {
       help_flag,
       {"format", 0, true, "FORMAT", "oci-layout, oci-archive or docker-archive (default: detected)"},
+      {"max-layer-size", 0, true, "SIZE", "refuse a layer that unpacks to more (default: $BERTH_MAX_LAYER_SIZE or 64g)"},
+      {"max-entry-size", 0, true, "SIZE", "refuse a file in a layer that is bigger (default: $BERTH_MAX_ENTRY_SIZE or the layer size)"},
   };
   auto p = parse_command(args, flags, "image import", "PATH [NAME[:TAG]]");
   if (!p) return std::unexpected(p.error());
@@ -35,6 +39,16 @@ CommandResult image_import(Context& ctx, const std::vector<std::string>& args) {
     else
       return fail(ErrorCode::invalid_spec,
                   fmt::format("format: \"{}\" is not oci-layout, oci-archive or docker-archive", *f));
+  }
+  // Without the flags, the importing process (berth, or berthd) reads BERTH_MAX_*_SIZE.
+  for (auto [flag, out] : {std::pair{"max-layer-size", &options.max_layer_size},
+                           std::pair{"max-entry-size", &options.max_entry_size}}) {
+    auto text = (*p)->last(flag);
+    if (!text) continue;
+    auto size = parse_size(*text, fmt::format("--{}", flag));
+    if (!size) return std::unexpected(size.error());
+    if (*size <= 0) return fail(ErrorCode::invalid_spec, fmt::format("--{}: \"{}\" is not a positive size", flag, *text));
+    *out = *size;
   }
   auto runtime = ctx.runtime();
   if (!runtime) return std::unexpected(runtime.error());

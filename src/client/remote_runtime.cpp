@@ -419,7 +419,10 @@ Result<std::vector<std::string>> RemoteRuntime::prune_networks() {
 Result<ImageInfo> RemoteRuntime::import_image(const std::string& path, const ImageImportOptions& options) {
   if (options.format != ImageFormat::automatic)
     return fail(ErrorCode::invalid_spec, "import through berthd: the format is detected, not given");
-  auto r = call("POST", "/v1/images", json{{"path", path}, {"reference", options.reference}});
+  json body{{"path", path}, {"reference", options.reference}};
+  if (options.max_layer_size > 0) body["max_layer_size"] = options.max_layer_size;
+  if (options.max_entry_size > 0) body["max_entry_size"] = options.max_entry_size;
+  auto r = call("POST", "/v1/images", body);
   if (!r) return std::unexpected(r.error());
   return image::image_info_from_json(*r, "berthd's image");
 }

@@ -471,6 +471,14 @@ Result<void> import_image(Call& c) {
     return fail(ErrorCode::invalid_spec, "request body: {\"path\": \"...\", \"reference\": \"name[:tag]\"} expected");
   ImageImportOptions options;
   options.reference = body->value("reference", "");
+  for (auto [key, out] : {std::pair{"max_layer_size", &options.max_layer_size},
+                          std::pair{"max_entry_size", &options.max_entry_size}}) {
+    auto it = body->find(key);
+    if (it == body->end() || it->is_null()) continue;
+    if (!it->is_number_integer() || it->get<std::int64_t>() <= 0)
+      return fail(ErrorCode::invalid_spec, fmt::format("request body: \"{}\" is not a positive number of bytes", key));
+    *out = it->get<std::int64_t>();
+  }
   auto image = c.runtime.import_image((*body)["path"].get<std::string>(), options);
   if (!image) return std::unexpected(image.error());
   return send_json(c, 201, image::image_info_to_json(*image));

@@ -17,6 +17,8 @@
 #include "common/time.hpp"
 #include "image/image_config.hpp"
 #include "image/layer_unpack.hpp"
+#include "image/source_dir.hpp"
+#include "common/units.hpp"
 
 namespace berth::image {
 
@@ -37,11 +39,22 @@ Result<std::string> digest_hex(const std::string& digest, std::string_view what)
   return digest.substr(7);
 }
 
+json parse_json(const std::string& text) { return json::parse(text, nullptr, false); }
+
 Result<json> read_json_file(const std::string& path, std::string_view what) {
   auto text = read_file(path);
   if (!text) return std::unexpected(text.error().with_context(std::string(what)));
-  auto j = json::parse(*text, nullptr, false);
+  auto j = parse_json(*text);
   if (j.is_discarded()) return bad(fmt::format("{} ({}): not valid JSON", what, path));
+  return j;
+}
+
+// A JSON member of the image source, read from beneath it only.
+Result<json> read_json_member(const SourceDir& src, const std::string& member, std::string_view what) {
+  auto text = src.read_member(member);
+  if (!text) return std::unexpected(text.error().with_context(std::string(what)));
+  auto j = parse_json(*text);
+  if (j.is_discarded()) return bad(fmt::format("{} ({}): not valid JSON", what, member));
   return j;
 }
 
@@ -61,13 +74,13 @@ Result<T> get(const json& j, const char* key, std::string_view what, bool requir
 }
 
 struct LayerSource {
-  std::string path;        // the blob or tar file
+  std::string member;      // the blob or tar file, relative to the source directory
   std::string digest_hex;  // expected sha256 of the file itself; empty: not given (docker-archive)
 };
 
 struct ImageSource {
   std::string manifest_digest;  // "sha256:..." (docker-archive: of its manifest.json entry)
-  std::string config_path;
+  std::string config_member;
   std::string config_digest_hex;  // verified
   std::vector<LayerSource> layers;
   std::string name;  // the reference the archive carries, if any
@@ -86,21 +99,27 @@ bool is_layer_media_type(const std::string& t) {
   return std::find(std::begin(known), std::end(known), t) != std::end(known);
 }
 
-// A blob of an OCI layout, its digest (and size, when known) verified.
-Result<std::string> verified_blob(const std::string& layout, const json& descriptor, std::string_view what) {
+// A blob of an OCI layout, its digest (and size, when known) verified: its member name.
+Result<std::string> verified_blob(const SourceDir& layout, const json& descriptor, std::string_view what) {
   auto digest = get<std::string>(descriptor, "digest", what);
   if (!digest) return std::unexpected(digest.error());
   auto hex = digest_hex(*digest, what);
   if (!hex) return std::unexpected(hex.error());
-  std::string path = fmt::format("{}/blobs/sha256/{}", layout, *hex);
+  std::string member = "blobs/sha256/" + *hex;
+  auto fd = layout.open_member(member);
+  if (!fd) {
+    if (fd.error().code == ErrorCode::not_found)
+      return fail(ErrorCode::not_found, fmt::format("{}: blob {} is missing", what, *digest));
+    return std::unexpected(fd.error().with_context(std::string(what)));
+  }
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return fail(ErrorCode::not_found, fmt::format("{}: blob {} is missing", what, *digest));
+  if (::fstat(fd->get(), &st) != 0) return std::unexpected(errno_error("stat", member, errno));
   if (auto size = get<std::int64_t>(descriptor, "size", what, false, -1); size && *size >= 0 && *size != st.st_size)
     return bad(fmt::format("{}: blob {} has {} bytes, the descriptor says {}", what, *digest, st.st_size, *size));
-  auto actual = file_sha256(path);
+  auto actual = file_sha256(fd->get(), member);
   if (!actual) return std::unexpected(actual.error());
   if (*actual != *hex) return bad(fmt::format("{}: blob {} has digest sha256:{}", what, *digest, *actual));
-  return path;
+  return member;
 }
 
 bool is_index(const json& descriptor, const json& blob) {
@@ -122,13 +141,14 @@ Result<json> pick_platform(const json& index, std::string_view what) {
   return bad(fmt::format("{}: no linux/amd64 image among {} manifests", what, manifests->size()));
 }
 
-Result<ImageSource> read_oci_layout(const std::string& dir, const std::string& wanted) {
-  if (!path_exists(dir + "/oci-layout")) return bad(fmt::format("{}: not an OCI image layout (no oci-layout file)", dir));
-  auto layout = read_json_file(dir + "/oci-layout", "oci-layout");
+Result<ImageSource> read_oci_layout(const SourceDir& dir, const std::string& wanted) {
+  if (!dir.has_member("oci-layout"))
+    return bad(fmt::format("{}: not an OCI image layout (no oci-layout file)", dir.path()));
+  auto layout = read_json_member(dir, "oci-layout", "oci-layout");
   if (!layout) return std::unexpected(layout.error());
   auto version = get<std::string>(*layout, "imageLayoutVersion", "oci-layout");
   if (!version) return std::unexpected(version.error());
-  auto index = read_json_file(dir + "/index.json", "index.json");
+  auto index = read_json_member(dir, "index.json", "index.json");
   if (!index) return std::unexpected(index.error());
   auto manifests = index->find("manifests");
   if (!index->is_object() || manifests == index->end() || !manifests->is_array() || manifests->empty())
@@ -154,9 +174,9 @@ Result<ImageSource> read_oci_layout(const std::string& dir, const std::string& w
   }
   carried = ref_of(chosen);
   for (int depth = 0; depth < 4; ++depth) {
-    auto blob_path = verified_blob(dir, chosen, "index.json");
-    if (!blob_path) return std::unexpected(blob_path.error());
-    auto blob = read_json_file(*blob_path, "manifest");
+    auto blob_member = verified_blob(dir, chosen, "index.json");
+    if (!blob_member) return std::unexpected(blob_member.error());
+    auto blob = read_json_member(dir, *blob_member, "manifest");
     if (!blob) return std::unexpected(blob.error());
     if (!is_index(chosen, *blob)) {
       ImageSource src;
@@ -164,9 +184,9 @@ Result<ImageSource> read_oci_layout(const std::string& dir, const std::string& w
       src.name = carried;
       auto config = blob->find("config");
       if (config == blob->end()) return bad(fmt::format("manifest {}: no config", src.manifest_digest));
-      auto config_path = verified_blob(dir, *config, "manifest config");
-      if (!config_path) return std::unexpected(config_path.error());
-      src.config_path = *config_path;
+      auto config_member = verified_blob(dir, *config, "manifest config");
+      if (!config_member) return std::unexpected(config_member.error());
+      src.config_member = *config_member;
       src.config_digest_hex = config->value("digest", "").substr(7);
       auto layers = blob->find("layers");
       if (layers == blob->end() || !layers->is_array())
@@ -179,9 +199,9 @@ Result<ImageSource> read_oci_layout(const std::string& dir, const std::string& w
         if (!is_layer_media_type(*type)) return bad(fmt::format("{}: media type \"{}\" is not a layer berth can unpack", what, *type));
         auto hex = digest_hex(l.value("digest", ""), what);
         if (!hex) return std::unexpected(hex.error());
-        std::string path = fmt::format("{}/blobs/sha256/{}", dir, *hex);
-        if (!path_exists(path)) return fail(ErrorCode::not_found, fmt::format("{}: blob sha256:{} is missing", what, *hex));
-        src.layers.push_back({path, *hex});
+        std::string member = "blobs/sha256/" + *hex;
+        if (!dir.has_member(member)) return fail(ErrorCode::not_found, fmt::format("{}: blob sha256:{} is missing", what, *hex));
+        src.layers.push_back({member, *hex});
       }
       return src;
     }
@@ -193,14 +213,14 @@ Result<ImageSource> read_oci_layout(const std::string& dir, const std::string& w
 }
 
 // A path inside an extracted archive, as its manifest names it.
-Result<std::string> inside(const std::string& dir, const std::string& relative, std::string_view what) {
+Result<std::string> inside(const std::string& relative, std::string_view what) {
   if (relative.empty() || relative[0] == '/' || relative.find("..") != std::string::npos)
     return bad(fmt::format("{}: \"{}\" is not a path inside the archive", what, relative));
-  return dir + "/" + relative;
+  return relative;
 }
 
-Result<ImageSource> read_docker_archive(const std::string& dir) {
-  auto manifest = read_json_file(dir + "/manifest.json", "manifest.json");
+Result<ImageSource> read_docker_archive(const SourceDir& dir) {
+  auto manifest = read_json_member(dir, "manifest.json", "manifest.json");
   if (!manifest) return std::unexpected(manifest.error());
   if (!manifest->is_array() || manifest->empty()) return bad("manifest.json: not a list of images");
   if (manifest->size() > 1) return bad(fmt::format("manifest.json lists {} images: berth imports one at a time", manifest->size()));
@@ -209,11 +229,13 @@ Result<ImageSource> read_docker_archive(const std::string& dir) {
   src.manifest_digest = "sha256:" + sha256_hex(m.dump());
   auto config = get<std::string>(m, "Config", "manifest.json");
   if (!config) return std::unexpected(config.error());
-  auto config_path = inside(dir, *config, "manifest.json Config");
-  if (!config_path) return std::unexpected(config_path.error());
-  auto digest = file_sha256(*config_path);
+  auto config_member = inside(*config, "manifest.json Config");
+  if (!config_member) return std::unexpected(config_member.error());
+  auto config_fd = dir.open_member(*config_member);
+  if (!config_fd) return std::unexpected(config_fd.error().with_context("manifest.json Config"));
+  auto digest = file_sha256(config_fd->get(), *config_member);
   if (!digest) return std::unexpected(digest.error().with_context("manifest.json Config"));
-  src.config_path = *config_path;
+  src.config_member = *config_member;
   src.config_digest_hex = *digest;
   auto tags = get<std::vector<std::string>>(m, "RepoTags", "manifest.json", false);
   if (!tags) return std::unexpected(tags.error());
@@ -221,9 +243,9 @@ Result<ImageSource> read_docker_archive(const std::string& dir) {
   auto layers = get<std::vector<std::string>>(m, "Layers", "manifest.json");
   if (!layers) return std::unexpected(layers.error());
   for (auto& l : *layers) {
-    auto path = inside(dir, l, "manifest.json Layers");
+    auto path = inside(l, "manifest.json Layers");
     if (!path) return std::unexpected(path.error());
-    if (!path_exists(*path)) return fail(ErrorCode::not_found, fmt::format("manifest.json Layers: \"{}\" is missing", l));
+    if (!dir.has_member(*path)) return fail(ErrorCode::not_found, fmt::format("manifest.json Layers: \"{}\" is missing", l));
     // Newer docker saves name layers by digest (blobs/sha256/<hex>): check those too.
     std::string hex = l.substr(l.rfind('/') + 1);
     src.layers.push_back({*path, l.starts_with("blobs/sha256/") && is_hex64(hex) ? hex : ""});
@@ -246,20 +268,38 @@ class DirLock {
   UniqueFd fd_;
 };
 
-// Removes a directory tree when it goes out of scope, unless released.
+// Removes files and directory trees when it goes out of scope, unless released: what a failed
+// import made goes with it.
 class TreeGuard {
  public:
-  explicit TreeGuard(std::string path) : path_(std::move(path)) {}
+  TreeGuard() = default;
+  explicit TreeGuard(std::string path) { add(std::move(path)); }
   ~TreeGuard() {
-    if (!path_.empty()) (void)remove_tree(path_);
+    for (auto it = paths_.rbegin(); it != paths_.rend(); ++it) (void)remove_tree(*it);
   }
   TreeGuard(const TreeGuard&) = delete;
   TreeGuard& operator=(const TreeGuard&) = delete;
-  void release() { path_.clear(); }
+  void add(std::string path) { paths_.push_back(std::move(path)); }
+  void release() { paths_.clear(); }
 
  private:
-  std::string path_;
+  std::vector<std::string> paths_;
 };
+
+constexpr std::int64_t default_max_layer_size = std::int64_t{64} << 30;
+constexpr std::string_view max_layer_size_hint = "raise it with --max-layer-size or BERTH_MAX_LAYER_SIZE";
+constexpr std::string_view max_entry_size_hint = "raise it with --max-entry-size or BERTH_MAX_ENTRY_SIZE";
+
+// A size cap: as given, else from the environment, else `fallback`.
+Result<std::int64_t> size_limit(std::int64_t given, const char* env, std::int64_t fallback) {
+  if (given > 0) return given;
+  const char* text = std::getenv(env);
+  if (!text || !*text) return fallback;
+  auto size = parse_size(text, env);
+  if (!size) return std::unexpected(size.error());
+  if (*size <= 0) return bad(fmt::format("{}: \"{}\" is not a positive size", env, text));
+  return *size;
+}
 
 std::vector<std::string> entries_of(const std::string& dir) {
   std::vector<std::string> out;
@@ -320,6 +360,11 @@ Result<ImageInfo> ImageStore::import(const std::string& path, const ImageImportO
     if (!r) return std::unexpected(r.error());
     reference = *r;
   }
+  auto max_layer = size_limit(options.max_layer_size, "BERTH_MAX_LAYER_SIZE", default_max_layer_size);
+  if (!max_layer) return std::unexpected(max_layer.error());
+  // 0: no cap of its own (the layer cap holds for every entry too).
+  auto max_entry = size_limit(options.max_entry_size, "BERTH_MAX_ENTRY_SIZE", 0);
+  if (!max_entry) return std::unexpected(max_entry.error());
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return std::unexpected(errno_error("import", path, errno));
   auto lock = DirLock::take(dir_ + "/lock");
@@ -333,21 +378,30 @@ Result<ImageInfo> ImageStore::import(const std::string& path, const ImageImportO
     if (options.format == ImageFormat::oci_layout) return bad(fmt::format("{}: an OCI layout is a directory", path));
     source_dir = work + "/archive";
     if (::mkdir(source_dir.c_str(), 0700) != 0) return std::unexpected(errno_error("mkdir", source_dir, errno));
-    auto unpacked = unpack_tar(path, source_dir, UnpackOptions{.whiteouts = false});
+    UniqueFd archive(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!archive) return std::unexpected(errno_error("open", path, errno));
+    // Its members are blobs and layers, each checked again when read; here only one member's
+    // size is capped (the whole may hold many layers: no more than a layer each) and each must fit.
+    auto unpacked = unpack_tar(archive.get(), "archive", source_dir,
+                               UnpackOptions{.whiteouts = false,
+                                             .max_entry_bytes = *max_entry > 0 ? *max_entry : *max_layer,
+                                             .max_entry_bytes_hint = *max_entry > 0 ? max_entry_size_hint : max_layer_size_hint});
     if (!unpacked) return std::unexpected(unpacked.error().with_context("import " + path));
   } else if (options.format == ImageFormat::oci_archive) {
     // (A docker-archive may come already unpacked; an OCI archive unpacked is a layout.)
     return bad(fmt::format("{}: an OCI archive is a file, this is a directory", path));
   }
-  bool docker = path_exists(source_dir + "/manifest.json") && !path_exists(source_dir + "/index.json");
-  if (options.format == ImageFormat::docker_archive && !path_exists(source_dir + "/manifest.json"))
+  auto source = SourceDir::open(source_dir, S_ISDIR(st.st_mode) ? "directory" : "archive");
+  if (!source) return std::unexpected(source.error().with_context("import " + path));
+  bool docker = source->has_member("manifest.json") && !source->has_member("index.json");
+  if (options.format == ImageFormat::docker_archive && !source->has_member("manifest.json"))
     return bad(fmt::format("{}: not a docker-archive (no manifest.json)", path));
   if ((options.format == ImageFormat::oci_archive || options.format == ImageFormat::oci_layout) && docker)
     return bad(fmt::format("{}: not an OCI image (no index.json)", path));
   if (options.format == ImageFormat::docker_archive) docker = true;
-  if (!docker && !path_exists(source_dir + "/index.json"))
+  if (!docker && !source->has_member("index.json"))
     return bad(fmt::format("{}: neither an OCI image layout (index.json) nor a docker-archive (manifest.json)", path));
-  auto src = docker ? read_docker_archive(source_dir) : read_oci_layout(source_dir, reference);
+  auto src = docker ? read_docker_archive(*source) : read_oci_layout(*source, reference);
   if (!src) return std::unexpected(src.error().with_context("import " + path));
 
   if (reference.empty()) {
@@ -359,9 +413,9 @@ Result<ImageInfo> ImageStore::import(const std::string& path, const ImageImportO
     reference = *r;
   }
 
-  auto config_text = read_file(src->config_path);
-  if (!config_text) return std::unexpected(config_text.error());
-  auto config = json::parse(*config_text, nullptr, false);
+  auto config_text = source->read_member(src->config_member);
+  if (!config_text) return std::unexpected(config_text.error().with_context("import " + path));
+  auto config = parse_json(*config_text);
   if (config.is_discarded() || !config.is_object()) return bad(fmt::format("import {}: image config is not a JSON object", path));
   auto defaults = image_defaults_from_config(config);
   if (!defaults) return std::unexpected(defaults.error().with_context("import " + path + ": image config"));
@@ -389,18 +443,24 @@ Result<ImageInfo> ImageStore::import(const std::string& path, const ImageImportO
   info.imported = Clock::now();
   info.defaults = std::move(*defaults);
 
-  // Layers: verified, then unpacked once. Those made here are removed again if the import fails.
-  std::vector<std::unique_ptr<TreeGuard>> new_layers;
+  // Layers: verified, then unpacked once. Those made here (directory and .size file) are
+  // removed again if the import fails.
+  TreeGuard new_layers;
+  UniqueFd store_fd(::open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!store_fd) return std::unexpected(errno_error("open", dir_, errno));
   for (std::size_t i = 0; i < src->layers.size(); ++i) {
     auto& layer = src->layers[i];
     std::string what = fmt::format("import {}: layer {}", path, i);
+    std::string label = fmt::format("layer {} ({})", i, layer.member);
     auto diff_hex = digest_hex(diff_ids[i], what + " diff_id");
     if (!diff_hex) return std::unexpected(diff_hex.error());
     std::string final_dir = fmt::format("{}/layers/{}", dir_, *diff_hex);
     std::string size_file = final_dir + ".size";
+    auto layer_fd = source->open_member(layer.member);
+    if (!layer_fd) return std::unexpected(layer_fd.error().with_context(what));
     if (!layer.digest_hex.empty()) {
-      auto actual = file_sha256(layer.path);
-      if (!actual) return std::unexpected(actual.error());
+      auto actual = file_sha256(layer_fd->get(), label);
+      if (!actual) return std::unexpected(actual.error().with_context("import " + path));
       if (*actual != layer.digest_hex)
         return bad(fmt::format("{}: blob sha256:{} has digest sha256:{}", what, layer.digest_hex, *actual));
     }
@@ -408,50 +468,62 @@ Result<ImageInfo> ImageStore::import(const std::string& path, const ImageImportO
       info.size += std::atoll(read_file(size_file).value_or("0").c_str());
       continue;
     }
-    auto uncompressed = uncompressed_sha256(layer.path);
-    if (!uncompressed) return std::unexpected(uncompressed.error().with_context(what));
-    if (*uncompressed != *diff_hex)
-      return bad(fmt::format("{}: uncompressed digest sha256:{} is not the diff_id {}", what, *uncompressed, diff_ids[i]));
+    auto uncompressed = uncompressed_sha256(layer_fd->get(), label, *max_layer, max_layer_size_hint);
+    if (!uncompressed) return std::unexpected(uncompressed.error().with_context("import " + path));
+    if (uncompressed->sha256_hex != *diff_hex)
+      return bad(fmt::format("{}: uncompressed digest sha256:{} is not the diff_id {}", what, uncompressed->sha256_hex,
+                             diff_ids[i]));
+    // What the tar holds must fit (checked again entry by entry: a sparse entry unpacks to
+    // more than its tar bytes).
+    auto space = free_space(store_fd.get(), dir_);
+    if (!space) return std::unexpected(space.error());
+    if (uncompressed->bytes > *space)
+      return fail(ErrorCode::limit_exceeded,
+                  fmt::format("{}: {} uncompressed, {} free in {}: no space left on device", what,
+                              format_size(static_cast<std::uint64_t>(uncompressed->bytes)),
+                              format_size(static_cast<std::uint64_t>(*space)), dir_));
     std::string tmp_layer = make_temp_dir(dir_ + "/tmp", "layer");
     if (tmp_layer.empty()) return std::unexpected(errno_error("mkdtemp", dir_ + "/tmp", errno));
     TreeGuard tmp_guard(tmp_layer);
     ::chmod(tmp_layer.c_str(), 0755);
-    auto unpacked = unpack_tar(layer.path, tmp_layer, UnpackOptions{});
-    if (!unpacked) return std::unexpected(unpacked.error().with_context(what));
-    if (auto r = write_file(size_file, std::to_string(unpacked->bytes)); !r) return std::unexpected(r.error());
-    if (::rename(tmp_layer.c_str(), final_dir.c_str()) != 0) {
-      ::unlink(size_file.c_str());
-      return std::unexpected(errno_error("rename", final_dir, errno));
-    }
+    auto unpacked = unpack_tar(layer_fd->get(), label, tmp_layer,
+                               UnpackOptions{.max_bytes = *max_layer, .max_entry_bytes = *max_entry,
+                                             .max_bytes_hint = max_layer_size_hint,
+                                             .max_entry_bytes_hint = max_entry_size_hint});
+    if (!unpacked) return std::unexpected(unpacked.error().with_context("import " + path));
+    new_layers.add(size_file);
+    if (auto r = write_file(size_file, std::to_string(unpacked->bytes)); !r) return std::unexpected(r.error().with_context(what));
+    if (::rename(tmp_layer.c_str(), final_dir.c_str()) != 0) return std::unexpected(errno_error("rename", final_dir, errno));
     tmp_guard.release();
-    new_layers.push_back(std::make_unique<TreeGuard>(final_dir));
+    new_layers.add(final_dir);
     info.size += unpacked->bytes;
   }
 
   // The name moves to this image; an image left with no name goes (it could only be found by
-  // id, and nothing would clean it up otherwise).
+  // id, and nothing would clean it up otherwise). This image's record is written first: if that
+  // fails (a full disk), no other record has changed yet and the guard removes the new layers.
   auto existing = list();
   if (!existing) return std::unexpected(existing.error());
   info.names = {reference};
-  for (auto& other : *existing) {
-    if (other.id == info.id) {
+  for (auto& other : *existing)
+    if (other.id == info.id)
       for (auto& n : other.names)
         if (n != reference) info.names.push_back(n);
-      continue;
-    }
-    if (std::find(other.names.begin(), other.names.end(), reference) == other.names.end()) continue;
+  std::sort(info.names.begin(), info.names.end());
+  if (auto r = write_file_atomic(fmt::format("{}/meta/{}.json", dir_, info.id.substr(7)), image_info_to_json(info).dump()); !r)
+    return std::unexpected(r.error().with_context("import " + path));
+  new_layers.release();
+  for (auto& other : *existing) {
+    if (other.id == info.id || std::find(other.names.begin(), other.names.end(), reference) == other.names.end()) continue;
     std::erase(other.names, reference);
     std::string meta = fmt::format("{}/meta/{}.json", dir_, other.id.substr(7));
     if (other.names.empty()) {
       ::unlink(meta.c_str());
     } else if (auto r = write_file_atomic(meta, image_info_to_json(other).dump()); !r) {
-      return std::unexpected(r.error());
+      return std::unexpected(r.error().with_context(
+          fmt::format("import {}: imported as {}, but the name {} stays on {} too", path, info.id, reference, other.id)));
     }
   }
-  std::sort(info.names.begin(), info.names.end());
-  if (auto r = write_file_atomic(fmt::format("{}/meta/{}.json", dir_, info.id.substr(7)), image_info_to_json(info).dump()); !r)
-    return std::unexpected(r.error());
-  for (auto& g : new_layers) g->release();
   // Layers of images that lost their last name.
   auto remaining = list();
   if (remaining) {

@@ -15,6 +15,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "image/image_store.hpp"
+#include "image/layer_unpack.hpp"
 
 namespace berth::image {
 
@@ -64,7 +65,9 @@ Result<void> copy_file(int src_dir, int dst_dir, const std::string& name, const 
       char buf[65536];
       ssize_t r;
       while ((r = ::read(in.get(), buf, sizeof buf)) > 0)
-        if (::write(out.get(), buf, static_cast<std::size_t>(r)) != r) return std::unexpected(errno_error("write", path, errno));
+        if (int err = write_fully(out.get(), buf, static_cast<std::size_t>(r)); err != 0)
+          return std::unexpected(errno_error("write", path, err));
+      if (r < 0) return std::unexpected(errno_error("read", path, errno));
       break;
     }
     left -= n;

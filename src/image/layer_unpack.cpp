@@ -6,6 +6,7 @@
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/sha256.hpp"
+#include "common/units.hpp"
 
 namespace berth::image {
 
@@ -29,7 +31,16 @@ struct ArchiveDeleter {
 using Archive = std::unique_ptr<archive, ArchiveDeleter>;
 
 std::unexpected<Error> bad_entry(const std::string& layer, const std::string& entry, std::string_view why) {
-  return fail(ErrorCode::invalid_spec, fmt::format("layer {}: entry \"{}\": {}", layer, entry, why));
+  return fail(ErrorCode::invalid_spec, fmt::format("{}: entry \"{}\": {}", layer, entry, why));
+}
+
+// A failed system call on an entry, with the errno captured at that call. ENOSPC says so in
+// words a reader looks for.
+std::unexpected<Error> entry_error(const std::string& layer, const std::string& entry, std::string_view op, int err) {
+  if (err == ENOSPC)
+    return fail(ErrorCode::limit_exceeded, fmt::format("{}: entry \"{}\": {}: no space left on device", layer, entry, op));
+  Error e = errno_error(op, fmt::format("entry \"{}\"", entry), err);
+  return std::unexpected(e.with_context(layer));
 }
 
 // "a/./b/" -> {"a","b"}; a leading "/" is dropped (as Docker does); ".." is refused.
@@ -39,7 +50,7 @@ Result<std::vector<std::string>> components(const std::string& path, const std::
   while (start <= path.size()) {
     auto end = path.find('/', start);
     std::string part = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (part == "..") return bad_entry(layer, path, "climbs out of the layer with \"..\"");
+    if (part == "..") return bad_entry(layer, path, "climbs out of the archive with \"..\"");
     if (!part.empty() && part != ".") out.push_back(part);
     if (end == std::string::npos) break;
     start = end + 1;
@@ -58,13 +69,13 @@ Result<UniqueFd> open_parent(int root, const std::vector<std::string>& parts, st
     long fd = ::syscall(SYS_openat2, dir.get(), parts[i].c_str(), &how, sizeof how);
     if (fd < 0 && errno == ENOENT) {
       if (::mkdirat(dir.get(), parts[i].c_str(), 0755) != 0 && errno != EEXIST)
-        return std::unexpected(errno_error("mkdir", entry, errno));
+        return entry_error(layer, entry, "mkdir", errno);
       fd = ::syscall(SYS_openat2, dir.get(), parts[i].c_str(), &how, sizeof how);
     }
     if (fd < 0) {
       if (errno == ELOOP || errno == EXDEV) return bad_entry(layer, entry, "its path goes through a symlink");
       if (errno == ENOTDIR) return bad_entry(layer, entry, "its path goes through something that is not a directory");
-      return std::unexpected(errno_error("open", entry, errno));
+      return entry_error(layer, entry, "open", errno);
     }
     dir.reset(static_cast<int>(fd));
   }
@@ -96,59 +107,114 @@ void set_xattrs(int fd, archive_entry* e) {
   while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) ::fsetxattr(fd, name, value, size, 0);
 }
 
-Archive open_archive(const std::string& path, bool raw) {
+// Reads `fd` from its start (libarchive neither seeks nor closes it).
+Archive open_archive(int fd, bool raw) {
+  if (::lseek(fd, 0, SEEK_SET) != 0) return nullptr;
   Archive a(archive_read_new());
   archive_read_support_filter_all(a.get());
   if (raw) archive_read_support_format_raw(a.get());
   else archive_read_support_format_tar(a.get()), archive_read_support_format_gnutar(a.get());
-  if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) return nullptr;
+  if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) return nullptr;
   return a;
 }
 
 }  // namespace
 
-Result<std::string> file_sha256(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return std::unexpected(errno_error("open", path, errno));
+int write_fully(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return ENOSPC;
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+Result<std::string> file_sha256(int fd, const std::string& label) {
+  if (::lseek(fd, 0, SEEK_SET) != 0) return std::unexpected(errno_error("seek", label, errno));
   Sha256 hash;
   std::vector<char> buf(1 << 16);
   ssize_t n;
-  while ((n = ::read(fd.get(), buf.data(), buf.size())) > 0) hash.update(buf.data(), static_cast<std::size_t>(n));
-  if (n < 0) return std::unexpected(errno_error("read", path, errno));
-  return hash.hex_digest();
-}
-
-Result<std::string> uncompressed_sha256(const std::string& path) {
-  Archive a = open_archive(path, true);
-  if (!a) return fail(ErrorCode::invalid_spec, fmt::format("layer {}: not a readable archive", path));
-  archive_entry* e;
-  Sha256 hash;
-  if (archive_read_next_header(a.get(), &e) == ARCHIVE_OK) {
-    std::vector<char> buf(1 << 16);
-    la_ssize_t n;
-    while ((n = archive_read_data(a.get(), buf.data(), buf.size())) > 0) hash.update(buf.data(), static_cast<std::size_t>(n));
-    if (n < 0)
-      return fail(ErrorCode::invalid_spec, fmt::format("layer {}: {}", path, archive_error_string(a.get())));
+  while ((n = ::read(fd, buf.data(), buf.size())) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::unexpected(errno_error("read", label, errno));
+    hash.update(buf.data(), static_cast<std::size_t>(n));
   }
   return hash.hex_digest();
 }
 
-Result<UnpackResult> unpack_tar(const std::string& archive_path, const std::string& target,
+Result<StreamDigest> uncompressed_sha256(int fd, const std::string& label, std::int64_t max_bytes,
+                                         std::string_view max_bytes_hint) {
+  Archive a = open_archive(fd, true);
+  if (!a) return fail(ErrorCode::invalid_spec, fmt::format("{}: not a readable archive", label));
+  archive_entry* e;
+  Sha256 hash;
+  StreamDigest out;
+  if (archive_read_next_header(a.get(), &e) == ARCHIVE_OK) {
+    std::vector<char> buf(1 << 16);
+    la_ssize_t n;
+    while ((n = archive_read_data(a.get(), buf.data(), buf.size())) > 0) {
+      hash.update(buf.data(), static_cast<std::size_t>(n));
+      out.bytes += n;
+      if (max_bytes > 0 && out.bytes > max_bytes)
+        return fail(ErrorCode::limit_exceeded,
+                    fmt::format("{}: uncompressed, it is over the layer size limit of {} ({})", label,
+                                format_size(static_cast<std::uint64_t>(max_bytes)), max_bytes_hint));
+    }
+    if (n < 0)
+      return fail(ErrorCode::invalid_spec, fmt::format("{}: {}", label, archive_error_string(a.get())));
+  }
+  out.sha256_hex = hash.hex_digest();
+  return out;
+}
+
+Result<std::int64_t> free_space(int fd, const std::string& name) {
+  struct statvfs vfs;
+  if (::fstatvfs(fd, &vfs) != 0) return std::unexpected(errno_error("statvfs", name, errno));
+  return static_cast<std::int64_t>(vfs.f_bavail) * static_cast<std::int64_t>(vfs.f_frsize);
+}
+
+Result<UnpackResult> unpack_tar(int archive_fd, const std::string& label, const std::string& target,
                                 const UnpackOptions& options) {
-  const std::string& layer = archive_path;
-  Archive a = open_archive(archive_path, false);
-  if (!a) return fail(ErrorCode::invalid_spec, fmt::format("layer {}: not a readable tar archive", layer));
+  const std::string& layer = label;
+  Archive a = open_archive(archive_fd, false);
+  if (!a) return fail(ErrorCode::invalid_spec, fmt::format("{}: not a readable tar archive", layer));
   UniqueFd root(::open(target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return std::unexpected(errno_error("open", target, errno));
   bool may_make_devices = ::geteuid() == 0 && !in_user_namespace();
   UnpackResult result;
+  // Checked before an entry is written: the size it claims (a sparse file's full size, which
+  // libarchive fills in with zeros) against the caps and the space left.
+  auto check_entry_size = [&](archive_entry* entry_header, std::int64_t written, const std::string& entry) -> Result<void> {
+    if (!archive_entry_size_is_set(entry_header)) return {};
+    std::int64_t size = archive_entry_size(entry_header);
+    if (options.max_entry_bytes > 0 && size > options.max_entry_bytes)
+      return fail(ErrorCode::limit_exceeded,
+                  fmt::format("{}: entry \"{}\" is {}, over the entry size limit of {} ({})", layer, entry,
+                              format_size(static_cast<std::uint64_t>(size)),
+                              format_size(static_cast<std::uint64_t>(options.max_entry_bytes)), options.max_entry_bytes_hint));
+    if (options.max_bytes > 0 && written + size > options.max_bytes)
+      return fail(ErrorCode::limit_exceeded,
+                  fmt::format("{}: entry \"{}\" takes it over the size limit of {} ({})", layer, entry,
+                              format_size(static_cast<std::uint64_t>(options.max_bytes)), options.max_bytes_hint));
+    if (size == 0) return {};
+    auto space = free_space(root.get(), target);
+    if (!space) return std::unexpected(space.error());
+    if (size > *space)
+      return fail(ErrorCode::limit_exceeded,
+                  fmt::format("{}: entry \"{}\" is {}, {} are free: no space left on device", layer, entry,
+                              format_size(static_cast<std::uint64_t>(size)), format_size(static_cast<std::uint64_t>(*space))));
+    return {};
+  };
   std::vector<char> buf(1 << 16);
   archive_entry* e;
   for (;;) {
     int rc = archive_read_next_header(a.get(), &e);
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN)
-      return fail(ErrorCode::invalid_spec, fmt::format("layer {}: {}", layer, archive_error_string(a.get())));
+      return fail(ErrorCode::invalid_spec, fmt::format("{}: {}", layer, archive_error_string(a.get())));
     const char* raw_path = archive_entry_pathname(e);
     std::string entry = raw_path ? raw_path : "";
     auto parts = components(entry, layer);
@@ -163,14 +229,14 @@ Result<UnpackResult> unpack_tar(const std::string& archive_path, const std::stri
       if (name == ".wh..wh..opq") {
         UniqueFd d(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!d || ::fsetxattr(d.get(), "trusted.overlay.opaque", "y", 1, 0) != 0)
-          return std::unexpected(errno_error("mark opaque", entry, errno));
+          return entry_error(layer, entry, "mark opaque", errno);
         continue;
       }
       std::string hidden = name.substr(4);
       if (hidden.empty() || hidden == "." || hidden == "..") return bad_entry(layer, entry, "whiteout of nothing");
       ::unlinkat(dir, hidden.c_str(), 0);
       if (::mknodat(dir, hidden.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0)
-        return std::unexpected(errno_error("make whiteout", entry, errno));
+        return entry_error(layer, entry, "make whiteout", errno);
       continue;
     }
 
@@ -186,20 +252,20 @@ Result<UnpackResult> unpack_tar(const std::string& archive_path, const std::stri
     if (const char* link = archive_entry_hardlink(e)) {
       auto target_parts = components(link, layer);
       if (!target_parts) return std::unexpected(target_parts.error());
-      if (target_parts->empty()) return bad_entry(layer, entry, "hardlink to the layer root");
+      if (target_parts->empty()) return bad_entry(layer, entry, "hardlink to the archive root");
       auto link_parent = open_parent(root.get(), *target_parts, target_parts->size() - 1, layer, link);
       if (!link_parent)
-        return bad_entry(layer, entry, fmt::format("hardlink target \"{}\" is not inside the layer", link));
+        return bad_entry(layer, entry, fmt::format("hardlink target \"{}\" is not inside the archive", link));
       struct stat st;
       if (::fstatat(link_parent->get(), target_parts->back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return bad_entry(layer, entry, fmt::format("hardlink target \"{}\" does not exist in the layer", link));
+        return bad_entry(layer, entry, fmt::format("hardlink target \"{}\" does not exist in the archive", link));
       if (::linkat(link_parent->get(), target_parts->back().c_str(), dir, name.c_str(), 0) != 0)
-        return std::unexpected(errno_error("link", entry, errno));
+        return entry_error(layer, entry, "link", errno);
       continue;
     }
     switch (type) {
       case AE_IFDIR:
-        if (!exists && ::mkdirat(dir, name.c_str(), 0700) != 0) return std::unexpected(errno_error("mkdir", entry, errno));
+        if (!exists && ::mkdirat(dir, name.c_str(), 0700) != 0) return entry_error(layer, entry, "mkdir", errno);
         if (auto r = set_metadata(dir, name, e, false); !r) return std::unexpected(r.error());
         {
           UniqueFd d(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -207,15 +273,16 @@ Result<UnpackResult> unpack_tar(const std::string& archive_path, const std::stri
         }
         break;
       case AE_IFREG: {
+        if (auto room = check_entry_size(e, result.bytes, entry); !room) return std::unexpected(room.error());
         UniqueFd f(::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-        if (!f) return std::unexpected(errno_error("create", entry, errno));
+        if (!f) return entry_error(layer, entry, "create", errno);
         la_ssize_t n;
         while ((n = archive_read_data(a.get(), buf.data(), buf.size())) > 0) {
-          if (::write(f.get(), buf.data(), static_cast<std::size_t>(n)) != n)
-            return std::unexpected(errno_error("write", entry, errno));
+          if (int err = write_fully(f.get(), buf.data(), static_cast<std::size_t>(n)); err != 0)
+            return entry_error(layer, entry, "write", err);
           result.bytes += n;
         }
-        if (n < 0) return fail(ErrorCode::invalid_spec, fmt::format("layer {}: entry \"{}\": {}", layer, entry,
+        if (n < 0) return fail(ErrorCode::invalid_spec, fmt::format("{}: entry \"{}\": {}", layer, entry,
                                                                      archive_error_string(a.get())));
         set_xattrs(f.get(), e);
         if (auto r = set_metadata(dir, name, e, false); !r) return std::unexpected(r.error());
@@ -224,7 +291,8 @@ Result<UnpackResult> unpack_tar(const std::string& archive_path, const std::stri
       case AE_IFLNK: {
         const char* to = archive_entry_symlink(e);
         // Any target is fine: nothing here follows it, and a container resolves it in its root.
-        if (!to || ::symlinkat(to, dir, name.c_str()) != 0) return std::unexpected(errno_error("symlink", entry, errno));
+        if (!to) return bad_entry(layer, entry, "symlink without a target");
+        if (::symlinkat(to, dir, name.c_str()) != 0) return entry_error(layer, entry, "symlink", errno);
         if (auto r = set_metadata(dir, name, e, true); !r) return std::unexpected(r.error());
         break;
       }
@@ -235,7 +303,7 @@ Result<UnpackResult> unpack_tar(const std::string& archive_path, const std::stri
           return bad_entry(layer, entry, "device nodes need root outside a user namespace");
         mode_t kind = type == AE_IFCHR ? S_IFCHR : type == AE_IFBLK ? S_IFBLK : S_IFIFO;
         if (::mknodat(dir, name.c_str(), kind | 0600, archive_entry_rdev(e)) != 0)
-          return std::unexpected(errno_error("mknod", entry, errno));
+          return entry_error(layer, entry, "mknod", errno);
         if (auto r = set_metadata(dir, name, e, false); !r) return std::unexpected(r.error());
         break;
       }

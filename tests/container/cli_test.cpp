@@ -1,5 +1,6 @@
 // The container commands of the real `berth` binary: image import/ls/inspect/rm, run with the
 // container flags, exec -t with a pty.
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <gmock/gmock.h>
@@ -35,6 +36,30 @@ TEST_F(ContainerCli, ImageCommands) {
   auto bad = run_cli(root_, {"image", "import", root_ + "/nothing-here"});
   EXPECT_EQ(bad.exit_code, 125);
   EXPECT_THAT(bad.err, HasSubstr("nothing-here"));
+}
+
+TEST_F(ContainerCli, ImageImportSizeCaps) {
+  // The layers must be new to the store for the caps to matter: the fixture's image goes first.
+  auto rm = run_cli(root_, {"image", "rm", "busybox"});
+  ASSERT_EQ(rm.exit_code, 0) << rm.err;
+  auto capped = run_cli(root_, {"image", "import", "--max-layer-size", "64k", image_dir_, "capped:1"});
+  EXPECT_EQ(capped.exit_code, 125);
+  EXPECT_THAT(capped.err, HasSubstr("over the layer size limit of 64KiB (raise it with --max-layer-size"));
+  auto entry = run_cli(root_, {"image", "import", "--max-entry-size", "64k", image_dir_, "capped:1"});
+  EXPECT_EQ(entry.exit_code, 125);
+  EXPECT_THAT(entry.err, HasSubstr("entry \"./bin/busybox\""));
+  auto nonsense = run_cli(root_, {"image", "import", "--max-layer-size", "lots", image_dir_, "capped:1"});
+  EXPECT_EQ(nonsense.exit_code, 125);
+  EXPECT_THAT(nonsense.err, HasSubstr("--max-layer-size"));
+  ASSERT_EQ(::setenv("BERTH_MAX_LAYER_SIZE", "64k", 1), 0);
+  auto from_env = run_cli(root_, {"image", "import", image_dir_, "capped:1"});
+  ::unsetenv("BERTH_MAX_LAYER_SIZE");
+  EXPECT_EQ(from_env.exit_code, 125);
+  EXPECT_THAT(from_env.err, HasSubstr("BERTH_MAX_LAYER_SIZE"));
+  auto ls = run_cli(root_, {"image", "ls", "-q"});
+  EXPECT_EQ(ls.out, "");
+  auto uncapped = run_cli(root_, {"image", "import", image_dir_, "busybox"});
+  EXPECT_EQ(uncapped.exit_code, 0) << uncapped.err;
 }
 
 TEST_F(ContainerCli, RunWithContainerFlags) {

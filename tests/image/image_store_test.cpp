@@ -3,13 +3,17 @@
 // python3's tarfile: each refused with an error naming what is wrong, nothing written outside,
 // nothing left in the store.
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "common/fs.hpp"
@@ -50,13 +54,10 @@ class ImageStoreTest : public ::testing::Test {
 
   // A layout whose only layer is the tar python3 makes from `script` (tarfile code using `t`).
   std::string layout_with_layer(const std::string& name, const std::string& script) {
-    std::string dir = dir_ + "/" + name;
+    std::string tar = dir_ + "/" + name + ".layer.tar";
     std::string py = R"(
-import hashlib, io, json, os, sys, tarfile
-out = sys.argv[1]
-os.makedirs(out + "/blobs/sha256")
-buf = io.BytesIO()
-t = tarfile.open(fileobj=buf, mode="w")
+import io, os, sys, tarfile
+t = tarfile.open(sys.argv[1], mode="w")
 def add(name, data=b"", **kw):
     info = tarfile.TarInfo(name)
     for k, v in kw.items(): setattr(info, k, v)
@@ -64,12 +65,25 @@ def add(name, data=b"", **kw):
     t.addfile(info, io.BytesIO(data) if info.type == tarfile.REGTYPE else None)
 )" + script + R"(
 t.close()
-layer = buf.getvalue()
+)";
+    std::string script_path = dir_ + "/" + name + ".py";
+    EXPECT_TRUE(write_file(script_path, py));
+    EXPECT_EQ(shell("python3 " + script_path + " " + tar + " 2>&1"), "");
+    return layout_from_tar(name, tar);
+  }
+
+  // A layout whose only layer is the tar file `tar` (uncompressed, its digest its diff_id).
+  std::string layout_from_tar(const std::string& name, const std::string& tar) {
+    std::string dir = dir_ + "/" + name;
+    auto out = shell("python3 - " + dir + " " + tar + R"( 2>&1 <<'PY'
+import hashlib, json, os, sys
+out = sys.argv[1]
+os.makedirs(out + "/blobs/sha256")
 def blob(data):
     d = hashlib.sha256(data).hexdigest()
     open(out + "/blobs/sha256/" + d, "wb").write(data)
     return d, len(data)
-ld, ls = blob(layer)
+ld, ls = blob(open(sys.argv[2], "rb").read())
 cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
                   "rootfs": {"type": "layers", "diff_ids": ["sha256:" + ld]}}).encode()
 cd, cs = blob(cfg)
@@ -78,12 +92,49 @@ man = json.dumps({"schemaVersion": 2, "config": {"mediaType": "application/vnd.o
 md, ms = blob(man)
 open(out + "/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
 open(out + "/index.json", "w").write(json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + md, "size": ms}]}))
-)";
-    std::string script_path = dir_ + "/" + name + ".py";
-    EXPECT_TRUE(write_file(script_path, py));
-    auto out = shell("python3 " + script_path + " " + dir + " 2>&1");
+PY
+)");
     EXPECT_EQ(out, "");
     return dir;
+  }
+
+  // An unpacked docker-archive of the busybox layout: manifest.json with Config, RepoTags and
+  // plain tar layers l0/layer.tar and l1/layer.tar.
+  std::string docker_dir(const std::string& name) {
+    std::string docker = dir_ + "/" + name;
+    shell("python3 - " + layout_ + " " + docker + R"( <<'PY'
+import gzip, hashlib, json, os, sys
+src, out = sys.argv[1], sys.argv[2]
+os.makedirs(out)
+index = json.load(open(src + "/index.json"))
+man = json.load(open(src + "/blobs/sha256/" + index["manifests"][0]["digest"][7:]))
+cfg = man["config"]["digest"][7:]
+open(out + "/" + cfg + ".json", "wb").write(open(src + "/blobs/sha256/" + cfg, "rb").read())
+layers = []
+for i, l in enumerate(man["layers"]):
+    os.makedirs(out + "/l%d" % i)
+    open(out + "/l%d/layer.tar" % i, "wb").write(gzip.decompress(open(src + "/blobs/sha256/" + l["digest"][7:], "rb").read()))
+    layers.append("l%d/layer.tar" % i)
+json.dump([{"Config": cfg + ".json", "RepoTags": ["docker.io/library/busybox:saved"], "Layers": layers}], open(out + "/manifest.json", "w"))
+PY
+)");
+    return docker;
+  }
+
+  // docker_dir(name) with `member` moved out (to <dir>-host) and a symlink to it left in its
+  // place, also tarred as <dir>.tar.
+  std::string docker_with_member_on_host(const std::string& name, const std::string& member) {
+    auto docker = docker_dir(name);
+    std::string host = docker + "-host";
+    EXPECT_EQ(::rename((docker + "/" + member).c_str(), host.c_str()), 0);
+    EXPECT_EQ(::symlink(host.c_str(), (docker + "/" + member).c_str()), 0);
+    shell("tar -C " + docker + " -cf " + docker + ".tar .");
+    return docker;
+  }
+
+  // Everything in a store: names, types and file sizes.
+  std::string store_listing(const std::string& store_dir) {
+    return shell("cd " + store_dir + " && find . -printf '%p %y\\n' | sort && find . -type f -printf '%p %s\\n' | sort");
   }
 
   void expect_refused(const std::string& path, std::string_view needle) {
@@ -91,6 +142,16 @@ open(out + "/index.json", "w").write(json.dumps({"schemaVersion": 2, "manifests"
     ASSERT_FALSE(r) << "imported " << path;
     EXPECT_THAT(r.error().message, HasSubstr(std::string(needle)));
     expect_empty_store();
+  }
+
+  // The import fails with an error containing `needle` and leaves the store exactly as it was.
+  void expect_refused_in(ImageStore& store, const std::string& store_dir, const std::string& path,
+                         std::string_view needle, ImageImportOptions options = {ImageFormat::automatic, "evil:1"}) {
+    std::string before = store_listing(store_dir);
+    auto r = store.import(path, options);
+    ASSERT_FALSE(r) << "imported " << path;
+    EXPECT_THAT(r.error().message, HasSubstr(std::string(needle)));
+    EXPECT_EQ(store_listing(store_dir), before) << "after importing " << path;
   }
 
   static inline std::string shared_, layout_;
@@ -123,23 +184,8 @@ TEST_F(ImageStoreTest, ImportsOciArchiveAndDockerArchive) {
   auto a = store_->import(oci, {ImageFormat::automatic, "from-oci:1"});
   ASSERT_TRUE(a) << a.error().message;
   // docker-archive: manifest.json with Config, RepoTags and plain tar layers.
-  std::string docker = dir_ + "/docker";
-  shell("python3 - " + layout_ + " " + docker + R"( <<'PY'
-import gzip, hashlib, json, os, sys
-src, out = sys.argv[1], sys.argv[2]
-os.makedirs(out)
-index = json.load(open(src + "/index.json"))
-man = json.load(open(src + "/blobs/sha256/" + index["manifests"][0]["digest"][7:]))
-cfg = man["config"]["digest"][7:]
-open(out + "/" + cfg + ".json", "wb").write(open(src + "/blobs/sha256/" + cfg, "rb").read())
-layers = []
-for i, l in enumerate(man["layers"]):
-    os.makedirs(out + "/l%d" % i)
-    open(out + "/l%d/layer.tar" % i, "wb").write(gzip.decompress(open(src + "/blobs/sha256/" + l["digest"][7:], "rb").read()))
-    layers.append("l%d/layer.tar" % i)
-json.dump([{"Config": cfg + ".json", "RepoTags": ["docker.io/library/busybox:saved"], "Layers": layers}], open(out + "/manifest.json", "w"))
-PY
-tar -C )" + docker + " -cf " + docker + ".tar .");
+  std::string docker = docker_dir("docker");
+  shell("tar -C " + docker + " -cf " + docker + ".tar .");
   auto b = store_->import(docker + ".tar", {});
   ASSERT_TRUE(b) << b.error().message;
   EXPECT_EQ(a->id, b->id);  // the same config: one image, two names
@@ -246,6 +292,143 @@ TEST_F(ImageStoreTest, BrokenInputsAreClearErrors) {
   ASSERT_FALSE(no_name);  // the layout carries only the tag "1.0"
   EXPECT_THAT(no_name.error().message, HasSubstr("NAME[:TAG]"));
   expect_empty_store();
+}
+
+TEST_F(ImageStoreTest, ArchiveMembersAreReadFromTheArchiveOnly) {
+  std::string store_dir = dir_ + "/images";
+  // On the host, a valid manifest: were the symlink followed, the import would succeed.
+  auto docker = docker_with_member_on_host("host-manifest", "manifest.json");
+  std::string host_manifest = docker + "-host";
+  expect_refused_in(*store_, store_dir, docker + ".tar", "member \"manifest.json\" leads outside the archive");
+  expect_refused_in(*store_, store_dir, docker, "member \"manifest.json\" leads outside the directory",
+                    {ImageFormat::docker_archive, "evil:1"});
+  // The same by a relative symlink climbing out of wherever the archive is unpacked.
+  ASSERT_EQ(::unlink((docker + "/manifest.json").c_str()), 0);
+  ASSERT_EQ(::symlink(("../../../../../../../../../../.." + host_manifest).c_str(), (docker + "/manifest.json").c_str()), 0);
+  shell("tar -C " + docker + " -cf " + docker + "-relative.tar .");
+  expect_refused_in(*store_, store_dir, docker + "-relative.tar", "\"manifest.json\"");
+  // A hardlink entry to the host file: its target is not in the archive.
+  shell("python3 - " + docker + " " + host_manifest + " " + docker + "-hardlink.tar" + R"( <<'PY'
+import os, sys, tarfile
+src, host, out = sys.argv[1:]
+t = tarfile.open(out, "w")
+for name in sorted(os.listdir(src)):
+    if name != "manifest.json": t.add(os.path.join(src, name), name)
+info = tarfile.TarInfo("manifest.json"); info.type = tarfile.LNKTYPE; info.linkname = host
+t.addfile(info)
+t.close()
+PY
+)");
+  expect_refused_in(*store_, store_dir, docker + "-hardlink.tar", "entry \"manifest.json\": hardlink target");
+
+  // A layer member that is a symlink to the (valid) layer tar on the host.
+  auto layered = docker_with_member_on_host("host-layer", "l1/layer.tar");
+  expect_refused_in(*store_, store_dir, layered + ".tar", "member \"l1/layer.tar\" leads outside the archive");
+
+  // OCI: index.json of an archive, and a blob of a layout directory, on the host.
+  std::string oci = dir_ + "/oci-host-index";
+  shell("cp -a " + layout_ + " " + oci + " && mv " + oci + "/index.json " + dir_ + "/host-index.json && ln -s " +
+        dir_ + "/host-index.json " + oci + "/index.json && tar -C " + oci + " -cf " + oci + ".tar .");
+  expect_refused_in(*store_, store_dir, oci + ".tar", "member \"index.json\" leads outside the archive");
+  std::string blob_layout = dir_ + "/oci-host-blob";
+  shell("cp -a " + layout_ + " " + blob_layout + " && cd " + blob_layout + "/blobs/sha256 && f=$(ls -S | head -1) && mv $f " +
+        dir_ + "/host-blob && ln -s " + dir_ + "/host-blob $f");
+  expect_refused_in(*store_, store_dir, blob_layout, "leads outside the directory");
+  expect_empty_store();
+
+  // A symlink that stays inside (as older docker saves write for a repeated layer) is followed.
+  auto inner = docker_dir("inner-link");
+  shell("cd " + inner + " && mkdir shared && mv l1/layer.tar shared/ && ln -s ../shared/layer.tar l1/layer.tar && tar -cf " +
+        inner + ".tar .");
+  auto image = store_->import(inner + ".tar", {ImageFormat::automatic, "inner:1"});
+  ASSERT_TRUE(image) << image.error().message;
+  EXPECT_TRUE(path_exists(store_->layer_dirs(*image)[1] + "/etc/passwd"));
+}
+
+// A store on a 4 MiB tmpfs with few inodes: full disks, made at will.
+class SmallStoreTest : public ImageStoreTest {
+ protected:
+  void SetUp() override {
+    ImageStoreTest::SetUp();
+    if (HasFatalFailure()) return;
+    small_ = dir_ + "/small";
+    ASSERT_TRUE(make_dirs(small_, 0700));
+    if (::mount("berth-test", small_.c_str(), "tmpfs", 0, "size=4m,nr_inodes=200,mode=0700") != 0)
+      GTEST_SKIP() << "mount tmpfs: " << std::strerror(errno);
+    mounted_ = true;
+    auto store = ImageStore::open(small_ + "/images");
+    ASSERT_TRUE(store) << store.error().message;
+    small_store_.emplace(std::move(*store));
+  }
+  void TearDown() override {
+    small_store_.reset();
+    if (mounted_) {
+      EXPECT_EQ(::umount2(small_.c_str(), MNT_DETACH), 0) << std::strerror(errno);
+    }
+    ImageStoreTest::TearDown();
+  }
+
+  // A layout whose layer holds `big`, a sparse file of 10 GiB: a hole, then one byte (a GNU
+  // sparse entry: a few KiB of tar; unpacked, the hole is written out as zeros).
+  std::string sparse_layout() {
+    std::string src = dir_ + "/sparse-src", tar = dir_ + "/sparse.tar";
+    shell("mkdir -p " + src + " && truncate -s 10G " + src + "/big && printf x >>" + src + "/big && tar --sparse -C " + src +
+          " -cf " + tar + " big");
+    EXPECT_LT(std::stoll(shell("stat -c %s " + tar)), 1 << 20);
+    return layout_from_tar("sparse", tar);
+  }
+
+  void expect_refused_small(const std::string& path, std::string_view needle,
+                            ImageImportOptions options = {ImageFormat::automatic, "evil:1"}) {
+    expect_refused_in(*small_store_, small_ + "/images", path, needle, options);
+  }
+
+  std::string small_;
+  bool mounted_ = false;
+  std::optional<ImageStore> small_store_;
+};
+
+TEST_F(SmallStoreTest, SparseEntryOverTheCapIsRefusedBeforeItIsWritten) {
+  auto layout = sparse_layout();
+  auto start = std::chrono::steady_clock::now();
+  // Over the cap: refused by the cap (were it written first, the disk would fill and say so).
+  expect_refused_small(layout, "entry \"big\" is 10GiB, over the entry size limit of 1GiB (raise it with --max-entry-size",
+                       {ImageFormat::automatic, "sparse:1", 0, std::int64_t{1} << 30});
+  expect_refused_small(layout, "entry \"big\" takes it over the size limit of 1GiB (raise it with --max-layer-size",
+                       {ImageFormat::automatic, "sparse:1", std::int64_t{1} << 30, 0});
+  ASSERT_EQ(::setenv("BERTH_MAX_LAYER_SIZE", "2g", 1), 0);
+  struct Unset {
+    ~Unset() { ::unsetenv("BERTH_MAX_LAYER_SIZE"); }
+  } unset;
+  expect_refused_small(layout, "over the size limit of 2GiB");
+  ASSERT_EQ(::setenv("BERTH_MAX_LAYER_SIZE", "lots", 1), 0);
+  expect_refused_small(layout, "BERTH_MAX_LAYER_SIZE");
+  ::unsetenv("BERTH_MAX_LAYER_SIZE");
+  // Under the default caps, it does not fit: said before a byte is written.
+  expect_refused_small(layout, "entry \"big\" is 10GiB");
+  expect_refused_small(layout, "no space left on device");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
+}
+
+TEST_F(SmallStoreTest, FullDiskIsNoSpaceLeftOnDeviceAndLeavesNothing) {
+  // A layer bigger than the whole file system: refused from its uncompressed size.
+  auto big = layout_with_layer("big", R"(add("random", os.urandom(6 << 20)))");
+  expect_refused_small(big, "no space left on device");
+  // Small entries that each fit, until the file system has no inode left: the error of the
+  // call that failed (create), not a stale one.
+  auto many = layout_with_layer("many", R"(
+for i in range(400): add("f%04d" % i)
+)");
+  expect_refused_small(many, "create: no space left on device");
+  // A docker-archive bigger than the space: its own unpacking fails.
+  auto docker = docker_dir("docker-big");
+  shell("head -c 5000000 /dev/urandom >" + docker + "/padding && tar -C " + docker + " -cf " + docker + ".tar .");
+  expect_refused_small(docker + ".tar", "no space left on device");
+  // And the store still works.
+  auto small = layout_with_layer("fits", R"(add("hello", b"world"))");
+  auto image = small_store_->import(small, {ImageFormat::automatic, "fits:1"});
+  ASSERT_TRUE(image) << image.error().message;
+  EXPECT_EQ(read_file(small_store_->layer_dirs(*image)[0] + "/hello").value_or(""), "world");
 }
 
 }  // namespace
