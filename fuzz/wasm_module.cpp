@@ -14,8 +14,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::span<const std::uint8_t> bytes(data, size);
   auto module = berth::wasm::interp::load_module(bytes);
   auto read = berth::wasm::read_module_bytes(bytes);
-  // Both validate with wabt: a module one engine takes, the reader takes too.
-  if (module && !read) std::abort();
-  if (module && read && module->info().exports.size() != read->info.exports.size()) std::abort();
+  // Both read with wabt, with different features (the reader refuses SIMD, which wasm2c's C
+  // writer cannot take): when both accept a module, they must describe the same one.
+  if (module && read) {
+    const auto& a = module->info();
+    const auto& b = read->info;
+    if (a.imports.size() != b.imports.size() || a.exports.size() != b.exports.size()) std::abort();
+    for (std::size_t i = 0; i < a.exports.size(); ++i)
+      if (a.exports[i].name != b.exports[i].name || a.exports[i].kind != b.exports[i].kind) std::abort();
+  }
   return 0;
 }
