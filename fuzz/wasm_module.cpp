@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Both read with wabt, with different features (the reader refuses SIMD, which wasm2c's C
   // writer cannot take): when both accept a module, they must describe the same one.
   if (module && read) {
-    const auto& a = module->info();
+    const auto& a = (*module)->info();
     const auto& b = read->info;
     if (a.imports.size() != b.imports.size() || a.exports.size() != b.exports.size()) std::abort();
     for (std::size_t i = 0; i < a.exports.size(); ++i)
