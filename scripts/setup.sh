@@ -32,6 +32,9 @@ packages=(
   podman conmon containernetworking-plugins slirp4netns uidmap catatonit containerd
   # the HTTP trigger benchmark: wrk as the load generator, a static nginx as the ceiling
   wrk nginx-light
+  # fuzzing (scripts/fuzz.sh): Debian's clang 14 cannot compile berth's C++23 against
+  # libstdc++'s <expected>; clang 19 can, and its compiler runtime carries libFuzzer
+  clang-19 libclang-rt-19-dev
 )
 
 missing=()
