@@ -36,7 +36,7 @@ launcher=()
 if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 fi
-# -O1 and line tables only: a sanitized build at -O2 -g costs CI minutes and finds nothing more.
+# -O1 and line tables only (as libFuzzer suggests): a sanitized -O2 -g build costs CI minutes.
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Fuzz -DCMAKE_CXX_FLAGS_FUZZ="-O1 -gline-tables-only" \
   -DCMAKE_C_FLAGS_FUZZ="-O1 -gline-tables-only" -DBERTH_FUZZ=ON \
   -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 "${launcher[@]}" >/dev/null
