@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "runtime/json.hpp"
+#include "runtime/unsupervised.hpp"
 
 namespace berth::cli {
 
@@ -81,6 +82,7 @@ std::string state_text(const WorkloadStatus& s) {
     if (s.exit_signal) return fmt::format("exited (signal {})", *s.exit_signal);
     return "exited";
   }
+  if (runs_unsupervised(s)) return fmt::format("{} (unsupervised)", to_string(s.state));
   return std::string(to_string(s.state));
 }
 

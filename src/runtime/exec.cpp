@@ -73,6 +73,11 @@ Result<ExecResult> LocalRuntime::exec(std::string_view ref, const std::vector<st
       return fail(ErrorCode::invalid_spec, fmt::format("exec env: \"{}\" is not KEY=VALUE", e));
   auto record = find_current(ref);
   if (!record) return std::unexpected(record.error());
+  if (is_active(record->state) && !record->pid && !has_live_shim(*record))
+    return fail(ErrorCode::conflict,
+                fmt::format("workload {} runs unsupervised (its shim died) and its main process has ended: "
+                            "there is nothing to exec into; stop or remove it",
+                            record->name));
   if (!is_active(record->state) || !record->pid)
     return fail(ErrorCode::conflict, fmt::format("workload {} is not running", record->name));
   auto spec = spec_of(*record);

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <cstdlib>
@@ -33,6 +34,7 @@
 #include "runtime/spec_validation.hpp"
 #include "wasm/module_file.hpp"
 #include "runtime/teardown.hpp"
+#include "runtime/unsupervised.hpp"
 #include "state/log_file.hpp"
 
 namespace berth {
@@ -148,10 +150,27 @@ Result<WorkloadSpec> LocalRuntime::spec_of(const state::WorkloadRecord& record) 
 
 Result<state::WorkloadRecord> LocalRuntime::reconcile(state::WorkloadRecord record) {
   if (!is_active(record.state)) return record;
-  if (record.shim_pid && record.shim_start_time &&
-      linux::process_matches(*record.shim_pid, *record.shim_start_time))
-    return record;
-  // The shim is gone. Its exit record says how the workload ended, if it got that far.
+  if (has_live_shim(record)) return record;
+  // The shim is gone. The cgroup is the truth: processes left in it mean the workload still
+  // runs, unsupervised (its reason says so); its main pid is kept while it is one of them.
+  if (auto live = live_processes(cgroup_host_, record.id); !live.empty()) {
+    state::WorkloadUpdate note;
+    note.expected_states = active_states;
+    bool changed = false;
+    if (!record.reason.starts_with(unsupervised_reason_prefix)) {
+      note.reason = unsupervised_reason(record);
+      changed = true;
+    }
+    if (record.pid && std::find(live.begin(), live.end(), *record.pid) == live.end()) {
+      note.pid = std::optional<int>();  // the main process ended: a reused pid must not pass for it
+      changed = true;
+    }
+    if (!changed) return record;
+    if (auto r = store_->update(record.id, note, std::nullopt); !r) return std::unexpected(r.error());
+    return store_->get(record.id);
+  }
+  // Nothing runs any more. The exit record says how the workload ended, if the shim (or a stop
+  // of the unsupervised workload) got that far.
   state::WorkloadUpdate update;
   update.expected_states = active_states;
   update.pid = std::optional<int>();
@@ -253,6 +272,7 @@ Result<void> LocalRuntime::start(std::string_view ref) {
     if (auto r = store_->update(record->id, clear, std::nullopt); !r) return std::unexpected(r.error());
   }
   if (record->state == WorkloadState::created && has_live_shim(*record)) return start_created(*record);
+  if (auto r = refuse_leftovers(cgroup_host_, *record, has_live_shim(*record)); !r) return r;
   if (auto spec = spec_of(*record))
     for (const auto& network : joined_networks(*spec))
       if (auto r = restore_network(network); !r) return std::unexpected(r.error().with_context("start " + record->name));
@@ -316,9 +336,7 @@ Result<void> LocalRuntime::start_created(const state::WorkloadRecord& record) {
 }
 
 Result<void> LocalRuntime::signal_workload(const state::WorkloadRecord& record, int signal) {
-  if (!record.shim_pid || !record.shim_start_time ||
-      !linux::process_matches(*record.shim_pid, *record.shim_start_time))
-    return fail(ErrorCode::conflict, fmt::format("workload {} is not running", record.name));
+  if (!has_live_shim(record)) return signal_unsupervised(layout_, cgroup_host_, record, signal);
   sigval value{};
   value.sival_int = signal;
   if (::sigqueue(*record.shim_pid, SIGRTMIN, value) != 0)
@@ -386,11 +404,40 @@ Result<ExitInfo> LocalRuntime::stop(std::string_view ref,
   (void)store_->update(record->id, update,
                        state::NewEvent{std::string(event_type::stopping), {{"grace_ms", std::to_string(grace_period.count())},
                                                 {"signal", std::to_string(spec->stop_signal)}}});
+  // The stopped event of a stop that is done, with its exit.
+  auto finished = [&](const state::WorkloadRecord& current) -> ExitInfo {
+    auto exit = exit_info_of(current);
+    auto done = exit_event(exit);
+    done.type = event_type::stopped;
+    (void)store_->update(current.id, state::WorkloadUpdate{}, done);
+    return exit;
+  };
+  // Its shim is gone (before the stop or during it): the stop goes to the cgroup's processes,
+  // and reconcile records the end that writes.
+  auto stop_unsupervised = [&](const state::WorkloadRecord& current, std::chrono::milliseconds grace,
+                               bool send_stop_signal) -> Result<ExitInfo> {
+    if (auto r = end_unsupervised(layout_, cgroup_host_, current, spec->stop_signal, grace, send_stop_signal); !r)
+      return std::unexpected(r.error().with_context("stop " + current.name));
+    auto ended = find_current(current.id);
+    if (!ended) return std::unexpected(ended.error());
+    return finished(*ended);
+  };
+  if (!has_live_shim(*record)) return stop_unsupervised(*record, grace_period, true);
+  auto grace_end = std::chrono::steady_clock::now() + grace_period;
   bool exited = false;
   if (grace_period.count() > 0 && signal_workload(*record, spec->stop_signal)) {
     auto r = wait_for_exit(record->id, grace_period, {});
     if (!r) return std::unexpected(r.error());
     exited = *r;
+  }
+  if (exited) {
+    // Woken by the shim's end: if it died rather than exited, its workload may still run.
+    auto current = find_current(record->id);
+    if (!current) return std::unexpected(current.error());
+    if (is_active(current->state) && !has_live_shim(*current)) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(grace_end - std::chrono::steady_clock::now());
+      return stop_unsupervised(*current, std::max(left, std::chrono::milliseconds(0)), false);
+    }
   }
   if (!exited) {
     // Past the grace period: every process of the workload gets SIGKILL.
@@ -402,11 +449,10 @@ Result<ExitInfo> LocalRuntime::stop(std::string_view ref,
   }
   auto current = find_current(record->id);
   if (!current) return std::unexpected(current.error());
-  auto exit = exit_info_of(*current);
-  auto done = exit_event(exit);
-  done.type = event_type::stopped;
-  (void)store_->update(current->id, state::WorkloadUpdate{}, done);
-  return exit;
+  // The shim died during the stop, after the SIGKILL: what it did not record is recorded here.
+  if (is_active(current->state) && !has_live_shim(*current))
+    return stop_unsupervised(*current, std::chrono::milliseconds(0), false);
+  return finished(*current);
 }
 
 Result<void> LocalRuntime::kill(std::string_view ref, int signal) {
@@ -421,6 +467,8 @@ Result<void> LocalRuntime::kill(std::string_view ref, int signal) {
   note.expected_states = active_states;
   (void)store_->update(record->id, note,
                        state::NewEvent{std::string(event_type::killed), {{"signal", std::to_string(signal)}}});
+  // Unsupervised, nobody else records the end a SIGKILL made (see signal_unsupervised).
+  if (!has_live_shim(*record)) (void)find_current(record->id);
   return {};
 }
 

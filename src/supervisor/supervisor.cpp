@@ -6,11 +6,21 @@
 
 #include <fmt/format.h>
 
+#include "runtime/unsupervised.hpp"
 #include "supervisor/health_probe.hpp"
 
 namespace berth::supervisor {
 
 using namespace std::chrono_literals;
+
+namespace {
+
+// How often running workloads with a restart policy are checked for a dead shim.
+constexpr auto supervision_check_period = 1s;
+
+bool has_restart_policy(const RestartPolicy& policy) { return !policy.name.empty() && policy.name != "no"; }
+
+}  // namespace
 
 struct Supervisor::Watch {
   std::string id;
@@ -109,8 +119,35 @@ Result<void> Supervisor::reconcile() {
 }
 
 void Supervisor::follow_events(std::stop_token stop, std::uint64_t since) {
+  // A running workload whose shim died (runs_unsupervised) has nobody to record its end, so its
+  // policy would never restart it: its orphaned processes are killed (the whole cgroup), never
+  // left beside a second copy.
+  auto end_orphans = [this] {
+    std::vector<std::pair<std::string, std::string>> running;  // id, name
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [id, w] : watches_)
+        if (w->running && has_restart_policy(w->policy)) running.emplace_back(id, w->name);
+    }
+    for (const auto& [id, name] : running) {
+      auto status = runtime_.status(id);
+      if (!status || !runs_unsupervised(*status)) continue;
+      // As Docker does when a container's shim dies: the orphan goes, the restart policy decides.
+      // The exit this records comes back as an event, and on_ended restarts it.
+      log(fmt::format("{}: its shim died while it ran; killing its orphaned processes so its restart policy "
+                      "starts it again cleanly",
+                      name));
+      if (auto r = runtime_.kill(id, SIGKILL); !r && r.error().code != ErrorCode::conflict)
+        log(fmt::format("{}: kill its orphaned processes: {}", name, r.error().message));
+    }
+  };
   std::unique_ptr<EventReader> reader;
+  auto next_check = SteadyClock::now();
   while (!stop.stop_requested()) {
+    if (SteadyClock::now() >= next_check) {
+      end_orphans();
+      next_check = SteadyClock::now() + supervision_check_period;
+    }
     if (!reader) {
       auto opened = runtime_.watch(since);
       if (!opened) {

@@ -202,24 +202,7 @@ TEST_F(Lifecycle, NamespacesIsolateTheProcess) {
   EXPECT_EQ(out, "1\ncell\n3\n");
 }
 
-TEST_F(Lifecycle, ADeadShimIsReconciled) {
-  auto h = run(process_spec({"sleep", "30"}, "orphan"));
-  auto status = runtime_->status("orphan");
-  ASSERT_TRUE(status && status->pid);
-  // Find the shim (the workload's parent) and kill it without warning.
-  int ppid = parent_pid_of(*status->pid);
-  ASSERT_GT(ppid, 1);
-  ASSERT_EQ(::kill(ppid, SIGKILL), 0);
-  EXPECT_TRUE(eventually([&] {
-    auto s = runtime_->status("orphan");
-    return s && s->state == WorkloadState::failed;
-  }));
-  EXPECT_NE(runtime_->status("orphan")->reason.find("shim"), std::string::npos);
-  // remove still reaches the workload's processes through its cgroup.
-  auto report = runtime_->remove("orphan", true);
-  ASSERT_TRUE(report) << report.error().message;
-  EXPECT_TRUE(eventually([&] { return process_gone(*status->pid); }));
-}
+// A shim killed under a running workload: tests/runtime/unsupervised_test.cpp.
 
 }  // namespace
 }  // namespace berth::testing

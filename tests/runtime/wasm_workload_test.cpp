@@ -6,6 +6,7 @@
 
 #include "common/fs.hpp"
 #include "support/runtime_fixture.hpp"
+#include "support/unsupervised.hpp"
 #include "support/wasi_guests.hpp"
 #include "wasm/runner/command.hpp"
 
@@ -110,6 +111,29 @@ TEST_F(WasmWorkload, StatsShowItsLinearMemoryExecIsRefusedAndStopEndsIt) {
   auto status = runtime_->status(h.id);
   ASSERT_TRUE(status);
   EXPECT_FALSE(is_active(status->state));
+}
+
+// Its runner (berth-wasm) outlives a SIGKILLed shim like any process: running, unsupervised,
+// until a stop ends it and empties its cgroup.
+TEST_F(WasmWorkload, AKilledShimLeavesItRunningUnsupervisedUntilStopped) {
+  BERTH_REQUIRE_GUEST("adversary");
+  auto spec = wasm_spec("adversary", {"loop"}, "orphaned-module");
+  spec.stop_grace = 300ms;
+  auto h = run(spec);
+  auto before = runtime_->status(h.id);
+  ASSERT_TRUE(before && before->pid);
+  ASSERT_TRUE(kill_shim_of(h.id));
+  auto status = runtime_->status(h.id);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->state, WorkloadState::running);
+  EXPECT_TRUE(runs_unsupervised(*status)) << status->reason;
+  EXPECT_EQ(status->pid, before->pid);
+  auto exit = runtime_->stop(h.id, std::nullopt);
+  ASSERT_TRUE(exit) << exit.error().message;
+  EXPECT_EQ(exit->state, WorkloadState::exited);
+  EXPECT_TRUE(exit->exit_signal);
+  EXPECT_TRUE(process_gone(*before->pid));
+  EXPECT_TRUE(live_pids_in_cgroup(h.id).empty());
 }
 
 TEST_F(WasmWorkload, CreateRefusesWhatCannotRun) {
