@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -63,16 +64,17 @@ static Result<void> write_all(int fd, std::string_view data, const std::string& 
   return {};
 }
 
-Result<void> write_file(const std::string& path, std::string_view data) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+Result<void> write_file(const std::string& path, std::string_view data, mode_t mode) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (!fd) return std::unexpected(errno_error("open", path, errno));
   return write_all(fd.get(), data, path);
 }
 
-Result<void> write_file_atomic(const std::string& path, std::string_view data, bool durable) {
+Result<void> write_file_atomic(const std::string& path, std::string_view data, bool durable,
+                               mode_t mode) {
   std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
     if (!fd) return std::unexpected(errno_error("open", tmp, errno));
     if (auto r = write_all(fd.get(), data, tmp); !r) {
       ::unlink(tmp.c_str());
@@ -104,6 +106,44 @@ Result<void> make_dirs(const std::string& path, unsigned mode) {
       return std::unexpected(errno_error("mkdir", partial, errno));
   }
   return {};
+}
+
+// Clears the group and other bits of `mode` on `path`, and says so: a state root an older berth
+// made open to others is worth knowing about.
+static Result<void> tighten(const std::string& path, mode_t mode) {
+  mode_t tight = mode & ~mode_t{077};
+  if (::chmod(path.c_str(), tight) != 0) return std::unexpected(errno_error("chmod", path, errno));
+  fmt::print(stderr, "warning: {} had mode {:04o}, open to other users: tightened to {:04o}\n", path, mode, tight);
+  return {};
+}
+
+Result<void> make_private_dir(const std::string& path) {
+  if (auto r = make_dirs(path, 0700); !r) return r;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return std::unexpected(errno_error("stat", path, errno));
+  if (!S_ISDIR(st.st_mode))
+    return std::unexpected(Error{ErrorCode::invalid_spec, fmt::format("{}: not a directory", path)});
+  mode_t mode = st.st_mode & 07777;
+  if (st.st_uid != ::geteuid()) {
+    if (::access(path.c_str(), R_OK | W_OK | X_OK) == 0) return {};
+    return std::unexpected(Error{
+        ErrorCode::permission_denied,
+        fmt::format("{}: permission denied: it belongs to uid {} (mode {:04o}) and only its owner may use it",
+                    path, st.st_uid, mode)});
+  }
+  if ((mode & 077) == 0) return {};
+  return tighten(path, mode);
+}
+
+Result<void> make_file_private(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return {};
+    return std::unexpected(errno_error("stat", path, errno));
+  }
+  mode_t mode = st.st_mode & 07777;
+  if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (mode & 077) == 0) return {};
+  return tighten(path, mode);
 }
 
 // Removes the contents of the directory open at `dirfd`, never following symlinks.

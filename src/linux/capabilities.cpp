@@ -48,9 +48,9 @@ int last_capability() {
   return last;
 }
 
-CapabilityMask docker_default_capabilities() {
+CapabilityMask default_container_capabilities() {
   CapabilityMask mask = 0;
-  for (int cap : {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_MKNOD, CAP_NET_RAW, CAP_SETGID,
+  for (int cap : {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_MKNOD, CAP_SETGID,
                   CAP_SETUID, CAP_SETFCAP, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,
                   CAP_AUDIT_WRITE})
     mask |= CapabilityMask{1} << cap;

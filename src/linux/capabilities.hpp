@@ -11,7 +11,10 @@ using CapabilityMask = std::uint64_t;
 std::optional<int> capability_from_name(std::string_view name);
 std::string capability_name(int cap);
 int last_capability();
-CapabilityMask docker_default_capabilities();
+// Docker's default set less CAP_NET_RAW, as Podman's: raw sockets would let a container forge
+// packets on a shared bridge. ping keeps working through ICMP datagram sockets (the runtime opens
+// net.ipv4.ping_group_range in the container's network namespace); --cap-add NET_RAW gives it back.
+CapabilityMask default_container_capabilities();
 Result<CapabilityMask> resolve_capabilities(CapabilityMask base, const std::vector<std::string>& add, const std::vector<std::string>& drop);
 struct CapabilitySets { CapabilityMask bounding = 0, effective = 0, permitted = 0, inheritable = 0, ambient = 0; };
 CapabilitySets container_capability_sets(CapabilityMask caps);

@@ -397,7 +397,7 @@ Result<Created> create_container(const RuntimeOptions& options, const std::strin
   state.status = Status::created;
   if (auto r = dir->save(state); !r) return std::unexpected(r.error());
   if (!create.pid_file.empty())
-    if (auto r = write_file_atomic(create.pid_file, std::to_string(state.pid)); !r)
+    if (auto r = write_file_atomic(create.pid_file, std::to_string(state.pid), false, 0644); !r)
       return std::unexpected(r.error().with_context("--pid-file"));
   cleanup.armed = false;
   return Created{std::move(state), std::move(pidfd), std::move(errors->read)};

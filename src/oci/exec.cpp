@@ -326,7 +326,7 @@ Result<int> exec_container(const RuntimeOptions& options, const ExecOptions& exe
                 fmt::format("exec in {}: {}", id, failure));
   }
   if (!exec.pid_file.empty())
-    if (auto r = write_file_atomic(exec.pid_file, std::to_string(target)); !r) {
+    if (auto r = write_file_atomic(exec.pid_file, std::to_string(target), false, 0644); !r) {
       restore();
       return std::unexpected(r.error().with_context("--pid-file"));
     }

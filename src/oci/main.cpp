@@ -299,7 +299,7 @@ int main(int argc, char** argv) {
     std::string bundle = v.count("bundle") ? v["bundle"] : v.count("b") ? v["b"] : ".";
     std::string path = bundle + "/config.json";
     if (path_exists(path)) return die(fmt::format("spec: {} already exists", path));
-    if (auto r = write_file(path, oci::default_config_json()); !r) return die(r.error().message);
+    if (auto r = write_file(path, oci::default_config_json(), 0644); !r) return die(r.error().message);
     return 0;
   }
   if (command == "features") {

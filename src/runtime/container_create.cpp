@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <fmt/format.h>
 
 #include "common/fs.hpp"
@@ -50,6 +51,15 @@ Result<void> apply_image_defaults(WorkloadSpec& spec, const ImageInfo& image) {
   return {};
 }
 
+// volumes/ and a volume's own directory are root's only; its _data is bind-mounted into
+// containers, which see that directory's own mode, so it is 0755 as Docker makes it.
+Result<void> make_volume_dir(const std::string& volume_dir) {
+  if (auto r = make_dirs(volume_dir, 0700); !r) return r;
+  std::string data = volume_dir + "/_data";
+  if (::mkdir(data.c_str(), 0755) != 0 && errno != EEXIST) return std::unexpected(errno_error("mkdir", data, errno));
+  return {};
+}
+
 }  // namespace
 
 Result<void> LocalRuntime::prepare_container(WorkloadSpec& spec, const std::string& workload_dir) {
@@ -85,7 +95,7 @@ Result<void> LocalRuntime::prepare_container(WorkloadSpec& spec, const std::stri
                                                  spec.image));
   for (auto& m : spec.mounts)
     if (m.type == "volume")
-      if (auto r = make_dirs(layout_.volumes_dir() + "/" + m.source + "/_data", 0755); !r) return r;
+      if (auto r = make_volume_dir(layout_.volumes_dir() + "/" + m.source); !r) return r;
   return {};
 }
 

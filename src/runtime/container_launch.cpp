@@ -169,7 +169,7 @@ Result<linux::RootfsPlan> plan_container_rootfs(const WorkloadSpec& spec,
                                std::pair{"hosts", hosts_file(hostname, host_network)},
                                std::pair{"resolv.conf", resolv_conf(host_network)}}) {
     std::string file = paths.etc + "/" + name;
-    if (auto r = write_file_atomic(file, content); !r) return std::unexpected(r.error());
+    if (auto r = write_file_atomic(file, content, false, 0644); !r) return std::unexpected(r.error());
     ::chmod(file.c_str(), 0644);
     linux::ContainerMount m;
     m.source = file;
@@ -195,7 +195,7 @@ Result<linux::RootfsPlan> plan_container_rootfs(const WorkloadSpec& spec,
 }
 
 Result<linux::CapabilityMask> container_capabilities(const WorkloadSpec& spec) {
-  return linux::resolve_capabilities(linux::docker_default_capabilities(), spec.container.cap_add,
+  return linux::resolve_capabilities(linux::default_container_capabilities(), spec.container.cap_add,
                                      spec.container.cap_drop);
 }
 
@@ -235,7 +235,13 @@ Result<ContainerLaunchPlan> plan_container_launch(const WorkloadSpec& spec,
   plan.args = spec.args;
   plan.env = spec.env;
   plan.clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-  if (spec.network != "host") plan.clone_flags |= CLONE_NEWNET;
+  if (spec.network != "host") {
+    plan.clone_flags |= CLONE_NEWNET;
+    // Without CAP_NET_RAW (not in the default set) ping uses an ICMP datagram socket, which the
+    // kernel lets only the groups in this range open: all of them, in the container's own
+    // network namespace, as Docker sets it. The host's namespace is not berth's to change.
+    plan.sysctl.emplace_back("net.ipv4.ping_group_range", "0 2147483647");
+  }
   // A user namespace is entered last, by the init itself (see run_container_init).
   plan.hostname = container_hostname(spec);
   plan.working_dir = spec.working_dir.empty() ? "/" : spec.working_dir;

@@ -104,7 +104,12 @@ std::string_view version() { return BERTH_VERSION; }
 
 Result<std::unique_ptr<LocalRuntime>> LocalRuntime::open(const RuntimeOptions& options) {
   StateLayout layout{resolve_state_root(options.root)};
-  if (auto r = make_dirs(layout.root, 0711); !r) return std::unexpected(r.error());
+  // Owner only: the root holds every spec (environments with secrets), logs and layers.
+  if (auto r = make_private_dir(layout.root); !r) return std::unexpected(r.error());
+  // An older berth made these 0755 (the cache's compiled modules, the volumes' data).
+  for (const auto& dir : {layout.images_dir(), layout.volumes_dir(), layout.cache_dir()})
+    if (path_exists(dir))
+      if (auto r = make_private_dir(dir); !r) return std::unexpected(r.error());
   if (auto r = make_dirs(layout.workloads_dir(), 0700); !r) return std::unexpected(r.error());
   auto shim = find_shim(options.shim_path);
   if (!shim) return std::unexpected(shim.error());

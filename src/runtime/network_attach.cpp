@@ -120,7 +120,7 @@ Result<void> write_hosts_of(state::Store& store, const StateLayout& layout, cons
     content += *lines;
   }
   // write_file truncates and writes the same inode: the container's bind mount sees it.
-  return write_file(dir + "/hosts", content);
+  return write_file(dir + "/hosts", content, 0644);
 }
 
 }  // namespace

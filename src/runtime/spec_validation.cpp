@@ -219,7 +219,7 @@ Result<void> validate_container(const WorkloadSpec& s) {
   if (!c.image_id.empty() || !c.image_layers.empty())
     return invalid("container.image_id: set by berth from the image, not by callers");
   if (c.hostname.size() > 63) return invalid("container.hostname: longer than 63 characters");
-  if (auto caps = linux::resolve_capabilities(linux::docker_default_capabilities(), c.cap_add, c.cap_drop); !caps)
+  if (auto caps = linux::resolve_capabilities(linux::default_container_capabilities(), c.cap_add, c.cap_drop); !caps)
     return std::unexpected(caps.error());
   for (std::size_t i = 0; i < c.rlimits.size(); ++i) {
     if (!rlimit_resource(c.rlimits[i].type))

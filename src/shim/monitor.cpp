@@ -715,7 +715,7 @@ class Monitor {
 
   void shim_log(const std::string& message) {
     UniqueFd fd(::open(layout_.shim_log_path(id_).c_str(),
-                       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+                       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
     if (!fd) return;
     std::string line = fmt::format("{} {}\n", format_rfc3339_nano(Clock::now()), message);
     linux::write_all_noalloc(fd.get(), line.data(), line.size());

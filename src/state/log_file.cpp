@@ -238,7 +238,7 @@ Result<LogChunk> decode_log_line(std::string_view line) {
 // ---- writer ---------------------------------------------------------------------------------
 
 Result<LogWriter> LogWriter::open(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
   if (!fd) return std::unexpected(errno_error("open", path, errno));
   return LogWriter(std::move(fd), path);
 }

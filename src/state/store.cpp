@@ -2,6 +2,7 @@
 #include "state/store.hpp"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -578,9 +579,15 @@ struct Store::Ops {
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& root) {
   if (root.empty()) return fail(ErrorCode::invalid_spec, "state root: must not be empty");
-  if (auto r = make_dirs(root, 0711); !r)
+  if (auto r = make_private_dir(root); !r)
     return std::unexpected(r.error().with_context("state store"));
   std::string path = root + "/state.db";
+  // The database and its WAL hold every spec, environment (secrets) included: owner only. An
+  // older berth made them 0644; SQLite makes -wal and -shm with the database file's mode.
+  for (const char* suffix : {"", "-wal", "-shm"})
+    if (auto r = make_file_private(path + suffix); !r)
+      return std::unexpected(r.error().with_context("state store"));
+  bool fresh = !path_exists(path);
 
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
@@ -593,6 +600,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& root) {
     if (!db) return fail(ErrorCode::internal, fmt::format("state store {}: out of memory", path));
     return std::unexpected(Ops::db_error(*store, rc, "open"));
   }
+  // A database SQLite just made is 0644 (less the umask): private before anything is written.
+  if (fresh && ::chmod(path.c_str(), 0600) != 0)
+    return std::unexpected(errno_error("chmod", path, errno).with_context("state store"));
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, static_cast<int>(busy_timeout.count()));
   // Many short-lived processes (CLI calls, shims) open and close the store. By default the

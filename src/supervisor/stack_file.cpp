@@ -616,7 +616,7 @@ std::optional<ReadWorkload> Reader::read_workload(std::string_view name, const t
     if (auto n = get(key))
       if (auto v = strings(*n, field(key))) {
         for (auto& cap : *v)
-          if (auto known = linux::resolve_capabilities(linux::docker_default_capabilities(), {cap}, {}); !known)
+          if (auto known = linux::resolve_capabilities(linux::default_container_capabilities(), {cap}, {}); !known)
             report(*n, field(key), known.error().message);
         *out = *v;
       }

@@ -56,7 +56,7 @@ TEST_F(ContainerTest, ExecJoinsEveryNamespaceWithTheSameRestrictions) {
   EXPECT_NE(self->stdout_data, shell("for n in mnt pid net ipc uts cgroup; do readlink /proc/self/ns/$n; done"));
   auto status = runtime_->exec(h.id, {"sh", "-c", "grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; hostname; pwd"});
   ASSERT_TRUE(status);
-  EXPECT_THAT(status->stdout_data, HasSubstr("CapEff:\t00000000a80425fb"));
+  EXPECT_THAT(status->stdout_data, HasSubstr("CapEff:\t00000000a80405fb"));
   EXPECT_THAT(status->stdout_data, HasSubstr("Seccomp:\t2"));
   EXPECT_THAT(status->stdout_data, HasSubstr("NoNewPrivs:\t1"));
   EXPECT_THAT(status->stdout_data, HasSubstr("joined\n/\n"));

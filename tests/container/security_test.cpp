@@ -1,5 +1,6 @@
-// The security defaults, asserted from inside: Docker's capabilities, seccomp mode 2,
-// no_new_privs, masked and read-only paths, only stdio open, no host binary reachable.
+// The security defaults, asserted from inside: Docker's capabilities less NET_RAW (ping through
+// ICMP datagram sockets instead), seccomp mode 2, no_new_privs, masked and read-only paths, only
+// stdio open, no host binary reachable.
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -13,7 +14,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr const char* docker_caps = "00000000a80425fb";
+// Docker's set (00000000a80425fb) less CAP_NET_RAW (bit 13).
+constexpr const char* default_caps = "00000000a80405fb";
 
 std::string status_field(const std::string& status, const std::string& field) {
   auto at = status.find(field + ":\t");
@@ -24,13 +26,51 @@ std::string status_field(const std::string& status, const std::string& field) {
 
 TEST_F(ContainerTest, HasDockersCapabilitiesSeccompAndNoNewPrivs) {
   auto status = sh("cat /proc/self/status");
-  EXPECT_EQ(status_field(status, "CapEff"), docker_caps);
-  EXPECT_EQ(status_field(status, "CapPrm"), docker_caps);
-  EXPECT_EQ(status_field(status, "CapBnd"), docker_caps);
+  EXPECT_EQ(status_field(status, "CapEff"), default_caps);
+  EXPECT_EQ(status_field(status, "CapPrm"), default_caps);
+  EXPECT_EQ(status_field(status, "CapBnd"), default_caps);
   EXPECT_EQ(status_field(status, "CapInh"), "0000000000000000");
   EXPECT_EQ(status_field(status, "CapAmb"), "0000000000000000");
   EXPECT_EQ(status_field(status, "Seccomp"), "2");
   EXPECT_EQ(status_field(status, "NoNewPrivs"), "1");
+}
+
+// The static probe (tests/container/probes) at /probe: it opens a raw ICMP socket and pings
+// 127.0.0.1 through an ICMP datagram socket.
+WorkloadSpec with_icmp_probe(WorkloadSpec spec) {
+  spec.mounts.push_back(Mount{"bind", BERTH_ICMP_PROBE_PATH, "/probe", true, {}});
+  return spec;
+}
+
+TEST_F(ContainerTest, NoRawSocketsByDefaultYetPingWorks) {
+  auto out = sh("grep CapEff /proc/self/status; cat /proc/sys/net/ipv4/ping_group_range; /probe",
+                with_icmp_probe(container_spec({})));
+  auto effective = std::stoull(status_field(out, "CapEff"), nullptr, 16);
+  EXPECT_EQ(effective & (1ULL << 13), 0u) << "CAP_NET_RAW is not in the default set";
+  EXPECT_THAT(out, HasSubstr("0\t2147483647\n"));
+  EXPECT_THAT(out, HasSubstr("raw socket: Operation not permitted"));
+  EXPECT_THAT(out, HasSubstr("ping 127.0.0.1: reply"));
+}
+
+TEST_F(ContainerTest, CapAddNetRawGivesRawSocketsBack) {
+  auto spec = with_icmp_probe(container_spec({}));
+  spec.container.cap_add = {"NET_RAW"};
+  auto out = sh("cat /proc/self/status; /probe; ping -c1 -W5 127.0.0.1", spec);
+  EXPECT_EQ(status_field(out, "CapEff"), "00000000a80425fb");
+  EXPECT_THAT(out, HasSubstr("raw socket: opened"));
+  EXPECT_THAT(out, HasSubstr("1 packets received"));  // busybox's ping, on a raw socket
+}
+
+TEST_F(ContainerTest, HostNetworkLeavesTheHostsPingGroupRangeAlone) {
+  std::string path = "/proc/sys/net/ipv4/ping_group_range";
+  auto before = read_file(path);
+  ASSERT_TRUE(before) << before.error().message;
+  auto spec = container_spec({});
+  spec.network = "host";
+  sh("cat " + path, spec);
+  auto after = read_file(path);
+  if (after && *after != *before) (void)write_file(path, *before);  // the host's own, back
+  EXPECT_EQ(after.value_or(""), *before);
 }
 
 TEST_F(ContainerTest, CapDropAllAndUnconfinedSeccompAreHonoured) {
@@ -130,7 +170,7 @@ TEST_F(ContainerTest, UserByNameFromTheImage) {
   // capabilities, no ambient ones); the bounding set stays Docker's.
   auto status = sh("cat /proc/self/status", spec);
   EXPECT_EQ(status_field(status, "CapEff"), "0000000000000000");
-  EXPECT_EQ(status_field(status, "CapBnd"), docker_caps);
+  EXPECT_EQ(status_field(status, "CapBnd"), default_caps);
 }
 
 TEST_F(ContainerTest, UnknownUserIsAClearCreateError) {

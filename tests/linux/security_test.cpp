@@ -60,11 +60,11 @@ TEST(Capabilities, NamesRoundTrip) {
   EXPECT_EQ(capability_from_name("net_admin"), 12);
   EXPECT_EQ(capability_name(21), "CAP_SYS_ADMIN");
   EXPECT_FALSE(capability_from_name("CAP_FLY"));
-  EXPECT_EQ(docker_default_capabilities(), 0xa80425fbULL);
+  EXPECT_EQ(default_container_capabilities(), 0xa80405fbULL);
 }
 
 TEST(Capabilities, AddDropAndAll) {
-  auto base = docker_default_capabilities();
+  auto base = default_container_capabilities();
   auto dropped = resolve_capabilities(base, {}, {"ALL"});
   ASSERT_TRUE(dropped);
   EXPECT_EQ(*dropped, 0u);
@@ -81,14 +81,14 @@ TEST(Capabilities, AddDropAndAll) {
 }
 
 TEST(Capabilities, AppliedInAChildAsRootAndAsAnotherUser) {
-  auto sets = container_capability_sets(docker_default_capabilities());
+  auto sets = container_capability_sets(default_container_capabilities());
   auto root = in_child([&](int out) {
     if (drop_bounding_capabilities_in_child(sets, last_capability()) != 0) return say(out, "drop failed");
     const char* stage = "";
     if (apply_capabilities_in_child(sets, last_capability(), &stage) != 0) return say(out, stage);
     say(out, status_line("CapEff") + " " + status_line("CapBnd"));
   });
-  EXPECT_EQ(root, "CapEff:\t00000000a80425fb CapBnd:\t00000000a80425fb");
+  EXPECT_EQ(root, "CapEff:\t00000000a80405fb CapBnd:\t00000000a80405fb");
   auto user = in_child([&](int out) {
     if (drop_bounding_capabilities_in_child(sets, last_capability()) != 0) return say(out, "drop failed");
     if (keep_capabilities_across_setuid() != 0 || ::setresgid(1000, 1000, 1000) != 0 ||
@@ -98,11 +98,11 @@ TEST(Capabilities, AppliedInAChildAsRootAndAsAnotherUser) {
     if (apply_capabilities_in_child(sets, last_capability(), &stage) != 0) return say(out, stage);
     say(out, status_line("CapEff") + " " + status_line("CapPrm"));
   });
-  EXPECT_EQ(user, "CapEff:\t00000000a80425fb CapPrm:\t00000000a80425fb");
+  EXPECT_EQ(user, "CapEff:\t00000000a80405fb CapPrm:\t00000000a80405fb");
 }
 
 TEST(Seccomp, DefaultProfileRefusesMountAndNamespacesButNotOrdinaryCalls) {
-  auto program = default_seccomp_program(docker_default_capabilities());
+  auto program = default_seccomp_program(default_container_capabilities());
   ASSERT_TRUE(program) << program.error().message;
   auto seen = in_child([&](int out) {
     if (set_no_new_privileges() != 0 || install_seccomp_in_child(*program) != 0) return say(out, "install failed");
@@ -120,7 +120,7 @@ TEST(Seccomp, DefaultProfileRefusesMountAndNamespacesButNotOrdinaryCalls) {
 }
 
 TEST(Seccomp, CapSysAdminOpensTheNamespaceCalls) {
-  auto program = default_seccomp_program(docker_default_capabilities() | (1ULL << 21));
+  auto program = default_seccomp_program(default_container_capabilities() | (1ULL << 21));
   ASSERT_TRUE(program);
   auto seen = in_child([&](int out) {
     if (set_no_new_privileges() != 0 || install_seccomp_in_child(*program) != 0) return say(out, "install failed");
@@ -190,9 +190,9 @@ TEST(Seccomp, ANotifyingProfileAsksForAListener) {
 TEST(Seccomp, CachedProgramsMatchFreshOnes) {
   char tmpl[] = "/tmp/berth-seccomp-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
-  auto fresh = default_seccomp_program(docker_default_capabilities());
-  auto first = cached_seccomp_program(default_seccomp_profile_json(), docker_default_capabilities(), "default", dir);
-  auto second = cached_seccomp_program(default_seccomp_profile_json(), docker_default_capabilities(), "default", dir);
+  auto fresh = default_seccomp_program(default_container_capabilities());
+  auto first = cached_seccomp_program(default_seccomp_profile_json(), default_container_capabilities(), "default", dir);
+  auto second = cached_seccomp_program(default_seccomp_profile_json(), default_container_capabilities(), "default", dir);
   ASSERT_TRUE(fresh && first && second);
   EXPECT_EQ(second->instructions.size(), fresh->instructions.size());
   EXPECT_EQ(std::memcmp(second->instructions.data(), fresh->instructions.data(),

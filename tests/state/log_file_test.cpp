@@ -188,7 +188,7 @@ TEST(LogWriterTest, OneRecordPerLine) {
   expect_same(records[3], chunk(out, "\n", false, at(3)));
   struct stat st;
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST(LogWriterTest, LineSplitAcrossFeedsPerStream) {

@@ -83,6 +83,21 @@ NewEvent event(std::string type, std::map<std::string, std::string> attributes =
   return NewEvent{std::move(type), std::move(attributes)};
 }
 
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_mode & 07777 : 07777;
+}
+
+TEST_F(StoreTest, OpenTightensARootAndDatabaseOpenToOthers) {
+  ASSERT_TRUE(open_store());
+  // As an older berth left them.
+  ASSERT_EQ(::chmod(root_.c_str(), 0711), 0);
+  for (auto suffix : {"", "-wal", "-shm"}) ASSERT_EQ(::chmod((root_ + "/state.db" + suffix).c_str(), 0644), 0);
+  ASSERT_TRUE(open_store());
+  EXPECT_EQ(mode_of(root_), 0700u);
+  for (auto suffix : {"", "-wal", "-shm"}) EXPECT_EQ(mode_of(root_ + "/state.db" + suffix), 0600u) << suffix;
+}
+
 TEST_F(StoreTest, AVersion1StoreIsMigratedKeepingItsRows) {
   ASSERT_EQ(::mkdir(root_.c_str(), 0711), 0);
   sqlite3* db = nullptr;
@@ -119,14 +134,13 @@ TEST_F(StoreTest, AVersion1StoreIsMigratedKeepingItsRows) {
 }
 
 TEST_F(StoreTest, OpenCreatesRootAndSchema) {
+  // Even under the most permissive umask: the database holds every spec's environment.
   mode_t mask = ::umask(0);
-  ::umask(mask);
   auto store = open_store();
+  ::umask(mask);
   ASSERT_TRUE(store);
-  struct stat st {};
-  ASSERT_EQ(::stat(root_.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0711u & ~mask);
-  EXPECT_TRUE(std::filesystem::exists(root_ + "/state.db"));
+  EXPECT_EQ(mode_of(root_), 0700u);
+  for (auto suffix : {"", "-wal", "-shm"}) EXPECT_EQ(mode_of(root_ + "/state.db" + suffix), 0600u) << suffix;
 
   EXPECT_EQ(query("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(query("PRAGMA user_version"), "3");

@@ -135,7 +135,7 @@ Result<std::string> compiler_identity(const std::string& compiler, const std::fi
   if (out->status != 0) return fail(ErrorCode::unavailable, compiler + " --version failed: " + out->text);
   std::string line = out->text.substr(0, out->text.find('\n'));
   known.emplace(compiler, line);
-  if (!memo.empty() && make_dirs(cache_dir.string())) (void)write_file_atomic(memo, line);
+  if (!memo.empty() && make_dirs(cache_dir.string(), 0700)) (void)write_file_atomic(memo, line);
   return line;
 }
 
@@ -212,7 +212,7 @@ Result<Artifact> compile_artifact(const LoadedModule& module, const CompileOptio
   if (!c) return std::unexpected(c.error());
 
   std::filesystem::path parent = options.cache_dir.empty() ? std::filesystem::temp_directory_path() : options.cache_dir;
-  if (auto made = make_dirs(parent.string()); !made) return std::unexpected(made.error());
+  if (auto made = make_dirs(parent.string(), 0700); !made) return std::unexpected(made.error());
   std::string dir_template = temp_dir_template(parent);
   if (mkdtemp(dir_template.data()) == nullptr)
     return fail(code_for_errno(errno), fmt::format("mkdtemp {}: {}", dir_template, std::strerror(errno)));
@@ -324,9 +324,9 @@ Result<Artifact> compile_cached(const LoadedModule& module, const CompileOptions
   };
   if (auto hit = usable()) return std::move(*hit);
 
-  if (auto made = make_dirs(options.cache_dir.string()); !made) return std::unexpected(made.error());
+  if (auto made = make_dirs(options.cache_dir.string(), 0700); !made) return std::unexpected(made.error());
   std::string lock_path = (options.cache_dir / (*key + ".lock")).string();
-  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!lock) return std::unexpected(errno_error("open", lock_path, errno));
   while (::flock(lock.get(), LOCK_EX) != 0) {
     if (errno != EINTR) return std::unexpected(errno_error("flock", lock_path, errno));
