@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -550,6 +551,81 @@ TEST_F(StoreTest, CostPerWrite) {
   auto read_elapsed = std::chrono::steady_clock::now() - read_begin;
   std::printf("[ cost     ] find by id prefix: %.1f us\n",
               std::chrono::duration<double, std::micro>(read_elapsed).count() / rounds);
+}
+
+}  // namespace
+}  // namespace berth::state
+
+namespace berth::state {
+namespace {
+
+// The store on a filesystem that is full: a 1 MiB tmpfs of the test's own, filled up.
+class FullDiskStore : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+    ASSERT_EQ(::mkdir(root_.c_str(), 0711), 0) << std::strerror(errno);
+    ASSERT_EQ(::mount("tmpfs", root_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m"), 0)
+        << std::strerror(errno);
+    mounted_ = true;
+  }
+  void TearDown() override {
+    if (mounted_) {
+      EXPECT_EQ(::umount2(root_.c_str(), MNT_DETACH), 0) << std::strerror(errno);
+    }
+    StoreTest::TearDown();
+  }
+
+  // Writes a file until the filesystem has no room left.
+  void fill_up() {
+    int fd = ::open((root_ + "/filler").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    std::string block(4096, 'f');
+    while (::write(fd, block.data(), block.size()) > 0) {
+    }
+    int error = errno;
+    ::close(fd);
+    ASSERT_EQ(error, ENOSPC);
+  }
+
+  bool mounted_ = false;
+};
+
+TEST_F(FullDiskStore, ReadsWorkAndWritesFailClearlyThenWorkOnceThereIsRoom) {
+  {
+    auto store = open_store();
+    ASSERT_TRUE(store);
+    for (int i = 0; i < 20; ++i)
+      ASSERT_TRUE(store->insert(record(fmt::format("id{:02}", i), fmt::format("w{:02}", i)),
+                                NewEvent{"created", {}}));
+  }
+  fill_up();
+  // A new process's view: open, list, find, events. None of it may need a write.
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  auto all = store->all();
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(all->size(), 20u);
+  auto found = store->find("w07");
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_EQ(found->id, "id07");
+  auto events = store->events_after(0);
+  ASSERT_TRUE(events) << events.error().message;
+  EXPECT_EQ(events->size(), 20u);
+  // Writes that need room fail with limit_exceeded, saying why.
+  Result<void> inserted;
+  for (int i = 20; i < 200 && inserted; ++i)
+    inserted = store->insert(record(fmt::format("id{:03}", i), fmt::format("w{:03}", i)),
+                             NewEvent{"created", {}});
+  ASSERT_FALSE(inserted);
+  EXPECT_EQ(inserted.error().code, ErrorCode::limit_exceeded) << inserted.error().message;
+  EXPECT_NE(inserted.error().message.find("full"), std::string::npos) << inserted.error().message;
+  // Room again: the same connection writes.
+  ASSERT_EQ(::unlink((root_ + "/filler").c_str()), 0);
+  auto erased = store->erase("id07", NewEvent{"removed", {}});
+  EXPECT_TRUE(erased) << erased.error().message;
+  EXPECT_EQ(store->find("w07").error().code, ErrorCode::not_found);
 }
 
 }  // namespace
