@@ -241,6 +241,11 @@ Result<LogChunk> decode_log_line(std::string_view line) {
 
 // ---- writer ---------------------------------------------------------------------------------
 
+namespace {
+// At most this many rotated files are looked for (max-file is at most 1000).
+constexpr int max_rotated_files = 1000;
+}  // namespace
+
 std::string rotated_log_path(const std::string& path, int index) {
   return index == 0 ? path : fmt::format("{}.{}", path, index);
 }
@@ -278,6 +283,14 @@ LogDrops read_log_drops(const std::string& path) {
   auto text = read_file(log_drops_path(path));
   if (!text) return {};
   return parse_drops(*text).value_or(LogDrops{});
+}
+
+void remove_log_files(const std::string& path) {
+  ::unlink(path.c_str());
+  for (int index = 1; index <= max_rotated_files; ++index)
+    if (::unlink(rotated_log_path(path, index).c_str()) != 0 && errno == ENOENT) break;
+  ::unlink(log_drops_path(path).c_str());
+  ::unlink(log_reserve_path(path).c_str());
 }
 
 Result<LogWriter> LogWriter::open(const std::string& path, LogConfig limits,
@@ -466,9 +479,6 @@ namespace {
 // cheaper and keeps new lines well within 100 ms.
 constexpr auto poll_period = 10ms;
 
-
-// At most this many rotated files are looked for (max-file is far below it in practice).
-constexpr int max_rotated_files = 1000;
 
 class FileLogReader final : public LogReader {
  public:

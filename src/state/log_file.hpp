@@ -39,6 +39,9 @@ std::string log_drops_path(const std::string& path);
 std::string log_reserve_path(const std::string& path);
 // The drops recorded next to the log at `path`; zero when there is no record of any.
 LogDrops read_log_drops(const std::string& path);
+// Removes the log at `path` and the files that go with it (rotated ones, drops, reserve),
+// as far as it can: removing the workload directory afterwards reports what is left.
+void remove_log_files(const std::string& path);
 
 // Splits what a stream produces into lines and appends one record per line, each with a
 // single write() so readers never see half a record. Not thread-safe: one writer (the shim).
