@@ -1,16 +1,13 @@
 // ENOSPC on the state root, for real: the root is a 2 MiB tmpfs of the test's own and two
 // workloads write to their logs without end. berth must still read (ps, inspect, logs,
 // events), show what the log dropped, and stop and remove the workloads, freeing the space.
-#include <fcntl.h>
-#include <sys/mount.h>
-#include <sys/statvfs.h>
-
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 
-#include "common/fd.hpp"
 #include "support/cli.hpp"
 #include "support/runtime_fixture.hpp"
+#include "support/tmpfs.hpp"
 
 namespace berth::testing {
 namespace {
@@ -22,24 +19,24 @@ class FullDisk : public ::testing::Test {
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
     root_ = make_temp_root();
-    ASSERT_EQ(::mount("tmpfs", root_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=2m"), 0)
-        << std::strerror(errno);
-    mounted_ = true;
+    tmpfs_.emplace(root_, "2m");
+    ASSERT_TRUE(tmpfs_->mounted()) << tmpfs_->error();
   }
 
   // Whatever the test left, through the runtime (it removes each workload's files first),
   // then the filesystem goes even when something still holds it.
   void TearDown() override {
-    if (!mounted_) return;
-    if (auto rt = open_runtime(RuntimeOptions{root_, BERTH_SHIM_PATH})) {
-      if (auto all = (*rt)->list({.all = true}))
-        for (auto& w : *all) {
-          auto r = (*rt)->remove(w.status.id, true);
-          EXPECT_TRUE(r) << "teardown of " << w.status.name << ": " << r.error().message;
-        }
+    if (tmpfs_ && tmpfs_->mounted()) {
+      if (auto rt = open_runtime(RuntimeOptions{root_, BERTH_SHIM_PATH})) {
+        if (auto all = (*rt)->list({.all = true}))
+          for (auto& w : *all) {
+            auto r = (*rt)->remove(w.status.id, true);
+            EXPECT_TRUE(r) << "teardown of " << w.status.name << ": " << r.error().message;
+          }
+      }
     }
-    EXPECT_EQ(::umount2(root_.c_str(), MNT_DETACH), 0) << std::strerror(errno);
-    ::rmdir(root_.c_str());
+    tmpfs_.reset();
+    if (!root_.empty()) ::rmdir(root_.c_str());
   }
 
   CliResult cli(const std::vector<std::string>& args) { return run_cli(root_, args); }
@@ -54,11 +51,7 @@ class FullDisk : public ::testing::Test {
     return predicate();
   }
 
-  std::uint64_t free_bytes() {
-    struct statvfs st;
-    if (::statvfs(root_.c_str(), &st) != 0) return 0;
-    return st.f_bavail * st.f_frsize;
-  }
+  std::uint64_t free_bytes() const { return tmpfs_->free_bytes(); }
 
   nlohmann::json inspect(const std::string& name) {
     auto r = cli({"inspect", name});
@@ -69,7 +62,7 @@ class FullDisk : public ::testing::Test {
   }
 
   std::string root_;
-  bool mounted_ = false;
+  std::optional<Tmpfs> tmpfs_;
 };
 
 TEST_F(FullDisk, ReadsWorkDropsAreShownAndStopAndRmFreeTheSpace) {
@@ -99,14 +92,7 @@ TEST_F(FullDisk, ReadsWorkDropsAreShownAndStopAndRmFreeTheSpace) {
       << "free: " << free_bytes();
   EXPECT_GT(free_bytes(), 64u * 1024) << "the logs left room";
   // Then something else takes the rest: the disk is full.
-  {
-    UniqueFd filler(::open((root_ + "/filler").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
-    ASSERT_TRUE(filler);
-    std::string block(4096, 'f');
-    while (::write(filler.get(), block.data(), block.size()) > 0) {
-    }
-    EXPECT_EQ(errno, ENOSPC);
-  }
+  ASSERT_TRUE(tmpfs_->fill_up());
   EXPECT_LT(free_bytes(), 4096u);
 
   // Reads work on the full disk.

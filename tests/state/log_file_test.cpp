@@ -2,9 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,12 +11,14 @@
 #include <atomic>
 #include <fmt/format.h>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 
 #include "common/fs.hpp"
 #include "common/time.hpp"
+#include "support/tmpfs.hpp"
 
 namespace berth::state {
 namespace {
@@ -712,20 +712,17 @@ class SmallFilesystem : public ::testing::Test {
     char tmpl[] = "/tmp/berth-full-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    ASSERT_EQ(::mount("tmpfs", dir_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m"), 0)
-        << std::strerror(errno);
-    mounted_ = true;
+    tmpfs_.emplace(dir_, "1m");
+    ASSERT_TRUE(tmpfs_->mounted()) << tmpfs_->error();
   }
   void TearDown() override {
-    if (mounted_) {
-      EXPECT_EQ(::umount2(dir_.c_str(), MNT_DETACH), 0) << std::strerror(errno);
-    }
+    tmpfs_.reset();
     if (!dir_.empty()) ::rmdir(dir_.c_str());
   }
   std::string file(std::string_view name) const { return dir_ + "/" + std::string(name); }
 
   std::string dir_;
-  bool mounted_ = false;
+  std::optional<berth::testing::Tmpfs> tmpfs_;
 };
 
 TEST_F(SmallFilesystem, RecordsThatDoNotFitAreDroppedWholeAndCounted) {
@@ -774,16 +771,13 @@ TEST_F(SmallFilesystem, TheLogLeavesItsHeadroomFree) {
     }
   EXPECT_EQ(errors, 1);
   EXPECT_GT(writer->drops().lines, 0u);
-  struct statvfs st;
-  ASSERT_EQ(::statvfs(dir_.c_str(), &st), 0);
   // Checked every 64 KiB written: at most that much of the headroom is used.
-  EXPECT_GE(st.f_bavail * st.f_frsize, LogWriter::default_headroom - 64 * 1024 - 4096);
+  auto before = tmpfs_->free_bytes();
+  EXPECT_GE(before, LogWriter::default_headroom - 64 * 1024 - 4096);
   // finish() gives the reserve back.
-  auto before = st.f_bavail * st.f_frsize;
   ASSERT_TRUE(writer->finish(at(1)));
   EXPECT_FALSE(path_exists(log_reserve_path(path)));
-  ASSERT_EQ(::statvfs(dir_.c_str(), &st), 0);
-  EXPECT_GE(st.f_bavail * st.f_frsize, before + LogWriter::reserve_size);
+  EXPECT_GE(tmpfs_->free_bytes(), before + LogWriter::reserve_size);
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -14,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <cstdlib>
 #include <filesystem>
 #include <fmt/format.h>
@@ -22,6 +22,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "support/tmpfs.hpp"
 
 namespace berth::state {
 namespace {
@@ -566,30 +568,15 @@ class FullDiskStore : public StoreTest {
     StoreTest::SetUp();
     if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
     ASSERT_EQ(::mkdir(root_.c_str(), 0711), 0) << std::strerror(errno);
-    ASSERT_EQ(::mount("tmpfs", root_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m"), 0)
-        << std::strerror(errno);
-    mounted_ = true;
+    tmpfs_.emplace(root_, "1m");
+    ASSERT_TRUE(tmpfs_->mounted()) << tmpfs_->error();
   }
   void TearDown() override {
-    if (mounted_) {
-      EXPECT_EQ(::umount2(root_.c_str(), MNT_DETACH), 0) << std::strerror(errno);
-    }
+    tmpfs_.reset();
     StoreTest::TearDown();
   }
 
-  // Writes a file until the filesystem has no room left.
-  void fill_up() {
-    int fd = ::open((root_ + "/filler").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    ASSERT_GE(fd, 0) << std::strerror(errno);
-    std::string block(4096, 'f');
-    while (::write(fd, block.data(), block.size()) > 0) {
-    }
-    int error = errno;
-    ::close(fd);
-    ASSERT_EQ(error, ENOSPC);
-  }
-
-  bool mounted_ = false;
+  std::optional<berth::testing::Tmpfs> tmpfs_;
 };
 
 TEST_F(FullDiskStore, ReadsWorkAndWritesFailClearlyThenWorkOnceThereIsRoom) {
@@ -600,7 +587,7 @@ TEST_F(FullDiskStore, ReadsWorkAndWritesFailClearlyThenWorkOnceThereIsRoom) {
       ASSERT_TRUE(store->insert(record(fmt::format("id{:02}", i), fmt::format("w{:02}", i)),
                                 NewEvent{"created", {}}));
   }
-  fill_up();
+  ASSERT_TRUE(tmpfs_->fill_up());
   // A new process's view: open, list, find, events. None of it may need a write.
   auto store = open_store();
   ASSERT_TRUE(store);
