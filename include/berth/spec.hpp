@@ -69,6 +69,17 @@ struct RestartPolicy {
   bool operator==(const RestartPolicy&) const = default;
 };
 
+// Docker's json-file log limits (--log-opt max-size=10m --log-opt max-file=3): the shim
+// rotates log.jsonl to log.jsonl.1, .2, ... once it would grow past max_size_bytes, keeping at
+// most max_file files, the current one included. The defaults are Docker's local driver's.
+struct LogConfig {
+  static constexpr std::int64_t default_max_size_bytes = 20 * 1024 * 1024;
+  static constexpr int default_max_file = 5;
+  std::int64_t max_size_bytes = default_max_size_bytes;  // > 0
+  int max_file = default_max_file;                       // >= 1
+  bool operator==(const LogConfig&) const = default;
+};
+
 struct WasmSettings {
   std::string engine;  // aot | interp
   std::optional<std::int64_t> memory_limit_bytes;
@@ -162,6 +173,7 @@ struct WorkloadSpec {
   std::chrono::milliseconds stop_grace{10000};
   std::optional<std::chrono::milliseconds> time_to_live;
   bool auto_remove = false;  // remove once it exits (--rm)
+  LogConfig log;
   WasmSettings wasm;
   ContainerSettings container;
   bool operator==(const WorkloadSpec&) const = default;

@@ -57,6 +57,9 @@ struct WorkloadStatus {
   std::vector<HealthResult> health;  // the last probes, oldest first
   // stop() was called since the last start: restart policies leave the workload stopped.
   bool stopped_by_user = false;
+  // Log records the shim could not write (a full disk): missing from `logs`.
+  std::uint64_t log_dropped_lines = 0;
+  std::uint64_t log_dropped_bytes = 0;
   bool operator==(const WorkloadStatus&) const = default;
 };
 

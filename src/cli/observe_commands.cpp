@@ -165,7 +165,15 @@ CommandResult cmd_logs(Context& ctx, const std::vector<std::string>& args) {
       if (chunk.error().code == ErrorCode::timeout) continue;
       return std::unexpected(chunk.error());
     }
-    if (!*chunk) return 0;
+    if (!*chunk) {
+      // What the log could not keep is missing above: say so, where a pipe on stdout still
+      // shows it.
+      auto status = (*runtime)->status((*p)->positionals[0]);
+      if (status && status->log_dropped_lines > 0)
+        fmt::print(stderr, "berth: {} log lines ({}) of {} could not be written (disk full?) and are missing\n",
+                   status->log_dropped_lines, format_size(status->log_dropped_bytes), status->name);
+      return 0;
+    }
     auto& c = **chunk;
     if (*json) {
       print_json_line(to_json(c));

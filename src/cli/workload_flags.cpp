@@ -95,6 +95,7 @@ const std::vector<FlagSpec>& workload_flags() {
       {"network-alias", 0, true, "NAME", "another name it is reached by on its networks"},
       {"publish", 'p', true, "[IP:]HOST:CONTAINER[/udp]", "publish a port on the host (CONTAINER alone: an ephemeral host port)"},
       {"rm", 0, false, {}, "remove it once it exits"},
+      {"log-opt", 0, true, "KEY=VALUE", "log rotation: max-size=SIZE (default 20m), max-file=N (default 5)"},
       {"restart", 0, true, "POLICY", "no, always, unless-stopped, on-failure[:N] (berthd or `berth up` applies it)"},
       {"health-cmd", 0, true, "CMD", "health check: a shell command inside it (exit 0 = healthy)"},
       {"health-http", 0, true, "PORT[/PATH]", "health check: HTTP GET on its loopback (2xx/3xx = healthy)"},
@@ -250,6 +251,8 @@ Result<WorkloadSpec> spec_from_flags(const ParsedArgs& p) {
     spec.ports.push_back(*port);
   }
   spec.auto_remove = p.has("rm");
+  for (auto& option : p.all("log-opt"))
+    if (auto r = apply_log_option(spec.log, option, "log-opt"); !r) return std::unexpected(r.error());
   if (auto v = p.last("restart")) {
     auto policy = parse_restart_policy(*v, "restart");
     if (!policy) return std::unexpected(policy.error());

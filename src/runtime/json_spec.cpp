@@ -71,6 +71,7 @@ json to_json(const WorkloadSpec& s) {
   j["stop_grace_ms"] = s.stop_grace.count();
   if (s.time_to_live) j["time_to_live_ms"] = s.time_to_live->count();
   j["auto_remove"] = s.auto_remove;
+  j["log"] = {{"max_size_bytes", s.log.max_size_bytes}, {"max_file", s.log.max_file}};
   if (!s.container.empty()) {
     auto& c = s.container;
     json rlimits = json::array();
@@ -179,6 +180,10 @@ void json_detail::read_spec(Reader& r, WorkloadSpec& s) {
   r.get_ms("stop_grace_ms", s.stop_grace);
   r.get_ms_opt("time_to_live_ms", s.time_to_live);
   r.get("auto_remove", s.auto_remove);
+  r.get_object("log", [&](Reader& lr) {
+    lr.get("max_size_bytes", s.log.max_size_bytes);
+    lr.get("max_file", s.log.max_file);
+  });
   r.get_object("wasm", [&](Reader& wr) {
     auto& w = s.wasm;
     wr.get("engine", w.engine);

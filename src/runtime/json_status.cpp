@@ -34,6 +34,8 @@ void read_status(Reader& r, WorkloadStatus& s) {
   r.get_time_opt("finished_at", s.finished_at);
   r.get("restart_count", s.restart_count);
   r.get("stopped_by_user", s.stopped_by_user);
+  r.get("log_dropped_lines", s.log_dropped_lines);
+  r.get("log_dropped_bytes", s.log_dropped_bytes);
   r.get_objects("health", s.health, read_health);
 }
 
@@ -72,6 +74,8 @@ json to_json(const WorkloadStatus& s) {
           {"finished_at", time_or_null(s.finished_at)},
           {"restart_count", s.restart_count},
           {"stopped_by_user", s.stopped_by_user},
+          {"log_dropped_lines", s.log_dropped_lines},
+          {"log_dropped_bytes", s.log_dropped_bytes},
           {"health", health}};
 }
 

@@ -51,6 +51,18 @@ constexpr auto shim_report_timeout = 30s;
 // How long stop/remove wait for the shim to record an exit after SIGKILL.
 constexpr auto kill_settle_timeout = 10s;
 
+// SQLite's "database or disk is full" (and ENOSPC from the files around it).
+bool is_disk_full(const Error& error) { return error.code == ErrorCode::limit_exceeded; }
+
+// The row's status and what its log could not keep (the shim counts that next to the log).
+WorkloadStatus status_with_log(const StateLayout& layout, const state::WorkloadRecord& record) {
+  WorkloadStatus status = status_of(record);
+  auto drops = state::read_log_drops(layout.log_path(record.id));
+  status.log_dropped_lines = drops.lines;
+  status.log_dropped_bytes = drops.bytes;
+  return status;
+}
+
 }  // namespace
 
 // A host process without its own network namespace, or a container with --network host.
@@ -195,6 +207,18 @@ Result<state::WorkloadRecord> LocalRuntime::reconcile(state::WorkloadRecord reco
   update.oom_killed = exit.oom_killed;
   update.reason = exit.reason;
   auto applied = store_->update(record.id, update, exit_event(exit));
+  if (!applied && is_disk_full(applied.error())) {
+    // A full disk takes no write: show what was found all the same, so ps, inspect, stop and
+    // rm -f still work there (a later look records it once there is room).
+    record.state = exit.state;
+    record.pid.reset();
+    record.exit_code = exit.exit_code;
+    record.exit_signal = exit.exit_signal;
+    record.oom_killed = exit.oom_killed;
+    record.reason = exit.reason;
+    record.finished_at = *update.finished_at;
+    return record;
+  }
   if (!applied) return std::unexpected(applied.error());
   return store_->get(record.id);
 }
@@ -508,7 +532,7 @@ Result<TeardownReport> LocalRuntime::remove(std::string_view ref, bool force) {
 Result<WorkloadStatus> LocalRuntime::status(std::string_view ref) {
   auto record = find_current(ref);
   if (!record) return std::unexpected(record.error());
-  return status_of(*record);
+  return status_with_log(layout_, *record);
 }
 
 Result<WorkloadInfo> LocalRuntime::inspect(std::string_view ref) {
@@ -516,7 +540,7 @@ Result<WorkloadInfo> LocalRuntime::inspect(std::string_view ref) {
   if (!record) return std::unexpected(record.error());
   auto spec = spec_of(*record);
   if (!spec) return std::unexpected(spec.error());
-  return WorkloadInfo{status_of(*record), std::move(*spec)};
+  return WorkloadInfo{status_with_log(layout_, *record), std::move(*spec)};
 }
 
 Result<ExitInfo> LocalRuntime::wait(std::string_view ref, std::chrono::milliseconds timeout,
@@ -604,7 +628,7 @@ Result<std::vector<WorkloadInfo>> LocalRuntime::list(const ListOptions& options)
     if (!options.all && !is_active(current->state)) continue;
     auto spec = spec_of(*current);
     if (!spec) return std::unexpected(spec.error());
-    out.push_back(WorkloadInfo{status_of(*current), std::move(*spec)});
+    out.push_back(WorkloadInfo{status_with_log(layout_, *current), std::move(*spec)});
   }
   return out;
 }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "common/numbers.hpp"
+#include "common/units.hpp"
 #include "common/text.hpp"
 
 namespace berth {
@@ -166,6 +167,30 @@ Result<RestartPolicy> parse_restart_policy(std::string_view text, std::string_vi
   if (*n > INT32_MAX) return invalid(fmt::format("{}: \"{}\": the retry count is too large", field, text));
   policy.max_retries = static_cast<int>(*n);
   return policy;
+}
+
+Result<void> apply_log_option(LogConfig& log, std::string_view text, std::string_view field) {
+  auto eq = text.find('=');
+  if (eq == std::string_view::npos)
+    return invalid(fmt::format("{}: \"{}\" is not KEY=VALUE (max-size=SIZE or max-file=N)",
+                               field, text));
+  auto key = text.substr(0, eq);
+  auto value = text.substr(eq + 1);
+  if (key == "max-size") {
+    auto size = parse_size(value, fmt::format("{} max-size", field));
+    if (!size) return std::unexpected(size.error());
+    if (*size <= 0)
+      return invalid(fmt::format("{}: max-size \"{}\" must be more than 0", field, value));
+    log.max_size_bytes = *size;
+    return {};
+  }
+  if (key == "max-file") {
+    auto n = parse_integer(value, fmt::format("{} max-file", field), 1, 1000);
+    if (!n) return std::unexpected(n.error());
+    log.max_file = static_cast<int>(*n);
+    return {};
+  }
+  return invalid(fmt::format("{}: unknown option \"{}\" (max-size or max-file)", field, key));
 }
 
 }  // namespace berth

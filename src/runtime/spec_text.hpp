@@ -23,5 +23,9 @@ Result<Rlimit> parse_ulimit(std::string_view text, std::string_view field = "uli
 Result<PortMapping> parse_port_mapping(std::string_view text, std::string_view field = "publish");
 // "no", "always", "unless-stopped" or "on-failure[:N]" (N >= 0, into max_retries; only with on-failure).
 Result<RestartPolicy> parse_restart_policy(std::string_view text, std::string_view field = "restart");
+// One Docker --log-opt "KEY=VALUE" into `log`: max-size=SIZE (10m, 1g; > 0) or max-file=N
+// (>= 1), as Docker's json-file driver takes them.
+Result<void> apply_log_option(LogConfig& log, std::string_view text,
+                              std::string_view field = "log-opt");
 
 }  // namespace berth

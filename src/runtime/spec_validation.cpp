@@ -49,6 +49,9 @@ Result<void> validate_common(const WorkloadSpec& s) {
   if (s.stop_grace.count() < 0) return invalid("stop_grace: must not be negative");
   if (s.time_to_live && s.time_to_live->count() <= 0)
     return invalid("time_to_live: must be positive");
+  if (s.log.max_size_bytes <= 0) return invalid("log.max_size_bytes: must be more than 0");
+  if (s.log.max_file < 1 || s.log.max_file > 1000)
+    return invalid(fmt::format("log.max_file: {} is not 1 to 1000", s.log.max_file));
   auto& rp = s.restart_policy.name;
   if (rp != "no" && rp != "always" && rp != "unless-stopped" && rp != "on-failure")
     return invalid(fmt::format(

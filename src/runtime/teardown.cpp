@@ -11,6 +11,7 @@
 #include "common/fs.hpp"
 #include "linux/mounts.hpp"
 #include "linux/process.hpp"
+#include "state/log_file.hpp"
 
 namespace berth {
 
@@ -52,6 +53,8 @@ Result<void> release_workload(const StateLayout& layout, const linux::CgroupHost
                               state::Store& store, const state::WorkloadRecord& record,
                               TeardownReport& report) {
   for (auto& line : unpublish_ports(layout.ports_path(record.id))) report.network.push_back(std::move(line));
+  // The log first: when it has filled the disk, the store's writes below need its room.
+  state::remove_log_files(layout.log_path(record.id));
   auto network = detach_from_networks(store, layout, record.id);
   if (!network) return std::unexpected(network.error().with_context("remove " + record.name));
   report.network.insert(report.network.end(), network->begin(), network->end());

@@ -212,7 +212,7 @@ class Monitor {
   }
 
   Result<void> open_log() {
-    auto log = state::LogWriter::open(layout_.log_path(id_));
+    auto log = state::LogWriter::open(layout_.log_path(id_), spec_.log);
     if (!log) return std::unexpected(log.error());
     log_ = std::move(*log);
     return {};

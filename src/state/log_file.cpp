@@ -3,9 +3,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <deque>
+#include <utility>
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
@@ -237,25 +241,177 @@ Result<LogChunk> decode_log_line(std::string_view line) {
 
 // ---- writer ---------------------------------------------------------------------------------
 
-Result<LogWriter> LogWriter::open(const std::string& path) {
+namespace {
+// At most this many rotated files are looked for (max-file is at most 1000).
+constexpr int max_rotated_files = 1000;
+}  // namespace
+
+std::string rotated_log_path(const std::string& path, int index) {
+  return index == 0 ? path : fmt::format("{}.{}", path, index);
+}
+
+std::string log_drops_path(const std::string& path) { return path + ".dropped"; }
+
+std::string log_reserve_path(const std::string& path) { return path + ".reserve"; }
+
+namespace {
+
+// <log>.dropped holds "LINES BYTES\n", both right-aligned in 20 columns: a fixed size, so
+// each update overwrites the same bytes and needs no new space on a full disk.
+constexpr std::size_t drops_record_size = 42;
+
+std::string format_drops(const LogDrops& drops) {
+  return fmt::format("{:>20} {:>20}\n", drops.lines, drops.bytes);
+}
+
+std::optional<LogDrops> parse_drops(std::string_view text) {
+  LogDrops drops;
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
+  for (auto* field : {&drops.lines, &drops.bytes}) {
+    while (p < end && *p == ' ') ++p;
+    auto [next, ec] = std::from_chars(p, end, *field);
+    if (ec != std::errc()) return std::nullopt;
+    p = next;
+  }
+  return drops;
+}
+
+}  // namespace
+
+LogDrops read_log_drops(const std::string& path) {
+  auto text = read_file(log_drops_path(path));
+  if (!text) return {};
+  return parse_drops(*text).value_or(LogDrops{});
+}
+
+void remove_log_files(const std::string& path) {
+  ::unlink(path.c_str());
+  for (int index = 1; index <= max_rotated_files; ++index)
+    if (::unlink(rotated_log_path(path, index).c_str()) != 0 && errno == ENOENT) break;
+  ::unlink(log_drops_path(path).c_str());
+  ::unlink(log_reserve_path(path).c_str());
+}
+
+Result<LogWriter> LogWriter::open(const std::string& path, LogConfig limits,
+                                  std::uint64_t headroom) {
+  limits.max_size_bytes = std::max<std::int64_t>(limits.max_size_bytes, 1);
+  limits.max_file = std::max(limits.max_file, 1);
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
   if (!fd) return std::unexpected(errno_error("open", path, errno));
-  return LogWriter(std::move(fd), path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return std::unexpected(errno_error("stat", path, errno));
+  LogWriter writer(std::move(fd), path, limits, headroom);
+  writer.size_ = st.st_size;
+  // The count goes on across restarts (the log does too). A disk already full leaves no
+  // room for the file: drops are then counted here only.
+  std::string drops_path = log_drops_path(path);
+  writer.drops_ = read_log_drops(path);
+  writer.drops_fd_.reset(::open(drops_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  if (writer.drops_fd_) {
+    std::string text = format_drops(writer.drops_);
+    if (::pwrite(writer.drops_fd_.get(), text.data(), text.size(), 0) !=
+        static_cast<ssize_t>(drops_record_size))
+      writer.drops_fd_.reset();
+  }
+  // Best effort: without room for it, the exit may not be recorded on a full disk.
+  std::string reserve_path = log_reserve_path(path);
+  if (UniqueFd reserve(::open(reserve_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)); reserve) {
+    if (::fallocate(reserve.get(), 0, 0, reserve_size) != 0) ::unlink(reserve_path.c_str());
+  }
+  return writer;
+}
+
+void LogWriter::count_drop(std::size_t bytes) {
+  ++drops_.lines;
+  drops_.bytes += bytes;
+  if (!drops_fd_) return;
+  std::string text = format_drops(drops_);
+  (void)!::pwrite(drops_fd_.get(), text.data(), text.size(), 0);
+}
+
+Result<void> LogWriter::rotate() {
+  // Oldest first, so each rename replaces the file that is to go.
+  if (limits_.max_file == 1) {
+    if (::unlink(path_.c_str()) != 0 && errno != ENOENT)
+      return std::unexpected(errno_error("remove", path_, errno));
+  }
+  for (int index = limits_.max_file - 1; index >= 1; --index) {
+    std::string from = rotated_log_path(path_, index - 1);
+    std::string to = rotated_log_path(path_, index);
+    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT)
+      return std::unexpected(errno_error("rename", from, errno));
+  }
+  UniqueFd fd(::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) return std::unexpected(errno_error("open", path_, errno));
+  fd_ = std::move(fd);
+  size_ = 0;
+  return {};
+}
+
+bool LogWriter::has_room() {
+  if (headroom_ == 0) return true;
+  constexpr std::uint64_t check_every = 64 * 1024;
+  constexpr auto recheck_period = 100ms;
+  auto now = std::chrono::steady_clock::now();
+  if (!short_of_room_ && unchecked_bytes_ < check_every) return true;
+  if (short_of_room_ && now < next_check_) return false;
+  struct statvfs st;
+  if (::fstatvfs(fd_.get(), &st) != 0) return true;  // unknown: let write() say
+  short_of_room_ = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize < headroom_;
+  unchecked_bytes_ = 0;
+  next_check_ = now + recheck_period;
+  return !short_of_room_;
+}
+
+Result<void> LogWriter::write_record() {
+  if (!has_room())
+    return fail(ErrorCode::limit_exceeded,
+                fmt::format("write {}: less than {} KiB left on its filesystem, for berth's "
+                            "own state: dropping log lines",
+                            path_, headroom_ / 1024));
+  if (size_ > 0 && size_ + static_cast<std::int64_t>(record_.size()) > limits_.max_size_bytes) {
+    // A failed rotation is reported (once); the record still goes to the current file.
+    auto rotated = rotate();
+    if (!rotated && !rotate_failing_) rotate_error_ = rotated.error();
+    rotate_failing_ = !rotated;
+  }
+  std::string_view rest = record_;
+  while (!rest.empty()) {
+    ssize_t n = ::write(fd_.get(), rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int error = n < 0 ? errno : EIO;
+      // Half a record would corrupt the one after it: cut it back off (shrinking a file
+      // needs no space). Appending leaves the offset at the end of what was written.
+      if (std::size_t written = record_.size() - rest.size(); written > 0) {
+        off_t end = ::lseek(fd_.get(), 0, SEEK_CUR);
+        if (end >= static_cast<off_t>(written))
+          (void)!::ftruncate(fd_.get(), end - static_cast<off_t>(written));
+      }
+      return std::unexpected(errno_error("write", path_, error));
+    }
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  size_ += static_cast<std::int64_t>(record_.size());
+  if (unchecked_bytes_ != UINT64_MAX) unchecked_bytes_ += record_.size();
+  return {};
 }
 
 Result<void> LogWriter::emit(LogStream stream, std::string_view bytes, bool partial,
                              TimePoint now) {
   record_.clear();
   append_record(record_, stream, now, bytes, partial);
-  std::string_view rest = record_;
-  while (!rest.empty()) {
-    ssize_t n = ::write(fd_.get(), rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::unexpected(errno_error("write", path_, errno));
-    if (n == 0) return std::unexpected(errno_error("write", path_, EIO));
-    rest.remove_prefix(static_cast<std::size_t>(n));
+  auto written = write_record();
+  if (written) {
+    failing_ = false;
+    if (auto error = std::exchange(rotate_error_, std::nullopt)) return std::unexpected(*error);
+    return {};
   }
-  return {};
+  count_drop(bytes.size());
+  if (failing_) return {};  // reported when it started failing
+  failing_ = true;
+  return written;
 }
 
 Result<void> LogWriter::feed(LogStream stream, std::string_view bytes, TimePoint now) {
@@ -309,6 +465,7 @@ Result<void> LogWriter::finish(TimePoint now) {
     if (auto r = emit(stream, tails_[i], true, now); !r && result) result = std::move(r);
     tails_[i].clear();
   }
+  ::unlink(log_reserve_path(path_).c_str());
   return result;
 }
 
@@ -329,9 +486,22 @@ class FileLogReader final : public LogReader {
       : path_(std::move(path)), options_(std::move(options)), finished_(std::move(finished)) {}
 
   Result<void> init() {
-    auto opened = open_file();
-    if (!opened) return std::unexpected(opened.error());
-    if (*opened && options_.tail) return seek_tail(*options_.tail);
+    // The live file first, then the rotated ones newest first: a rotation in between shows
+    // as a file seen twice (skipped), never as a gap in the older ones.
+    auto live = open_live();
+    if (!live) return std::unexpected(live.error());
+    for (int index = 1; index <= max_rotated_files; ++index) {
+      std::string name = rotated_log_path(path_, index);
+      UniqueFd fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd) {
+        if (errno == ENOENT) break;
+        return std::unexpected(errno_error("open", name, errno));
+      }
+      auto file = make_file(std::move(fd), name);
+      if (!file) return std::unexpected(file.error());
+      if (!already_open(*file)) files_.push_front(std::move(*file));
+    }
+    if (options_.tail && !files_.empty()) return seek_tail(*options_.tail);
     return {};
   }
 
@@ -339,16 +509,33 @@ class FileLogReader final : public LogReader {
                                        std::stop_token stop) override {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      if (!fd_) {
-        auto opened = open_file();
+      if (!live_open_) {
+        auto opened = open_live();
         if (!opened) return std::unexpected(opened.error());
       }
-      if (fd_) {
+      if (!files_.empty()) {
         auto chunk = read_next();
         if (!chunk) return std::unexpected(chunk.error());
         if (*chunk) {
           nap_ = 1ms;
           return chunk;
+        }
+        // At the end of the oldest file: on to the next one, if there is one.
+        if (files_.size() > 1) {
+          files_.pop_front();
+          buffer_.clear();
+          consumed_ = 0;
+          continue;
+        }
+        // At the end of the live file. Rotated away? Then what is left of it is complete:
+        // drain it, then go on with the new file.
+        if (options_.follow && live_open_) {
+          auto rotated = was_rotated();
+          if (!rotated) return std::unexpected(rotated.error());
+          if (*rotated) {
+            live_open_ = false;
+            continue;
+          }
         }
       }
       // At the end of what is completely written.
@@ -366,28 +553,55 @@ class FileLogReader final : public LogReader {
       auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
       // Short naps first, so a workload that is about to end (or write) is seen at once;
       // then poll_period. Reset whenever a record arrives.
-      if (auto r = wait_for_data(std::min<std::chrono::milliseconds>(left, nap_)); !r)
-        return std::unexpected(r.error());
+      ::poll(nullptr, 0, static_cast<int>(std::min<std::chrono::milliseconds>(left, nap_).count()));
       nap_ = std::min<std::chrono::milliseconds>(nap_ * 2, poll_period);
     }
   }
 
  private:
-  // Opens the file if it exists: true when open, false when it doesn't exist (yet).
-  Result<bool> open_file() {
-    if (fd_) return true;
+  struct File {
+    UniqueFd fd;
+    std::string name;
+    dev_t dev = 0;
+    ino_t ino = 0;
+  };
+
+  static Result<File> make_file(UniqueFd fd, std::string name) {
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return std::unexpected(errno_error("stat", name, errno));
+    return File{std::move(fd), std::move(name), st.st_dev, st.st_ino};
+  }
+
+  bool already_open(const File& file) const {
+    return std::any_of(files_.begin(), files_.end(), [&](const File& f) {
+      return f.dev == file.dev && f.ino == file.ino;
+    });
+  }
+
+  // Opens `path_` if it exists (and is not a file already open) as the newest file. A
+  // following reader looks again every poll_period while it does not exist.
+  Result<void> open_live() {
     UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {
       if (errno != ENOENT) return std::unexpected(errno_error("open", path_, errno));
-      return false;  // not created yet: a following reader looks again every poll_period
+      return {};
     }
-    fd_ = std::move(fd);
-    return true;
+    auto file = make_file(std::move(fd), path_);
+    if (!file) return std::unexpected(file.error());
+    if (!already_open(*file)) files_.push_back(std::move(*file));
+    live_open_ = true;
+    return {};
   }
 
-  Result<void> wait_for_data(std::chrono::milliseconds period) {
-    ::poll(nullptr, 0, static_cast<int>(period.count()));
-    return {};
+  // Whether `path_` is no longer the file being read (renamed to <log>.1, or removed).
+  Result<bool> was_rotated() const {
+    struct stat st;
+    if (::stat(path_.c_str(), &st) != 0) {
+      if (errno == ENOENT) return true;
+      return std::unexpected(errno_error("stat", path_, errno));
+    }
+    const File& live = files_.back();
+    return st.st_dev != live.dev || st.st_ino != live.ino;
   }
 
   bool wanted(const LogChunk& c) const {
@@ -398,9 +612,10 @@ class FileLogReader final : public LogReader {
     return true;
   }
 
-  // The next wanted record, std::nullopt at the end of the complete records, or an error
-  // (a corrupt record: the reader goes on after it on the next call).
+  // The next wanted record of the oldest open file, std::nullopt at the end of its complete
+  // records, or an error (a corrupt record: the reader goes on after it on the next call).
   Result<std::optional<LogChunk>> read_next() {
+    File& file = files_.front();
     for (;;) {
       auto nl = buffer_.find('\n', consumed_);
       if (nl == std::string::npos) {
@@ -408,27 +623,28 @@ class FileLogReader final : public LogReader {
         consumed_ = 0;
         std::size_t at = buffer_.size();
         buffer_.resize(at + read_size);
-        ssize_t n = ::read(fd_.get(), buffer_.data() + at, read_size);
+        ssize_t n = ::read(file.fd.get(), buffer_.data() + at, read_size);
         buffer_.resize(at + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return std::unexpected(errno_error("read", path_, errno));
+        if (n < 0) return std::unexpected(errno_error("read", file.name, errno));
         if (n == 0) return std::nullopt;  // a half-written record waits for its '\n'
         continue;
       }
       std::string_view line(buffer_.data() + consumed_, nl - consumed_);
       consumed_ = nl + 1;
       auto chunk = decode_log_line(line);
-      if (!chunk) return std::unexpected(chunk.error().with_context(path_));
+      if (!chunk) return std::unexpected(chunk.error().with_context(file.name));
       if (wanted(*chunk)) return std::optional<LogChunk>(std::move(*chunk));
     }
   }
 
-  Result<void> pread_all(char* out, std::size_t size, off_t offset) {
+  static Result<void> pread_all(const File& file, char* out, std::size_t size, off_t offset) {
     while (size > 0) {
-      ssize_t n = ::pread(fd_.get(), out, size, offset);
+      ssize_t n = ::pread(file.fd.get(), out, size, offset);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return std::unexpected(errno_error("read", path_, errno));
-      if (n == 0) return fail(ErrorCode::internal, fmt::format("read {}: file shrank", path_));
+      if (n < 0) return std::unexpected(errno_error("read", file.name, errno));
+      if (n == 0)
+        return fail(ErrorCode::internal, fmt::format("read {}: file shrank", file.name));
       out += n;
       size -= static_cast<std::size_t>(n);
       offset += n;
@@ -436,23 +652,44 @@ class FileLogReader final : public LogReader {
     return {};
   }
 
-  // Positions the reader at the start of the last `lines` wanted lines, reading the file
-  // backwards in blocks so a long log isn't read whole.
+  // Positions the reader at the start of the last `lines` wanted lines: the newest file
+  // first, each read backwards in blocks so a long log isn't read whole; the files older
+  // than where the tail starts are dropped.
   Result<void> seek_tail(std::size_t lines) {
+    TailScan scan{lines};
+    for (std::size_t i = files_.size(); i-- > 0;) {
+      auto start = scan_back(files_[i], scan);
+      if (!start) return std::unexpected(start.error());
+      if (*start) {
+        if (::lseek(files_[i].fd.get(), **start, SEEK_SET) < 0)
+          return std::unexpected(errno_error("seek", files_[i].name, errno));
+        files_.erase(files_.begin(), files_.begin() + static_cast<std::ptrdiff_t>(i));
+        return {};
+      }
+    }
+    return {};  // fewer lines than asked for: all of them
+  }
+
+  struct TailScan {
+    std::size_t lines;  // asked for
+    std::size_t count = 0;
+    bool seen_stream[2] = {false, false};
+  };
+
+  // Walks `file` back from its end, counting lines in `scan`: the offset where the tail
+  // starts when it is in this file, std::nullopt when it starts further back.
+  Result<std::optional<off_t>> scan_back(const File& file, TailScan& scan) {
     struct stat st;
-    if (::fstat(fd_.get(), &st) != 0) return std::unexpected(errno_error("stat", path_, errno));
+    if (::fstat(file.fd.get(), &st) != 0)
+      return std::unexpected(errno_error("stat", file.name, errno));
     std::string buf;          // file bytes [buf_off, buf_off + buf.size())
     off_t buf_off = st.st_size;
     bool have_end = false;    // buf ends with the '\n' of the last complete record
-    bool seen_stream[2] = {false, false};
-    std::size_t count = 0;
-    off_t start = 0;
-    bool found = false;
-    while (buf_off > 0 && !found) {
+    while (buf_off > 0) {
       off_t from = std::max<off_t>(0, buf_off - static_cast<off_t>(tail_block));
       std::size_t size = static_cast<std::size_t>(buf_off - from);
       buf.insert(0, size, '\0');  // buf holds at most one record's fragment here
-      if (auto r = pread_all(buf.data(), size, from); !r) return r;
+      if (auto r = pread_all(file, buf.data(), size, from); !r) return std::unexpected(r.error());
       buf_off = from;
       if (!have_end) {
         auto nl = buf.rfind('\n');
@@ -469,25 +706,19 @@ class FileLogReader final : public LogReader {
         auto chunk = decode_log_line(std::string_view(buf).substr(rec, end - 1 - rec));
         // A corrupt record is left to the forward read to report, if it falls in the tail.
         if (chunk && wanted(*chunk)) {
-          bool& seen = seen_stream[chunk->stream == LogStream::stdout_stream ? 0 : 1];
+          bool& seen = scan.seen_stream[chunk->stream == LogStream::stdout_stream ? 0 : 1];
           bool ends_line = !chunk->partial || !seen;  // a stream's last record ends its line
           seen = true;
           if (ends_line) {
-            if (count == lines) {
-              start = buf_off + static_cast<off_t>(end);
-              found = true;
-              break;
-            }
-            ++count;
+            if (scan.count == scan.lines) return std::optional<off_t>(buf_off + static_cast<off_t>(end));
+            ++scan.count;
           }
         }
         end = rec;
       }
       buf.resize(end);
     }
-    if (::lseek(fd_.get(), start, SEEK_SET) < 0)
-      return std::unexpected(errno_error("seek", path_, errno));
-    return {};
+    return std::optional<off_t>();
   }
 
   static constexpr std::size_t read_size = 64 * 1024;
@@ -496,9 +727,10 @@ class FileLogReader final : public LogReader {
   std::string path_;
   LogOptions options_;
   std::function<bool()> finished_;
-  UniqueFd fd_;
+  std::deque<File> files_;  // oldest first; reading the front one
+  bool live_open_ = false;  // files_.back() is path_ as opened (not yet rotated away)
   std::chrono::milliseconds nap_{1};
-  std::string buffer_;  // read from the file, not yet returned; records from consumed_
+  std::string buffer_;  // read from files_.front(), not yet returned; records from consumed_
   std::size_t consumed_ = 0;
   bool ended_ = false;
 };

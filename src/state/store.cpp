@@ -632,6 +632,13 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& root) {
   };
   if (auto r = Ops::with_retry(*store, configure); !r) return std::unexpected(r.error());
 
+  // A store whose schema is current needs no write to open: reads then work on a full disk
+  // (or a read-only one), where even an empty IMMEDIATE transaction may not.
+  auto version = Ops::with_retry(*store, [&]() {
+    return Ops::exec(*store, "PRAGMA user_version", "read schema version");
+  });
+  if (!version) return std::unexpected(version.error());
+  if (std::atoi(version->c_str()) == schema_version) return store;
   // The schema in one IMMEDIATE transaction, so concurrent openers create it once.
   auto schema = Ops::with_retry(*store, [&]() -> Result<void> {
     if (auto r = Ops::exec(*store, "BEGIN IMMEDIATE", "create schema"); !r)

@@ -35,11 +35,12 @@ const Keys workload_keys = {
     "kind", "command", "image", "rootfs", "module", "entrypoint", "env", "working_dir", "user", "labels",
     "annotations", "ports", "mounts", "network", "aliases", "depends_on", "restart", "stop_signal",
     "stop_grace", "time_to_live", "namespaces", "hostname", "read_only", "cap_add", "cap_drop", "seccomp",
-    "no_new_privileges", "ulimits", "group_add", "resources", "health", "wasm"};
+    "no_new_privileges", "ulimits", "group_add", "resources", "health", "wasm", "log"};
 // Keys only a container honours; a process or wasm workload naming one is a problem.
 const Keys container_only_keys = {"entrypoint", "mounts", "hostname", "read_only", "cap_add", "cap_drop",
                                   "seccomp", "no_new_privileges", "ulimits", "group_add"};
 const Keys resources_keys = {"memory", "memory_swap", "cpus", "cpu_shares", "pids", "cpuset_cpus", "cpuset_mems"};
+const Keys log_keys = {"max_size", "max_file"};
 const Keys health_keys = {"type", "command", "target", "interval", "timeout", "retries", "start_period"};
 const Keys wasm_keys = {"engine", "memory", "timeout", "fuel", "dirs", "allow", "pool_size",
                         "kv_max_entries", "kv_max_value_bytes", "http", "route"};
@@ -290,6 +291,7 @@ class Reader {
   void read_resources(const toml::table& table, std::string_view prefix, Resources& r);
   void read_health(const toml::table& table, std::string_view prefix, ReadWorkload& w);
   void read_wasm(const toml::table& table, std::string_view prefix, WasmSettings& wasm);
+  void read_log(const toml::table& table, std::string_view prefix, LogConfig& log);
   void read_env(const toml::node& node, std::string_view field, ReadWorkload& w);
   void read_string_map(const toml::node& node, std::string_view field, std::map<std::string, std::string>& out,
                        std::vector<ReadWorkload::Dependency>* references);
@@ -444,6 +446,18 @@ void Reader::read_health(const toml::table& table, std::string_view prefix, Read
   if (auto node = table.get("retries"))
     if (auto v = integer(*node, field("retries"), 1, 1000000)) h.retries = static_cast<int>(*v);
   w.workload.spec.health_check = std::move(h);
+}
+
+void Reader::read_log(const toml::table& table, std::string_view prefix, LogConfig& log) {
+  check_keys(table, prefix, log_keys);
+  auto field = [&](std::string_view key) { return fmt::format("{}.{}", prefix, key); };
+  if (auto node = table.get("max_size"))
+    if (auto v = size(*node, field("max_size"))) {
+      if (*v > 0) log.max_size_bytes = *v;
+      else report(*node, field("max_size"), "must be more than 0");
+    }
+  if (auto node = table.get("max_file"))
+    if (auto v = integer(*node, field("max_file"), 1, 1000)) log.max_file = static_cast<int>(*v);
 }
 
 void Reader::read_wasm(const toml::table& table, std::string_view prefix, WasmSettings& wasm) {
@@ -649,6 +663,8 @@ std::optional<ReadWorkload> Reader::read_workload(std::string_view name, const t
     if (expect(*n, field("health"), toml::node_type::table)) read_health(*n->as_table(), field("health"), w);
   if (auto n = get("wasm"))
     if (expect(*n, field("wasm"), toml::node_type::table)) read_wasm(*n->as_table(), field("wasm"), spec.wasm);
+  if (auto n = get("log"))
+    if (expect(*n, field("log"), toml::node_type::table)) read_log(*n->as_table(), field("log"), spec.log);
 
   // The kind, and the fields it cannot honour.
   auto kind_node = get("kind");

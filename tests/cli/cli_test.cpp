@@ -53,6 +53,26 @@ TEST_F(Cli, BadInputIsOneClearLineAndLeavesNothing) {
   EXPECT_EQ(workload_count(), 0u);
 }
 
+TEST_F(Cli, LogOptionsAreCheckedBeforeAnythingIsMade) {
+  expect_one_line_error(cli({"run", "--log-opt", "max-size=abc", "--", "true"}), "max-size");
+  expect_one_line_error(cli({"create", "--log-opt", "max-file=0", "--", "true"}), "max-file");
+  expect_one_line_error(cli({"run", "--log-opt", "max-size=0", "--", "true"}), "max-size");
+  expect_one_line_error(cli({"run", "--log-opt", "mode=non-blocking", "--", "true"}), "mode");
+  expect_one_line_error(cli({"run", "--log-opt", "max-size", "--", "true"}), "KEY=VALUE");
+  EXPECT_EQ(workload_count(), 0u);
+  // Good ones land in the spec; unset ones keep Docker's local driver's defaults.
+  auto r = cli({"create", "--name", "limited", "--log-opt", "max-size=10m", "--log-opt",
+                "max-file=3", "--", "true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto info = runtime_->inspect("limited");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->spec.log, (LogConfig{.max_size_bytes = 10 << 20, .max_file = 3}));
+  ASSERT_EQ(cli({"create", "--name", "plain", "--", "true"}).exit_code, 0);
+  info = runtime_->inspect("plain");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->spec.log, (LogConfig{.max_size_bytes = 20 << 20, .max_file = 5}));
+}
+
 TEST_F(Cli, RunningWorkloadsRefuseStartAndPlainRm) {
   auto r = cli({"run", "-d", "--name", "svc", "--", "sleep", "30"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

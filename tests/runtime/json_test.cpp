@@ -106,6 +106,7 @@ WorkloadSpec full_spec() {
   c.stdin_open = true;
   c.image_id = "sha256:abc";
   c.image_layers = {"/l/1", "/l/2"};
+  s.log = LogConfig{.max_size_bytes = 10 << 20, .max_file = 3};
   return s;
 }
 
@@ -125,6 +126,8 @@ WorkloadStatus full_status() {
   s.finished_at = t3;
   s.restart_count = 3;
   s.stopped_by_user = true;
+  s.log_dropped_lines = 12;
+  s.log_dropped_bytes = std::numeric_limits<std::uint64_t>::max();
   s.health = {{t1, 0, "ok\n"}, {t2, 1, "connection refused"}};
   return s;
 }

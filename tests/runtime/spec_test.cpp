@@ -41,6 +41,12 @@ TEST_F(Specs, InvalidFieldsAreNamed) {
   s = base;
   s.working_dir = "relative";
   expect_refused(s, ErrorCode::invalid_spec, "working_dir");
+  s = base;
+  s.log.max_size_bytes = 0;
+  expect_refused(s, ErrorCode::invalid_spec, "log.max_size_bytes");
+  s = base;
+  s.log.max_file = 0;
+  expect_refused(s, ErrorCode::invalid_spec, "log.max_file");
 }
 
 TEST_F(Specs, FieldsAProcessCannotHonourAreRefused) {

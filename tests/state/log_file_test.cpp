@@ -6,16 +6,19 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include <atomic>
 #include <fmt/format.h>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 
 #include "common/fs.hpp"
 #include "common/time.hpp"
+#include "support/tmpfs.hpp"
 
 namespace berth::state {
 namespace {
@@ -576,6 +579,205 @@ TEST(LogFollow, EndsOncePastUntil) {
                                 [] { return false; });
   ASSERT_TRUE(reader);
   EXPECT_EQ(read_all(**reader).size(), 3u);
+}
+
+}  // namespace
+}  // namespace berth::state
+
+// ---- rotation and dropped records ------------------------------------------------------------
+
+namespace berth::state {
+namespace {
+
+// "line <i>\n" padded to about 100 bytes, so a record is ~170 bytes.
+std::string numbered_line(int i) {
+  return fmt::format("line {:06} {}\n", i, std::string(86, 'x'));
+}
+
+int number_of(const LogChunk& c) { return std::stoi(c.bytes.substr(5, 6)); }
+
+std::vector<std::string> log_files_in(const TempDir& dir) {
+  std::vector<std::string> files;
+  for (int i = 0; i < 20; ++i) {
+    auto name = rotated_log_path(dir.file("log.jsonl"), i);
+    if (path_exists(name)) files.push_back(name);
+  }
+  return files;
+}
+
+off_t size_of(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? st.st_size : -1;
+}
+
+TEST(LogRotation, KeepsAtMostMaxFileFilesOfAtMostMaxSize) {
+  TempDir dir;
+  auto path = dir.file("log.jsonl");
+  LogConfig limits{.max_size_bytes = 4096, .max_file = 3};
+  auto writer = LogWriter::open(path, limits);
+  ASSERT_TRUE(writer) << writer.error().message;
+  const int lines = 500;  // ~85 KB: far more than max_size * max_file
+  for (int i = 0; i < lines; ++i) ASSERT_TRUE(writer->feed(out, numbered_line(i), at(i)));
+  auto files = log_files_in(dir);
+  ASSERT_EQ(files.size(), 3u);
+  for (auto& f : files) {
+    EXPECT_LE(size_of(f), 4096) << f;
+    EXPECT_GT(size_of(f), 0) << f;
+  }
+  EXPECT_FALSE(path_exists(rotated_log_path(path, 3)));
+  // The newest lines, oldest first, with no gap, ending with the last one written.
+  auto records = records_of(path);
+  ASSERT_GE(records.size(), 2u * 4096 / 200);
+  for (std::size_t i = 1; i < records.size(); ++i)
+    EXPECT_EQ(number_of(records[i]), number_of(records[i - 1]) + 1) << "at " << i;
+  EXPECT_EQ(number_of(records.back()), lines - 1);
+  // tail reaches back across files.
+  auto tail = read_file_with(path, LogOptions{.tail = 40});
+  ASSERT_EQ(tail.size(), 40u);
+  EXPECT_EQ(number_of(tail.front()), lines - 40);
+  EXPECT_EQ(number_of(tail.back()), lines - 1);
+  EXPECT_EQ(writer->drops(), LogDrops{});
+}
+
+TEST(LogRotation, MaxFileOneStartsOver) {
+  TempDir dir;
+  auto path = dir.file("log.jsonl");
+  auto writer = LogWriter::open(path, LogConfig{.max_size_bytes = 1000, .max_file = 1});
+  ASSERT_TRUE(writer);
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(writer->feed(out, numbered_line(i), at(i)));
+  EXPECT_EQ(log_files_in(dir).size(), 1u);
+  EXPECT_LE(size_of(path), 1000);
+  auto records = records_of(path);
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(number_of(records.back()), 49);
+}
+
+TEST(LogRotation, ReopenedWriterGoesOnFromTheFilesSize) {
+  TempDir dir;
+  auto path = dir.file("log.jsonl");
+  LogConfig limits{.max_size_bytes = 2000, .max_file = 2};
+  {
+    auto writer = LogWriter::open(path, limits);
+    ASSERT_TRUE(writer);
+    for (int i = 0; i < 8; ++i) ASSERT_TRUE(writer->feed(out, numbered_line(i), at(i)));
+  }
+  auto writer = LogWriter::open(path, limits);  // a restart appends
+  ASSERT_TRUE(writer);
+  for (int i = 8; i < 16; ++i) ASSERT_TRUE(writer->feed(out, numbered_line(i), at(i)));
+  EXPECT_LE(size_of(path), 2000);
+  EXPECT_TRUE(path_exists(rotated_log_path(path, 1)));
+  auto records = records_of(path);
+  EXPECT_EQ(number_of(records.back()), 15);
+}
+
+TEST(LogFollow, GoesOnAcrossRotations) {
+  TempDir dir;
+  auto path = dir.file("log.jsonl");
+  auto writer = LogWriter::open(path, LogConfig{.max_size_bytes = 2048, .max_file = 3});
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE(writer->feed(out, numbered_line(0), at(0)));
+  std::atomic<bool> done = false;
+  auto reader = open_log_reader(path, LogOptions{.follow = true}, [&] { return done.load(); });
+  ASSERT_TRUE(reader) << reader.error().message;
+  // Each line is read before the next is written, across many rotations: none lost.
+  const int lines = 200;
+  for (int i = 0; i < lines; ++i) {
+    if (i > 0) {
+      ASSERT_TRUE(writer->feed(out, numbered_line(i), at(i)));
+    }
+    auto next = (*reader)->next(5s);
+    ASSERT_TRUE(next) << next.error().message;
+    ASSERT_TRUE(*next);
+    EXPECT_EQ(number_of(**next), i);
+  }
+  // Several rotations between reads: what is still kept comes in order, then the rest.
+  for (int i = lines; i < lines + 30; ++i) ASSERT_TRUE(writer->feed(out, numbered_line(i), at(i)));
+  done = true;
+  int last = lines - 1;
+  for (;;) {
+    auto next = (*reader)->next(5s);
+    ASSERT_TRUE(next) << next.error().message;
+    if (!*next) break;
+    EXPECT_GT(number_of(**next), last);
+    last = number_of(**next);
+  }
+  EXPECT_EQ(last, lines + 29);
+}
+
+// A filesystem that fills up: a 1 MiB tmpfs of our own.
+class SmallFilesystem : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+    char tmpl[] = "/tmp/berth-full-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    tmpfs_.emplace(dir_, "1m");
+    ASSERT_TRUE(tmpfs_->mounted()) << tmpfs_->error();
+  }
+  void TearDown() override {
+    tmpfs_.reset();
+    if (!dir_.empty()) ::rmdir(dir_.c_str());
+  }
+  std::string file(std::string_view name) const { return dir_ + "/" + std::string(name); }
+
+  std::string dir_;
+  std::optional<berth::testing::Tmpfs> tmpfs_;
+};
+
+TEST_F(SmallFilesystem, RecordsThatDoNotFitAreDroppedWholeAndCounted) {
+  auto path = file("log.jsonl");
+  // No rotation within reach, no headroom: the disk fills up first.
+  auto writer = LogWriter::open(path, LogConfig{.max_size_bytes = 64 << 20, .max_file = 2}, 0);
+  ASSERT_TRUE(writer) << writer.error().message;
+  int errors = 0;
+  const int lines = 10000;  // ~1.7 MB
+  for (int i = 0; i < lines; ++i)
+    if (!writer->feed(out, numbered_line(i), at(i))) ++errors;
+  EXPECT_EQ(errors, 1) << "reported once, when writing starts failing";
+  auto drops = writer->drops();
+  EXPECT_GT(drops.lines, 0u);
+  EXPECT_EQ(drops.bytes, drops.lines * numbered_line(0).size());
+  EXPECT_EQ(read_log_drops(path), drops) << "what readers see";
+  // Every record in the file is whole, and the kept ones plus the dropped ones are all.
+  auto records = records_of(path);
+  EXPECT_EQ(records.size() + drops.lines, static_cast<std::size_t>(lines));
+  for (std::size_t i = 0; i < records.size(); ++i) ASSERT_EQ(number_of(records[i]), static_cast<int>(i));
+  // Once there is room again, writing goes on (and counting stops).
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  ASSERT_TRUE(writer->feed(out, numbered_line(lines), at(lines)));
+  EXPECT_EQ(read_log_drops(path), drops);
+}
+
+TEST_F(SmallFilesystem, RotationFreesTheSpaceOfTheOldestFile) {
+  auto path = file("log.jsonl");
+  // Three files of 200 KB and the headroom fit in 1 MiB; far more is written.
+  auto writer = LogWriter::open(path, LogConfig{.max_size_bytes = 200 * 1024, .max_file = 3});
+  ASSERT_TRUE(writer);
+  for (int i = 0; i < 20000; ++i) ASSERT_TRUE(writer->feed(out, numbered_line(i), at(i)));
+  EXPECT_EQ(writer->drops(), LogDrops{});
+}
+
+TEST_F(SmallFilesystem, TheLogLeavesItsHeadroomFree) {
+  auto path = file("log.jsonl");
+  auto writer = LogWriter::open(path, LogConfig{.max_size_bytes = 64 << 20, .max_file = 2});
+  ASSERT_TRUE(writer);
+  EXPECT_TRUE(path_exists(log_reserve_path(path)));
+  int errors = 0;
+  for (int i = 0; i < 10000; ++i)
+    if (auto r = writer->feed(out, numbered_line(i), at(i)); !r) {
+      ++errors;
+      EXPECT_EQ(r.error().code, ErrorCode::limit_exceeded) << r.error().message;
+    }
+  EXPECT_EQ(errors, 1);
+  EXPECT_GT(writer->drops().lines, 0u);
+  // Checked every 64 KiB written: at most that much of the headroom is used.
+  auto before = tmpfs_->free_bytes();
+  EXPECT_GE(before, LogWriter::default_headroom - 64 * 1024 - 4096);
+  // finish() gives the reserve back.
+  ASSERT_TRUE(writer->finish(at(1)));
+  EXPECT_FALSE(path_exists(log_reserve_path(path)));
+  EXPECT_GE(tmpfs_->free_bytes(), before + LogWriter::reserve_size);
 }
 
 }  // namespace

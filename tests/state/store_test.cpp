@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <cstdlib>
 #include <filesystem>
 #include <fmt/format.h>
@@ -21,6 +22,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "support/tmpfs.hpp"
 
 namespace berth::state {
 namespace {
@@ -564,6 +567,66 @@ TEST_F(StoreTest, CostPerWrite) {
   auto read_elapsed = std::chrono::steady_clock::now() - read_begin;
   std::printf("[ cost     ] find by id prefix: %.1f us\n",
               std::chrono::duration<double, std::micro>(read_elapsed).count() / rounds);
+}
+
+}  // namespace
+}  // namespace berth::state
+
+namespace berth::state {
+namespace {
+
+// The store on a filesystem that is full: a 1 MiB tmpfs of the test's own, filled up.
+class FullDiskStore : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+    ASSERT_EQ(::mkdir(root_.c_str(), 0711), 0) << std::strerror(errno);
+    tmpfs_.emplace(root_, "1m");
+    ASSERT_TRUE(tmpfs_->mounted()) << tmpfs_->error();
+  }
+  void TearDown() override {
+    tmpfs_.reset();
+    StoreTest::TearDown();
+  }
+
+  std::optional<berth::testing::Tmpfs> tmpfs_;
+};
+
+TEST_F(FullDiskStore, ReadsWorkAndWritesFailClearlyThenWorkOnceThereIsRoom) {
+  {
+    auto store = open_store();
+    ASSERT_TRUE(store);
+    for (int i = 0; i < 20; ++i)
+      ASSERT_TRUE(store->insert(record(fmt::format("id{:02}", i), fmt::format("w{:02}", i)),
+                                NewEvent{"created", {}}));
+  }
+  ASSERT_TRUE(tmpfs_->fill_up());
+  // A new process's view: open, list, find, events. None of it may need a write.
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  auto all = store->all();
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(all->size(), 20u);
+  auto found = store->find("w07");
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_EQ(found->id, "id07");
+  auto events = store->events_after(0);
+  ASSERT_TRUE(events) << events.error().message;
+  EXPECT_EQ(events->size(), 20u);
+  // Writes that need room fail with limit_exceeded, saying why.
+  Result<void> inserted;
+  for (int i = 20; i < 200 && inserted; ++i)
+    inserted = store->insert(record(fmt::format("id{:03}", i), fmt::format("w{:03}", i)),
+                             NewEvent{"created", {}});
+  ASSERT_FALSE(inserted);
+  EXPECT_EQ(inserted.error().code, ErrorCode::limit_exceeded) << inserted.error().message;
+  EXPECT_NE(inserted.error().message.find("full"), std::string::npos) << inserted.error().message;
+  // Room again: the same connection writes.
+  ASSERT_EQ(::unlink((root_ + "/filler").c_str()), 0);
+  auto erased = store->erase("id07", NewEvent{"removed", {}});
+  EXPECT_TRUE(erased) << erased.error().message;
+  EXPECT_EQ(store->find("w07").error().code, ErrorCode::not_found);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <filesystem>
 #include <fstream>
@@ -333,6 +334,30 @@ command = ["c"]
   EXPECT_EQ(failed.error().code, ErrorCode::unavailable);
   EXPECT_EQ(failed.error().message,
             "workloads.web.command[1]: ${workloads.db.address}: db is not running");
+}
+
+TEST(StackFile, LogLimits) {
+  auto stack = parse_ok(R"([workloads.web]
+command = "serve"
+[workloads.web.log]
+max_size = "10m"
+max_file = 3
+[workloads.job]
+command = "run"
+)");
+  EXPECT_EQ(find(stack, "web").spec.log, (LogConfig{.max_size_bytes = 10 << 20, .max_file = 3}));
+  EXPECT_EQ(find(stack, "job").spec.log, LogConfig{});
+  auto problems = problems_of(R"([workloads.web]
+command = "serve"
+[workloads.web.log]
+max_size = "abc"
+max_file = 0
+max_age = "1d"
+)");
+  ASSERT_EQ(problems.size(), 3u) << fmt::format("{}", fmt::join(problems, "\n"));
+  EXPECT_NE(fmt::format("{}", fmt::join(problems, "\n")).find("workloads.web.log.max_size"), std::string::npos);
+  EXPECT_NE(fmt::format("{}", fmt::join(problems, "\n")).find("workloads.web.log.max_file"), std::string::npos);
+  EXPECT_NE(fmt::format("{}", fmt::join(problems, "\n")).find("max_age"), std::string::npos);
 }
 
 TEST(StackFile, ReferenceProblems) {
