@@ -16,6 +16,7 @@
 #include "berth/spec.hpp"
 #include "berth/status.hpp"
 #include "berth/streams.hpp"
+#include "berth/volume.hpp"
 
 namespace berth {
 
@@ -91,6 +92,14 @@ class Runtime {
   virtual Result<NetworkInfo> inspect_network(std::string_view ref) = 0;
   virtual Result<std::vector<std::string>> remove_network(std::string_view ref) = 0;
   virtual Result<std::vector<std::string>> prune_networks() = 0;
+
+  // Named volumes. remove_volume is refused while a workload (in any state) mounts it, as
+  // Docker refuses ("volume is in use"); prune removes every volume no workload mounts and
+  // returns their names.
+  virtual Result<std::vector<VolumeInfo>> list_volumes() = 0;
+  virtual Result<VolumeInfo> inspect_volume(std::string_view name) = 0;
+  virtual Result<void> remove_volume(std::string_view name) = 0;
+  virtual Result<std::vector<std::string>> prune_volumes() = 0;
 
   // Local images (the container kind runs them).
   virtual Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) = 0;

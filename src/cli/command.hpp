@@ -68,6 +68,8 @@ CommandResult cmd_stack(Context&, const std::vector<std::string>&);
 // network_commands.cpp
 CommandResult cmd_network(Context&, const std::vector<std::string>&);
 CommandResult cmd_port(Context&, const std::vector<std::string>&);
+// volume_commands.cpp
+CommandResult cmd_volume(Context&, const std::vector<std::string>&);
 // image_commands.cpp
 CommandResult cmd_image(Context&, const std::vector<std::string>&);
 // wasm_commands.cpp

@@ -132,6 +132,7 @@ constexpr CommandEntry commands[] = {
     {"events", cmd_events, "show lifecycle events"},
     {"port", cmd_port, "show where a container's published ports are on the host"},
     {"network", cmd_network, "manage bridge networks: create, ls, inspect, rm, prune"},
+    {"volume", cmd_volume, "manage named volumes: ls, inspect, rm, prune"},
     {"image", cmd_image, "manage local images: import, ls, inspect, rm"},
     {"wasm", cmd_wasm, "WebAssembly modules: inspect (run one with run --wasm)"},
     {"version", cmd_version, "show berth's version"},

@@ -448,6 +448,33 @@ Result<void> prune_networks(Call& c) {
   return send_ok(c, {{"removed", *removed}});
 }
 
+// -- volumes -------------------------------------------------------------------------------
+
+Result<void> list_volumes(Call& c) {
+  auto all = c.runtime.list_volumes();
+  if (!all) return std::unexpected(all.error());
+  json out = json::array();
+  for (const auto& v : *all) out.push_back(to_json(v));
+  return send_ok(c, out);
+}
+
+Result<void> inspect_volume(Call& c) {
+  auto info = c.runtime.inspect_volume(c.params["name"]);
+  if (!info) return std::unexpected(info.error());
+  return send_ok(c, to_json(*info));
+}
+
+Result<void> remove_volume(Call& c) {
+  if (auto r = c.runtime.remove_volume(c.params["name"]); !r) return std::unexpected(r.error());
+  return send_ok(c, {{"removed", c.params["name"]}});
+}
+
+Result<void> prune_volumes(Call& c) {
+  auto removed = c.runtime.prune_volumes();
+  if (!removed) return std::unexpected(removed.error());
+  return send_ok(c, {{"removed", *removed}});
+}
+
 // -- images and the daemon -----------------------------------------------------------------
 
 Result<void> list_images(Call& c) {
@@ -526,6 +553,10 @@ const std::vector<Entry>& entries() {
       {{"POST", "/v1/networks/prune", "remove every network nothing is attached to"}, prune_networks},
       {{"GET", "/v1/networks/{name}", "a network"}, inspect_network},
       {{"DELETE", "/v1/networks/{name}", "remove a network (refused while in use)"}, remove_network},
+      {{"GET", "/v1/volumes", "named volumes and the workloads that mount them"}, list_volumes},
+      {{"POST", "/v1/volumes/prune", "remove every volume no workload mounts"}, prune_volumes},
+      {{"GET", "/v1/volumes/{name}", "a volume"}, inspect_volume},
+      {{"DELETE", "/v1/volumes/{name}", "remove a volume (refused while a workload mounts it)"}, remove_volume},
       {{"GET", "/v1/images", "local images"}, list_images},
       {{"POST", "/v1/images", "import an image from a path on the daemon's host"}, import_image},
       {{"GET", "/v1/images/{ref}", "an image"}, inspect_image},
