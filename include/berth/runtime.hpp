@@ -29,6 +29,15 @@ struct ListOptions {
   bool all = true;  // false: only workloads with live processes
 };
 
+// What a stack's latest `up` set out to run: recorded when up starts, marked complete when it
+// finishes, so a stack whose up was cut short (berthd killed) shows as incomplete until an up
+// completes it. down forgets it.
+struct StackRecord {
+  std::string name;
+  std::vector<std::string> workloads;  // the stack file's workload names
+  bool complete = false;
+};
+
 // Every call is synchronous and thread-safe. `ref` is a name, a full id or a unique id prefix.
 class Runtime {
  public:
@@ -100,6 +109,12 @@ class Runtime {
   virtual Result<VolumeInfo> inspect_volume(std::string_view name) = 0;
   virtual Result<void> remove_volume(std::string_view name) = 0;
   virtual Result<std::vector<std::string>> prune_volumes() = 0;
+
+  // Stack records (see StackRecord), kept by the stack runner; record_stack replaces the
+  // stack's record, forget_stack of a stack without one is fine.
+  virtual Result<void> record_stack(const StackRecord& record) = 0;
+  virtual Result<void> forget_stack(std::string_view name) = 0;
+  virtual Result<std::vector<StackRecord>> stack_records() = 0;
 
   // Local images (the container kind runs them).
   virtual Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) = 0;

@@ -380,6 +380,30 @@ Result<std::vector<std::string>> RemoteRuntime::prune_volumes() {
   return r->value("removed", std::vector<std::string>{});
 }
 
+Result<void> RemoteRuntime::record_stack(const StackRecord& record) {
+  auto r = call("PUT", fmt::format("/v1/stack-records/{}", url_encode(record.name)), to_json(record));
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<void> RemoteRuntime::forget_stack(std::string_view name) {
+  auto r = call("DELETE", fmt::format("/v1/stack-records/{}", url_encode(name)));
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<std::vector<StackRecord>> RemoteRuntime::stack_records() {
+  auto r = call("GET", "/v1/stack-records");
+  if (!r) return std::unexpected(r.error());
+  std::vector<StackRecord> out;
+  for (const auto& item : *r) {
+    auto record = stack_record_from_json(item);
+    if (!record) return std::unexpected(record.error());
+    out.push_back(std::move(*record));
+  }
+  return out;
+}
+
 Result<ImageInfo> RemoteRuntime::import_image(const std::string& path, const ImageImportOptions& options) {
   if (options.format != ImageFormat::automatic)
     return fail(ErrorCode::invalid_spec, "import through berthd: the format is detected, not given");
