@@ -76,6 +76,20 @@ CommandResult dispatch_subcommand(Context& ctx, const std::vector<std::string>& 
   return fail(ErrorCode::invalid_spec, fmt::format("{}: unknown command \"{}\"", group, args[0]));
 }
 
+CommandResult for_each_operand(Context& ctx, const std::vector<std::string>& args, std::string_view command,
+                               std::string_view operand,
+                               const std::function<Result<void>(Runtime&, const std::string&)>& each) {
+  auto p = parse_command(args, {help_flag}, command, fmt::format("{}...", operand));
+  if (!p) return std::unexpected(p.error());
+  if (!*p) return 0;
+  if ((*p)->positionals.empty()) return fail(ErrorCode::invalid_spec, fmt::format("{}: give a {}", command, operand));
+  auto runtime = ctx.runtime();
+  if (!runtime) return std::unexpected(runtime.error());
+  for (const auto& name : (*p)->positionals)
+    if (auto r = each(**runtime, name); !r) return std::unexpected(r.error());
+  return 0;
+}
+
 Result<std::optional<std::chrono::milliseconds>> grace_flag(const ParsedArgs& args) {
   auto t = args.last("time");
   if (!t) return std::optional<std::chrono::milliseconds>();

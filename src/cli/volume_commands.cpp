@@ -36,34 +36,23 @@ CommandResult volume_ls(Context& ctx, const std::vector<std::string>& args) {
 }
 
 CommandResult volume_inspect(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command(args, {help_flag}, "volume inspect", "VOLUME...");
-  if (!p) return std::unexpected(p.error());
-  if (!*p) return 0;
-  if ((*p)->positionals.empty()) return fail(ErrorCode::invalid_spec, "volume inspect: give a VOLUME");
-  auto runtime = ctx.runtime();
-  if (!runtime) return std::unexpected(runtime.error());
   nlohmann::json list = nlohmann::json::array();
-  for (const auto& name : (*p)->positionals) {
-    auto info = (*runtime)->inspect_volume(name);
-    if (!info) return std::unexpected(info.error());
+  auto done = for_each_operand(ctx, args, "volume inspect", "VOLUME", [&](Runtime& runtime, const std::string& name) {
+    auto info = runtime.inspect_volume(name);
+    if (!info) return Result<void>(std::unexpected(info.error()));
     list.push_back(to_json(*info));
-  }
-  print_json(list);
-  return 0;
+    return Result<void>();
+  });
+  if (done && !list.empty()) print_json(list);
+  return done;
 }
 
 CommandResult volume_rm(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command(args, {help_flag}, "volume rm", "VOLUME...");
-  if (!p) return std::unexpected(p.error());
-  if (!*p) return 0;
-  if ((*p)->positionals.empty()) return fail(ErrorCode::invalid_spec, "volume rm: give a VOLUME");
-  auto runtime = ctx.runtime();
-  if (!runtime) return std::unexpected(runtime.error());
-  for (const auto& name : (*p)->positionals) {
-    if (auto r = (*runtime)->remove_volume(name); !r) return std::unexpected(r.error());
+  return for_each_operand(ctx, args, "volume rm", "VOLUME", [](Runtime& runtime, const std::string& name) {
+    if (auto r = runtime.remove_volume(name); !r) return r;
     write_fd(1, name + "\n");
-  }
-  return 0;
+    return Result<void>();
+  });
 }
 
 CommandResult volume_prune(Context& ctx, const std::vector<std::string>& args) {
