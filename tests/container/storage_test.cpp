@@ -2,7 +2,10 @@
 // read-only roots, bind mounts, volumes and tmpfs; bad input refused with nothing left behind.
 #include <gmock/gmock.h>
 
+#include <nlohmann/json.hpp>
+
 #include "container/container_fixture.hpp"
+#include "support/cli.hpp"
 
 namespace berth::testing {
 namespace {
@@ -179,6 +182,21 @@ TEST_F(ContainerTest, NamedVolumesAreListedAndRemovedOnlyWhenUnused) {
   EXPECT_TRUE((*all)[1].used_by.empty());
   auto age = Clock::now() - (*all)[0].created_at;
   EXPECT_TRUE(age >= std::chrono::seconds(0) && age < std::chrono::minutes(5));
+
+  // The CLI, in Docker's shapes.
+  auto ls = run_cli(root_, {"volume", "ls"});
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_EQ(ls.out, "DRIVER   VOLUME NAME\nlocal    kept\nlocal    loose\n");
+  auto inspect = run_cli(root_, {"volume", "inspect", "kept"});
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.err;
+  auto shown = nlohmann::json::parse(inspect.out, nullptr, false);
+  ASSERT_TRUE(shown.is_array() && shown.size() == 1) << inspect.out;
+  EXPECT_EQ(shown[0].value("mountpoint", ""), root_ + "/volumes/kept/_data");
+  EXPECT_EQ(shown[0]["used_by"], nlohmann::json::array({"user"}));
+  EXPECT_TRUE(shown[0].contains("created_at"));
+  auto in_use = run_cli(root_, {"volume", "rm", "kept"});
+  EXPECT_EQ(in_use.exit_code, 125);
+  EXPECT_EQ(in_use.err, "berth: volume kept is in use by user: remove it first\n");
 
   auto refused = runtime_->remove_volume("kept");
   ASSERT_FALSE(refused);
