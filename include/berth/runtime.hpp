@@ -16,6 +16,7 @@
 #include "berth/spec.hpp"
 #include "berth/status.hpp"
 #include "berth/streams.hpp"
+#include "berth/volume.hpp"
 
 namespace berth {
 
@@ -26,6 +27,15 @@ struct WorkloadHandle {
 
 struct ListOptions {
   bool all = true;  // false: only workloads with live processes
+};
+
+// What a stack's latest `up` set out to run: recorded when up starts, marked complete when it
+// finishes, so a stack whose up was cut short (berthd killed) shows as incomplete until an up
+// completes it. down forgets it.
+struct StackRecord {
+  std::string name;
+  std::vector<std::string> workloads;  // the stack file's workload names
+  bool complete = false;
 };
 
 // Every call is synchronous and thread-safe. `ref` is a name, a full id or a unique id prefix.
@@ -91,6 +101,20 @@ class Runtime {
   virtual Result<NetworkInfo> inspect_network(std::string_view ref) = 0;
   virtual Result<std::vector<std::string>> remove_network(std::string_view ref) = 0;
   virtual Result<std::vector<std::string>> prune_networks() = 0;
+
+  // Named volumes. remove_volume is refused while a workload (in any state) mounts it, as
+  // Docker refuses ("volume is in use"); prune removes every volume no workload mounts and
+  // returns their names.
+  virtual Result<std::vector<VolumeInfo>> list_volumes() = 0;
+  virtual Result<VolumeInfo> inspect_volume(std::string_view name) = 0;
+  virtual Result<void> remove_volume(std::string_view name) = 0;
+  virtual Result<std::vector<std::string>> prune_volumes() = 0;
+
+  // Stack records (see StackRecord), kept by the stack runner; record_stack replaces the
+  // stack's record, forget_stack of a stack without one is fine.
+  virtual Result<void> record_stack(const StackRecord& record) = 0;
+  virtual Result<void> forget_stack(std::string_view name) = 0;
+  virtual Result<std::vector<StackRecord>> stack_records() = 0;
 
   // Local images (the container kind runs them).
   virtual Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) = 0;

@@ -49,6 +49,8 @@ struct WorkloadStatus {
   std::optional<int> exit_code;    // set once exited
   std::optional<int> exit_signal;  // the signal that ended it, if any
   bool oom_killed = false;
+  // The most memory it used, once exited (from its exit record; inspect only).
+  std::optional<std::uint64_t> memory_peak_bytes;
   std::string reason;  // why it failed, or how it ended
   TimePoint created_at;
   std::optional<TimePoint> started_at;

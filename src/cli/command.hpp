@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -68,6 +69,8 @@ CommandResult cmd_stack(Context&, const std::vector<std::string>&);
 // network_commands.cpp
 CommandResult cmd_network(Context&, const std::vector<std::string>&);
 CommandResult cmd_port(Context&, const std::vector<std::string>&);
+// volume_commands.cpp
+CommandResult cmd_volume(Context&, const std::vector<std::string>&);
 // image_commands.cpp
 CommandResult cmd_image(Context&, const std::vector<std::string>&);
 // wasm_commands.cpp
@@ -78,6 +81,13 @@ CommandResult cmd_wasm(Context&, const std::vector<std::string>&);
 using Subcommand = std::pair<std::string_view, CommandFn>;
 CommandResult dispatch_subcommand(Context& ctx, const std::vector<std::string>& args, std::string_view group,
                                   std::span<const Subcommand> subcommands, std::string_view usage);
+
+// `berth GROUP inspect|rm NAME...` (`command` is "network rm"): calls `each` for every NAME in
+// order and stops at the first error; `operand` names them in the synopsis and the error
+// ("NETWORK"). --help prints the command's help and calls nothing.
+CommandResult for_each_operand(Context& ctx, const std::vector<std::string>& args, std::string_view command,
+                               std::string_view operand,
+                               const std::function<Result<void>(Runtime&, const std::string&)>& each);
 
 // -t/--time SECONDS: a stop's grace before SIGKILL; nothing when not given.
 Result<std::optional<std::chrono::milliseconds>> grace_flag(const ParsedArgs& args);

@@ -87,6 +87,20 @@ CommandResult dispatch_subcommand(Context& ctx, const std::vector<std::string>& 
   return fail(ErrorCode::invalid_spec, fmt::format("{}: unknown command \"{}\"", group, args[0]));
 }
 
+CommandResult for_each_operand(Context& ctx, const std::vector<std::string>& args, std::string_view command,
+                               std::string_view operand,
+                               const std::function<Result<void>(Runtime&, const std::string&)>& each) {
+  auto p = parse_command(args, {help_flag}, command, fmt::format("{}...", operand));
+  if (!p) return std::unexpected(p.error());
+  if (!*p) return 0;
+  if ((*p)->positionals.empty()) return fail(ErrorCode::invalid_spec, fmt::format("{}: give a {}", command, operand));
+  auto runtime = ctx.runtime();
+  if (!runtime) return std::unexpected(runtime.error());
+  for (const auto& name : (*p)->positionals)
+    if (auto r = each(**runtime, name); !r) return std::unexpected(r.error());
+  return 0;
+}
+
 Result<std::optional<std::chrono::milliseconds>> grace_flag(const ParsedArgs& args) {
   auto t = args.last("time");
   if (!t) return std::optional<std::chrono::milliseconds>();
@@ -143,6 +157,7 @@ constexpr CommandEntry commands[] = {
     {"events", cmd_events, "show lifecycle events"},
     {"port", cmd_port, "show where a container's published ports are on the host"},
     {"network", cmd_network, "manage bridge networks: create, ls, inspect, rm, prune"},
+    {"volume", cmd_volume, "manage named volumes: ls, inspect, rm, prune"},
     {"image", cmd_image, "manage local images: import, ls, inspect, rm"},
     {"wasm", cmd_wasm, "WebAssembly modules: inspect (run one with run --wasm)"},
     {"version", cmd_version, "show berth's version"},

@@ -65,35 +65,24 @@ CommandResult network_ls(Context& ctx, const std::vector<std::string>& args) {
 }
 
 CommandResult network_inspect(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command(args, {help_flag}, "network inspect", "NETWORK...");
-  if (!p) return std::unexpected(p.error());
-  if (!*p) return 0;
-  if ((*p)->positionals.empty()) return fail(ErrorCode::invalid_spec, "network inspect: give a NETWORK");
-  auto runtime = ctx.runtime();
-  if (!runtime) return std::unexpected(runtime.error());
   nlohmann::json list = nlohmann::json::array();
-  for (const auto& name : (*p)->positionals) {
-    auto info = (*runtime)->inspect_network(name);
-    if (!info) return std::unexpected(info.error());
+  auto done = for_each_operand(ctx, args, "network inspect", "NETWORK", [&](Runtime& runtime, const std::string& name) {
+    auto info = runtime.inspect_network(name);
+    if (!info) return Result<void>(std::unexpected(info.error()));
     list.push_back(to_json(*info));
-  }
-  print_json(list);
-  return 0;
+    return Result<void>();
+  });
+  if (done && !list.empty()) print_json(list);
+  return done;
 }
 
 CommandResult network_rm(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command(args, {help_flag}, "network rm", "NETWORK...");
-  if (!p) return std::unexpected(p.error());
-  if (!*p) return 0;
-  if ((*p)->positionals.empty()) return fail(ErrorCode::invalid_spec, "network rm: give a NETWORK");
-  auto runtime = ctx.runtime();
-  if (!runtime) return std::unexpected(runtime.error());
-  for (const auto& name : (*p)->positionals) {
-    auto released = (*runtime)->remove_network(name);
-    if (!released) return std::unexpected(released.error());
+  return for_each_operand(ctx, args, "network rm", "NETWORK", [](Runtime& runtime, const std::string& name) {
+    auto released = runtime.remove_network(name);
+    if (!released) return Result<void>(std::unexpected(released.error()));
     write_fd(1, name + "\n");
-  }
-  return 0;
+    return Result<void>();
+  });
 }
 
 CommandResult network_prune(Context& ctx, const std::vector<std::string>& args) {

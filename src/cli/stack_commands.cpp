@@ -280,15 +280,22 @@ CommandResult cmd_stack(Context& ctx, const std::vector<std::string>& args) {
     if (!runtime) return std::unexpected(runtime.error());
     auto names = stack::stack_names(**runtime);
     if (!names) return std::unexpected(names.error());
-    std::vector<std::vector<std::string>> rows{{"STACK", "WORKLOADS", "RUNNING"}};
+    auto records = (*runtime)->stack_records();
+    if (!records) return std::unexpected(records.error());
+    std::vector<std::vector<std::string>> rows{{"STACK", "WORKLOADS", "RUNNING", "UP"}};
     nlohmann::json list = nlohmann::json::array();
     for (const auto& name : *names) {
       auto members = stack::stack_workloads(**runtime, name);
       if (!members) return std::unexpected(members.error());
       auto running = std::count_if(members->begin(), members->end(),
                                    [](const WorkloadInfo& m) { return is_active(m.status.state); });
-      rows.push_back({name, std::to_string(members->size()), std::to_string(running)});
-      list.push_back({{"name", name}, {"workloads", members->size()}, {"running", running}});
+      // "incomplete": its latest up has not finished (running still, or cut short); up again completes it.
+      auto record = std::find_if(records->begin(), records->end(), [&](const StackRecord& r) { return r.name == name; });
+      bool complete = record == records->end() || record->complete;
+      rows.push_back({name, std::to_string(members->size()), std::to_string(running), complete ? "complete" : "incomplete"});
+      nlohmann::json entry = {{"name", name}, {"workloads", members->size()}, {"running", running}, {"complete", complete}};
+      if (record != records->end()) entry["desired"] = record->workloads;
+      list.push_back(std::move(entry));
     }
     if (*json) print_json(list);
     else print_table(rows);

@@ -416,6 +416,60 @@ Result<std::vector<std::string>> RemoteRuntime::prune_networks() {
   return r->value("removed", std::vector<std::string>{});
 }
 
+Result<std::vector<VolumeInfo>> RemoteRuntime::list_volumes() {
+  auto r = call("GET", "/v1/volumes");
+  if (!r) return std::unexpected(r.error());
+  std::vector<VolumeInfo> out;
+  for (const auto& item : *r) {
+    auto info = volume_info_from_json(item);
+    if (!info) return std::unexpected(info.error());
+    out.push_back(std::move(*info));
+  }
+  return out;
+}
+
+Result<VolumeInfo> RemoteRuntime::inspect_volume(std::string_view name) {
+  auto r = call("GET", fmt::format("/v1/volumes/{}", url_encode(name)));
+  if (!r) return std::unexpected(r.error());
+  return volume_info_from_json(*r);
+}
+
+Result<void> RemoteRuntime::remove_volume(std::string_view name) {
+  auto r = call("DELETE", fmt::format("/v1/volumes/{}", url_encode(name)));
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<std::vector<std::string>> RemoteRuntime::prune_volumes() {
+  auto r = call("POST", "/v1/volumes/prune");
+  if (!r) return std::unexpected(r.error());
+  return r->value("removed", std::vector<std::string>{});
+}
+
+Result<void> RemoteRuntime::record_stack(const StackRecord& record) {
+  auto r = call("PUT", fmt::format("/v1/stack-records/{}", url_encode(record.name)), to_json(record));
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<void> RemoteRuntime::forget_stack(std::string_view name) {
+  auto r = call("DELETE", fmt::format("/v1/stack-records/{}", url_encode(name)));
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<std::vector<StackRecord>> RemoteRuntime::stack_records() {
+  auto r = call("GET", "/v1/stack-records");
+  if (!r) return std::unexpected(r.error());
+  std::vector<StackRecord> out;
+  for (const auto& item : *r) {
+    auto record = stack_record_from_json(item);
+    if (!record) return std::unexpected(record.error());
+    out.push_back(std::move(*record));
+  }
+  return out;
+}
+
 Result<ImageInfo> RemoteRuntime::import_image(const std::string& path, const ImageImportOptions& options) {
   if (options.format != ImageFormat::automatic)
     return fail(ErrorCode::invalid_spec, "import through berthd: the format is detected, not given");

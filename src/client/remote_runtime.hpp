@@ -50,6 +50,13 @@ class RemoteRuntime final : public Runtime {
   Result<NetworkInfo> inspect_network(std::string_view ref) override;
   Result<std::vector<std::string>> remove_network(std::string_view ref) override;
   Result<std::vector<std::string>> prune_networks() override;
+  Result<std::vector<VolumeInfo>> list_volumes() override;
+  Result<VolumeInfo> inspect_volume(std::string_view name) override;
+  Result<void> remove_volume(std::string_view name) override;
+  Result<std::vector<std::string>> prune_volumes() override;
+  Result<void> record_stack(const StackRecord& record) override;
+  Result<void> forget_stack(std::string_view name) override;
+  Result<std::vector<StackRecord>> stack_records() override;
   Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) override;
   Result<std::vector<ImageInfo>> list_images() override;
   Result<ImageInfo> inspect_image(std::string_view ref) override;

@@ -448,6 +448,60 @@ Result<void> prune_networks(Call& c) {
   return send_ok(c, {{"removed", *removed}});
 }
 
+// -- volumes -------------------------------------------------------------------------------
+
+Result<void> list_volumes(Call& c) {
+  auto all = c.runtime.list_volumes();
+  if (!all) return std::unexpected(all.error());
+  json out = json::array();
+  for (const auto& v : *all) out.push_back(to_json(v));
+  return send_ok(c, out);
+}
+
+Result<void> inspect_volume(Call& c) {
+  auto info = c.runtime.inspect_volume(c.params["name"]);
+  if (!info) return std::unexpected(info.error());
+  return send_ok(c, to_json(*info));
+}
+
+Result<void> remove_volume(Call& c) {
+  if (auto r = c.runtime.remove_volume(c.params["name"]); !r) return std::unexpected(r.error());
+  return send_ok(c, {{"removed", c.params["name"]}});
+}
+
+Result<void> prune_volumes(Call& c) {
+  auto removed = c.runtime.prune_volumes();
+  if (!removed) return std::unexpected(removed.error());
+  return send_ok(c, {{"removed", *removed}});
+}
+
+// -- stack records ---------------------------------------------------------------------------
+
+Result<void> list_stack_records(Call& c) {
+  auto all = c.runtime.stack_records();
+  if (!all) return std::unexpected(all.error());
+  json out = json::array();
+  for (const auto& r : *all) out.push_back(to_json(r));
+  return send_ok(c, out);
+}
+
+Result<void> put_stack_record(Call& c) {
+  auto body = body_json(c);
+  if (!body) return std::unexpected(body.error());
+  auto record = stack_record_from_json(*body);
+  if (!record) return std::unexpected(record.error());
+  if (record->name != c.params["name"])
+    return fail(ErrorCode::invalid_spec, fmt::format("stack record: name \"{}\" is not the path's \"{}\"",
+                                                     record->name, c.params["name"]));
+  if (auto r = c.runtime.record_stack(*record); !r) return std::unexpected(r.error());
+  return send_ok(c, to_json(*record));
+}
+
+Result<void> delete_stack_record(Call& c) {
+  if (auto r = c.runtime.forget_stack(c.params["name"]); !r) return std::unexpected(r.error());
+  return send_ok(c, {{"removed", c.params["name"]}});
+}
+
 // -- images and the daemon -----------------------------------------------------------------
 
 Result<void> list_images(Call& c) {
@@ -534,6 +588,13 @@ const std::vector<Entry>& entries() {
       {{"POST", "/v1/networks/prune", "remove every network nothing is attached to"}, prune_networks},
       {{"GET", "/v1/networks/{name}", "a network"}, inspect_network},
       {{"DELETE", "/v1/networks/{name}", "remove a network (refused while in use)"}, remove_network},
+      {{"GET", "/v1/stack-records", "what each stack's latest up set out to run, and whether it finished"}, list_stack_records},
+      {{"PUT", "/v1/stack-records/{name}", "record a stack's up (name, workloads, complete)"}, put_stack_record},
+      {{"DELETE", "/v1/stack-records/{name}", "forget a stack's record"}, delete_stack_record},
+      {{"GET", "/v1/volumes", "named volumes and the workloads that mount them"}, list_volumes},
+      {{"POST", "/v1/volumes/prune", "remove every volume no workload mounts"}, prune_volumes},
+      {{"GET", "/v1/volumes/{name}", "a volume"}, inspect_volume},
+      {{"DELETE", "/v1/volumes/{name}", "remove a volume (refused while a workload mounts it)"}, remove_volume},
       {{"GET", "/v1/images", "local images"}, list_images},
       {{"POST", "/v1/images", "import an image from a path on the daemon's host"}, import_image},
       {{"GET", "/v1/images/{ref}", "an image"}, inspect_image},

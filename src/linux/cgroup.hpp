@@ -22,6 +22,9 @@ struct CgroupStats {
   std::uint64_t cpu_usage_ns = 0;
   std::uint64_t memory_bytes = 0;
   std::optional<std::uint64_t> memory_limit_bytes;
+  // The most memory the cgroup ever used (v1 memory.max_usage_in_bytes, v2 memory.peak where
+  // the kernel has it).
+  std::optional<std::uint64_t> memory_peak_bytes;
   std::uint64_t pids = 0;
   std::optional<std::uint64_t> pids_limit;
   std::uint64_t io_read_bytes = 0;

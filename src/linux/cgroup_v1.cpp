@@ -343,6 +343,7 @@ class CgroupV1 final : public Cgroup {
       s.memory_bytes = usage > inactive ? usage - inactive : usage;
       auto limit = read_u64(dir->path + "/memory.limit_in_bytes");
       if (limit && *limit < v1_unlimited_floor) s.memory_limit_bytes = limit;
+      s.memory_peak_bytes = read_u64(dir->path + "/memory.max_usage_in_bytes");
       s.oom_kills = oom_kills();
     }
     if (auto* dir = dir_of(pids)) {

@@ -258,6 +258,7 @@ class CgroupV2 final : public Cgroup {
     std::uint64_t inactive = read_keyed(file("memory.stat"), "inactive_file").value_or(0);
     s.memory_bytes = usage > inactive ? usage - inactive : usage;
     s.memory_limit_bytes = read_u64(file("memory.max"));  // "max": nullopt
+    s.memory_peak_bytes = read_u64(file("memory.peak"));   // kernels since 5.19
     s.pids = read_u64(file("pids.current")).value_or(0);
     s.pids_limit = read_u64(file("pids.max"));
     s.oom_kills = oom_kills();

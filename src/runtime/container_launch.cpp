@@ -48,6 +48,21 @@ std::optional<int> rlimit_resource(std::string_view type) {
 
 namespace {
 
+// A tmpfs option's value as the kernel takes it (mm/shmem.c): size and nr_inodes a number with
+// an optional k, m, g, t, p or e, or a percentage; mode octal; uid and gid a number.
+bool valid_tmpfs_value(std::string_view option) {
+  auto equals = option.find('=');
+  auto key = option.substr(0, equals), value = option.substr(equals + 1);
+  auto digits = [](std::string_view text, std::string_view allowed) {
+    return !text.empty() && text.find_first_not_of(allowed) == std::string_view::npos;
+  };
+  if (key == "mode") return value.size() <= 4 && digits(value, "01234567");
+  if (key == "uid" || key == "gid") return value.size() <= 10 && digits(value, "0123456789");
+  if (!value.empty() && std::string_view("kKmMgGtTpPeE%").find(value.back()) != std::string_view::npos)
+    value.remove_suffix(1);
+  return value.size() <= 19 && digits(value, "0123456789");
+}
+
 // Mount options as Docker and the OCI spec write them.
 Result<void> apply_mount_options(const Mount& m, std::size_t index, linux::ContainerMount& out) {
   std::vector<std::string> data;
@@ -67,8 +82,12 @@ Result<void> apply_mount_options(const Mount& m, std::size_t index, linux::Conta
     else if (option == "rshared") out.propagation = MS_SHARED | MS_REC;
     else if (m.type == "tmpfs" && (option.starts_with("size=") || option.starts_with("mode=") ||
                                    option.starts_with("uid=") || option.starts_with("gid=") ||
-                                   option.starts_with("nr_inodes=")))
+                                   option.starts_with("nr_inodes="))) {
+      if (!valid_tmpfs_value(option))
+        return fail(ErrorCode::invalid_spec,
+                    fmt::format("mounts[{}].options: \"{}\" is not a valid tmpfs option value", index, option));
       data.push_back(option);
+    }
     else
       return fail(ErrorCode::invalid_spec,
                   fmt::format("mounts[{}].options: \"{}\" is not a mount option berth knows", index, option));
@@ -77,6 +96,15 @@ Result<void> apply_mount_options(const Mount& m, std::size_t index, linux::Conta
   if (m.read_only) out.read_only = true;
   return {};
 }
+
+}  // namespace
+
+Result<void> validate_mount_options(const Mount& m, std::size_t index) {
+  linux::ContainerMount scratch;
+  return apply_mount_options(m, index, scratch);
+}
+
+namespace {
 
 std::string hosts_file(const std::string& hostname, bool host_network) {
   if (host_network) {

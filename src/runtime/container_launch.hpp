@@ -134,6 +134,10 @@ Result<linux::RootfsPlan> plan_container_rootfs(const WorkloadSpec& spec,
                                                 const std::string& workload_dir,
                                                 const std::string& volumes_dir);
 
+// Checks a mount's options (flags, and tmpfs values) the way the launch will take them, so a
+// bad one is refused at create, before its volume is made; invalid_spec names mounts[index].
+Result<void> validate_mount_options(const Mount& m, std::size_t index);
+
 Result<ContainerLaunchPlan> plan_container_launch(const WorkloadSpec& spec,
                                                   const std::string& workload_dir,
                                                   const std::string& volumes_dir,

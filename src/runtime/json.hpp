@@ -53,6 +53,12 @@ nlohmann::json to_json(const NetworkSpec& spec);
 Result<NetworkSpec> network_spec_from_json(const nlohmann::json& json);
 nlohmann::json to_json(const NetworkInfo& info);
 Result<NetworkInfo> network_info_from_json(const nlohmann::json& json);
+// Named volumes (json_network.cpp).
+nlohmann::json to_json(const VolumeInfo& info);
+Result<VolumeInfo> volume_info_from_json(const nlohmann::json& json);
+// Stack records (json_network.cpp).
+nlohmann::json to_json(const StackRecord& record);
+Result<StackRecord> stack_record_from_json(const nlohmann::json& json);
 
 nlohmann::json to_json(const Error& error);
 Result<Error> error_from_json(const nlohmann::json& json);

@@ -1,5 +1,5 @@
-// JSON forms of berth/network.hpp: what `berth network ... --format json` prints and the REST
-// API sends, and their strict readers.
+// JSON forms of berth/network.hpp, berth/volume.hpp and stack records: what `berth
+// network|volume ... --format json` prints and the REST API sends, and their strict readers.
 #include "runtime/json.hpp"
 
 #include "runtime/json_reader.hpp"
@@ -48,6 +48,42 @@ Result<NetworkInfo> network_info_from_json(const json& j) {
       ar.get("address", a.address);
     });
     return r.result(std::move(n));
+  });
+}
+
+json to_json(const VolumeInfo& v) {
+  return {{"name", v.name},
+          {"driver", v.driver},
+          {"mountpoint", v.mountpoint},
+          {"created_at", format_rfc3339_nano(v.created_at)},
+          {"used_by", v.used_by}};
+}
+
+Result<VolumeInfo> volume_info_from_json(const json& j) {
+  return guarded("volume", [&]() -> Result<VolumeInfo> {
+    VolumeInfo v;
+    Reader r(j, "", "volume");
+    r.get("name", v.name);
+    r.get("driver", v.driver);
+    r.get("mountpoint", v.mountpoint);
+    r.get_time("created_at", v.created_at);
+    r.get("used_by", v.used_by);
+    return r.result(std::move(v));
+  });
+}
+
+json to_json(const StackRecord& s) {
+  return {{"name", s.name}, {"workloads", s.workloads}, {"complete", s.complete}};
+}
+
+Result<StackRecord> stack_record_from_json(const json& j) {
+  return guarded("stack record", [&]() -> Result<StackRecord> {
+    StackRecord s;
+    Reader r(j, "", "stack record");
+    r.get("name", s.name);
+    r.get("workloads", s.workloads);
+    r.get("complete", s.complete);
+    return r.result(std::move(s));
   });
 }
 

@@ -28,6 +28,7 @@ void read_status(Reader& r, WorkloadStatus& s) {
   r.get_opt("exit_code", s.exit_code);
   r.get_opt("exit_signal", s.exit_signal);
   r.get("oom_killed", s.oom_killed);
+  r.get_opt("memory_peak_bytes", s.memory_peak_bytes);
   r.get("reason", s.reason);
   r.get_time("created_at", s.created_at);
   r.get_time_opt("started_at", s.started_at);
@@ -68,6 +69,7 @@ json to_json(const WorkloadStatus& s) {
           {"exit_code", opt(s.exit_code)},
           {"exit_signal", opt(s.exit_signal)},
           {"oom_killed", s.oom_killed},
+          {"memory_peak_bytes", opt(s.memory_peak_bytes)},
           {"reason", s.reason},
           {"created_at", format_rfc3339_nano(s.created_at)},
           {"started_at", time_or_null(s.started_at)},

@@ -36,6 +36,8 @@ struct StateLayout {
   }
   // Named volumes (`-v NAME:/path`): <volumes>/<name>/_data, as Docker lays them out.
   std::string volumes_dir() const { return root + "/volumes"; }
+  // Stack records (berth/runtime.hpp StackRecord): <stacks>/<name>.json.
+  std::string stacks_dir() const { return root + "/stacks"; }
   // The image store (image/image_store.hpp).
   std::string images_dir() const { return root + "/images"; }
   // Derived data worth keeping between starts (compiled seccomp filters).

@@ -540,7 +540,11 @@ Result<WorkloadInfo> LocalRuntime::inspect(std::string_view ref) {
   if (!record) return std::unexpected(record.error());
   auto spec = spec_of(*record);
   if (!spec) return std::unexpected(spec.error());
-  return WorkloadInfo{status_with_log(layout_, *record), std::move(*spec)};
+  WorkloadInfo info{status_with_log(layout_, *record), std::move(*spec)};
+  if (!is_active(record->state))
+    if (auto recorded = read_exit_record(layout_.exit_path(record->id)); recorded && recorded->usage)
+      info.status.memory_peak_bytes = recorded->usage->memory_peak_bytes;
+  return info;
 }
 
 Result<ExitInfo> LocalRuntime::wait(std::string_view ref, std::chrono::milliseconds timeout,

@@ -56,6 +56,13 @@ class LocalRuntime final : public Runtime {
   Result<NetworkInfo> inspect_network(std::string_view ref) override;
   Result<std::vector<std::string>> remove_network(std::string_view ref) override;
   Result<std::vector<std::string>> prune_networks() override;
+  Result<std::vector<VolumeInfo>> list_volumes() override;
+  Result<VolumeInfo> inspect_volume(std::string_view name) override;
+  Result<void> remove_volume(std::string_view name) override;
+  Result<std::vector<std::string>> prune_volumes() override;
+  Result<void> record_stack(const StackRecord& record) override;
+  Result<void> forget_stack(std::string_view name) override;
+  Result<std::vector<StackRecord>> stack_records() override;
   // Removes what a crash left of this root's networks (see network_orphans.cpp); lines saying
   // what went. berthd runs it at start (RuntimeOptions::sweep_network_orphans), prune too.
   Result<std::vector<std::string>> sweep_network_orphans();

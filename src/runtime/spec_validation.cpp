@@ -217,6 +217,7 @@ Result<void> validate_container(const WorkloadSpec& s) {
     } else {
       return invalid(fmt::format("{}.type: \"{}\" is not bind, volume or tmpfs", field, m.type));
     }
+    if (auto r = validate_mount_options(m, i); !r) return r;
   }
   auto& c = s.container;
   if (!c.image_id.empty() || !c.image_layers.empty())

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "common/fs.hpp"
+#include "runtime/exit_record.hpp"
 #include "runtime/local_runtime.hpp"
 
 namespace berth {
@@ -52,7 +53,12 @@ Result<ResourceStats> LocalRuntime::stats(std::string_view ref) {
   auto record = find_current(ref);
   if (!record) return std::unexpected(record.error());
   auto cgroup = linux::open_cgroup(cgroup_host_, StateLayout::cgroup_path(record->id));
-  auto first = cgroup->stats();
+  // An exited workload's cgroup is gone (the shim removed it): its final figures are recorded.
+  std::optional<ExitRecord> exited;
+  if (!is_active(record->state) && record->state != WorkloadState::created)
+    if (auto recorded = read_exit_record(layout_.exit_path(record->id)); recorded && recorded->usage)
+      exited = std::move(*recorded);
+  auto first = exited ? Result<linux::CgroupStats>(*exited->usage) : cgroup->stats();
   if (!first) return std::unexpected(first.error().with_context("stats of " + record->name));
   auto t0 = std::chrono::steady_clock::now();
   ResourceStats out;

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "common/fs.hpp"
@@ -43,6 +45,9 @@ Result<void> kill_workload(const linux::CgroupHost& host, const state::WorkloadR
     report.namespaces = std::move(namespaces);
   }
   auto cgroup = linux::open_cgroup(host, StateLayout::cgroup_path(record.id));
+  // Its shim removes the cgroup once the kill has ended the workload (before release below
+  // gets to it): what is released is what existed now.
+  report.cgroups = cgroup->paths();
   auto killed = cgroup->kill_all();
   if (!killed) return std::unexpected(killed.error().with_context("remove " + record.name));
   report.killed_pids.assign(killed->begin(), killed->end());
@@ -61,7 +66,9 @@ Result<void> release_workload(const StateLayout& layout, const linux::CgroupHost
   auto cgroup = linux::open_cgroup(host, StateLayout::cgroup_path(record.id));
   auto dirs = cgroup->remove();
   if (!dirs) return std::unexpected(dirs.error().with_context("remove " + record.name));
-  report.cgroups = *dirs;
+  for (auto& dir : *dirs)
+    if (std::find(report.cgroups.begin(), report.cgroups.end(), dir) == report.cgroups.end())
+      report.cgroups.push_back(std::move(dir));
   std::string dir = layout.workload_dir(record.id);
   if (path_exists(dir)) {
     for (const char* part : {"/upper", "/rootfs"})

@@ -672,6 +672,7 @@ class Monitor {
       }
     }
     ExitRecord record{exit_, Clock::now()};
+    release_cgroup(record);
     state::WorkloadUpdate update;
     update.expected_states = active_states;
     update.state = exit_.state;
@@ -686,6 +687,14 @@ class Monitor {
     // Written last: waiters wake on it and then find the store already updated.
     if (auto r = write_exit_record(layout_.exit_path(id_), record); !r)
       shim_log("write exit record: " + r.error().message);
+  }
+
+  // An exited workload holds no kernel cgroups (six directories each on v1) until rm, as
+  // under runc: its final figures go into the exit record and the cgroup goes, before the exit
+  // is recorded, so whoever sees the exit finds it gone. A start makes it anew.
+  void release_cgroup(ExitRecord& record) {
+    if (auto usage = cgroup_->stats()) record.usage = *usage;
+    if (auto removed = cgroup_->remove(); !removed) shim_log("remove cgroup: " + removed.error().message);
   }
 
   // Why a wasm workload's guest ended abnormally, as its runner wrote it (empty otherwise).

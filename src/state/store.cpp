@@ -1,6 +1,7 @@
 // The state store on SQLite: one connection per Store, WAL, one IMMEDIATE transaction per write.
 #include "state/store.hpp"
 
+#include <dirent.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -282,6 +283,17 @@ std::string attributes_to_json(const std::map<std::string, std::string>& attribu
   return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// Entries in a root's workloads directory (0 when there is none).
+std::size_t workload_dir_count(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return 0;
+  std::size_t count = 0;
+  while (auto* entry = ::readdir(d))
+    if (std::string_view name = entry->d_name; name != "." && name != "..") ++count;
+  ::closedir(d);
+  return count;
+}
+
 }  // namespace
 
 struct Store::Ops {
@@ -555,6 +567,17 @@ struct Store::Ops {
     auto version = exec(store, "PRAGMA user_version", "read schema version");
     if (!version) return std::unexpected(version.error());
     int current = std::atoi(version->c_str());
+    if (current == 0) {
+      // A new database beside workload directories: state.db was truncated or deleted. Starting
+      // empty would forget those workloads while their files (and processes) live on.
+      std::string root = store.path_.substr(0, store.path_.rfind('/'));
+      if (auto count = workload_dir_count(root + "/workloads"); count > 0)
+        return fail(ErrorCode::unavailable,
+                    fmt::format("state store {} is empty, but {}/workloads holds {} workload director{}: the "
+                                "database was truncated or deleted. Restore it from a backup, or move {}/workloads "
+                                "aside to start with no workloads (berth deletes nothing)",
+                                store.path_, root, count, count == 1 ? "y" : "ies", root));
+    }
     if (current > schema_version)
       return fail(ErrorCode::unavailable,
                   fmt::format("state store {}: schema version {} is newer than this berth "

@@ -18,8 +18,10 @@
 #include "linux/capabilities.hpp"
 #include "runtime/container_launch.hpp"
 #include "runtime/spec_text.hpp"
+#include "runtime/spec_validation.hpp"
 #include "supervisor/stack_graph.hpp"
 #include "supervisor/stack_interpolation.hpp"
+#include "supervisor/stack_runner.hpp"
 
 namespace berth::stack {
 
@@ -794,6 +796,16 @@ ReadResult read(std::string_view text, const std::string& path, const Environmen
                   fmt::format("workloads.{}: dependency cycle: {}", first.name, path_text));
   }
   for (auto& name : order.order) stack.workloads.push_back(std::move(by_name[name]->workload));
+  // up names each workload "<stack>-<name>" (member_name): a name the runtime would refuse is
+  // this file's problem, found here rather than halfway through up.
+  for (auto& w : stack.workloads) {
+    std::string composed = member_name(stack.name, w.name);
+    if (!is_valid_workload_name(composed))
+      reader.report(toml::source_region{{static_cast<toml::source_index>(w.line), 1}, {}, nullptr},
+                    fmt::format("workloads.{}: its name in the runtime, \"{}\", is {} characters long, more than "
+                                "the 128 a workload name may have: shorten the stack's or the workload's name",
+                                w.name, composed, composed.size()));
+  }
 
   result.problems = std::move(reader.problems);
   std::stable_sort(result.problems.begin(), result.problems.end(), [](const Problem& a, const Problem& b) {

@@ -87,6 +87,10 @@ Result<std::vector<std::string>> stack_names(Runtime& runtime) {
   std::set<std::string> names;
   for (const auto& info : *all)
     if (auto name = label_of(info.spec, stack_label); !name.empty()) names.insert(name);
+  // A stack whose up was cut short before it made anything has only its record.
+  auto records = runtime.stack_records();
+  if (!records) return std::unexpected(records.error());
+  for (const auto& record : *records) names.insert(record.name);
   return std::vector<std::string>(names.begin(), names.end());
 }
 
@@ -95,6 +99,12 @@ Result<UpReport> stack_up(supervisor::Supervisor& supervisor, const StackFile& f
   auto began = SteadyClock::now();
   (void)runtime.publish_event(file.name, event_type::stack_up,
                               {{"file", file.path}, {"workloads", std::to_string(file.workloads.size())}});
+  // What this up sets out to run, recorded before anything is made: if it is cut short (berthd
+  // killed), `stack ls` shows the stack incomplete until an up finishes.
+  StackRecord record{file.name, {}, false};
+  for (const auto& member : file.workloads) record.workloads.push_back(member.name);
+  if (auto r = runtime.record_stack(record); !r)
+    return std::unexpected(r.error().with_context(fmt::format("stack {}: record its up", file.name)));
 
   std::mutex mutex;
   std::condition_variable_any changed;
@@ -226,9 +236,14 @@ Result<UpReport> stack_up(supervisor::Supervisor& supervisor, const StackFile& f
                         : fmt::format("; rolled back: removed [{}], stopped [{}]", fmt::join(removed, ", "),
                                       fmt::join(restarted, ", "));
     }
+    // Rolled back to nothing: no stack is left to show. Otherwise it stays incomplete.
+    if (auto left = stack_workloads(runtime, file.name); left && left->empty()) (void)runtime.forget_stack(file.name);
     (void)runtime.publish_event(file.name, event_type::stack_failed, {{"reason", failure->message}});
     return fail(failure->code, fmt::format("stack {}: {}{}", file.name, failure->message, rolled_back));
   }
+  record.complete = true;
+  if (auto r = runtime.record_stack(record); !r)
+    return std::unexpected(r.error().with_context(fmt::format("stack {}: record its up as complete", file.name)));
   report.took = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - began);
   (void)runtime.publish_event(file.name, event_type::stack_ready, {{"took_ms", std::to_string(report.took.count())}});
   return report;
@@ -238,9 +253,14 @@ Result<DownReport> stack_down(Runtime& runtime, std::string_view stack,
                               std::optional<std::chrono::milliseconds> grace) {
   auto members = stack_workloads(runtime, stack);
   if (!members) return std::unexpected(members.error());
-  if (members->empty())
-    return fail(ErrorCode::not_found, fmt::format("no stack named \"{}\" (no workload is labelled {}={})",
-                                                  stack, stack_label, stack));
+  if (members->empty()) {
+    // An up cut short before it made anything leaves only its record.
+    auto records = runtime.stack_records();
+    if (!records) return std::unexpected(records.error());
+    if (std::none_of(records->begin(), records->end(), [&](const StackRecord& r) { return r.name == stack; }))
+      return fail(ErrorCode::not_found, fmt::format("no stack named \"{}\" (no workload is labelled {}={})",
+                                                    stack, stack_label, stack));
+  }
   auto level = levels_of(*members);
   int deepest = 0;
   for (const auto& [_, l] : level) deepest = std::max(deepest, l);
@@ -269,6 +289,7 @@ Result<DownReport> stack_down(Runtime& runtime, std::string_view stack,
       if (auto r = runtime.remove_network(n.name); !r && !failure) failure = r.error();
     }
   }
+  if (auto r = runtime.forget_stack(stack); !r && !failure) failure = r.error();
   (void)runtime.publish_event(std::string(stack), event_type::stack_down,
                               {{"removed", std::to_string(report.removed.size())}});
   if (failure) return std::unexpected(failure->with_context(fmt::format("down {}", stack)));

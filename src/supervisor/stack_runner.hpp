@@ -1,7 +1,8 @@
 // A stack's life: up (create and start in dependency order, gated on health, rolled back on
 // failure), down (reverse order, with grace), and what runs in it. A stack is not a record of
 // its own: its workloads carry labels naming it, their place in it and their dependencies, so
-// any process that opens the store (the CLI, berthd after a crash) sees the same stack.
+// any process that opens the store (the CLI, berthd after a crash) sees the same stack. Beside
+// them, a StackRecord says what the latest up set out to run and whether it finished.
 #pragma once
 
 #include <chrono>
@@ -52,7 +53,7 @@ Result<DownReport> stack_down(Runtime& runtime, std::string_view stack,
 // The stack's workloads, in start order.
 Result<std::vector<WorkloadInfo>> stack_workloads(Runtime& runtime, std::string_view stack);
 
-// Names of the stacks that have workloads, sorted.
+// Names of the stacks that have workloads or a record of an up (StackRecord), sorted.
 Result<std::vector<std::string>> stack_names(Runtime& runtime);
 
 }  // namespace berth::stack

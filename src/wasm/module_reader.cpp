@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cctype>
 #include <cstring>
 
 #include "common/fd.hpp"
@@ -106,8 +107,34 @@ Result<LoadedModule> read_module_file(const std::filesystem::path& path) {
   return read_module_contents(bytes, path);
 }
 
+namespace {
+
+// WAT text starts, after blanks and comments (";; ..." lines, "(; ... ;)" blocks), with '('.
+bool looks_like_wat(std::span<const std::uint8_t> bytes) {
+  std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (std::isspace(static_cast<unsigned char>(text[i]))) {
+      ++i;
+    } else if (text.substr(i, 2) == ";;") {
+      i = text.find('\n', i);
+    } else if (text.substr(i, 2) == "(;") {
+      i = text.find(";)", i + 2);
+      if (i != std::string_view::npos) i += 2;
+    } else {
+      return text[i] == '(';
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 Result<LoadedModule> read_module_contents(std::span<const std::uint8_t> bytes, const std::filesystem::path& path) {
   bool binary = bytes.size() >= 4 && std::memcmp(bytes.data(), "\0asm", 4) == 0;
+  if (!binary && !looks_like_wat(bytes))
+    return fail(ErrorCode::invalid_spec,
+                path.string() + ": not a Wasm binary (no \\0asm magic) or .wat text (no '(' at the start)");
   bool text = path.extension() == ".wat" || (!binary && path.extension() != ".wasm");
   return translate(bytes.data(), bytes.size(), text, path.string());
 }

@@ -128,7 +128,12 @@ Output translate(const std::uint8_t* data, std::size_t size, const Options& opti
       result = wabt::ValidateModule(module.get(), &errors, validate_options);
     }
     if (wabt::Failed(result)) {
+      // A file that is not WAT at all can make hundreds of errors: the first few say enough.
+      constexpr std::size_t shown = 5;
+      std::size_t more = errors.size() > shown ? errors.size() - shown : 0;
+      if (more) errors.resize(shown);
       out.error = wabt::FormatErrorsToString(errors, wabt::Location::Type::Text);
+      if (more) out.error += "... and " + std::to_string(more) + " more errors\n";
       if (out.error.empty()) out.error = "cannot parse the WAT text";
       return out;
     }

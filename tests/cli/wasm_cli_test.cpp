@@ -1,4 +1,6 @@
 // `berth run --wasm`, `berth wasm inspect` and `berth wasm compile`, as a user runs them.
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "support/cli.hpp"
@@ -60,6 +62,26 @@ TEST_F(WasmCli, BadWasmFlagsAreOneClearErrorAndLeaveNothing) {
   auto missing = cli({"run", "--wasm", root_ + "/missing.wasm"});
   EXPECT_EQ(missing.exit_code, 125);
   EXPECT_NE(missing.err.find(root_ + "/missing.wasm"), std::string::npos) << missing.err;
+  EXPECT_EQ(workload_count(), 0u);
+}
+
+// Some other file given as the module is one line naming it, not the WAT parser's every
+// complaint; a broken .wat still gets the parser's errors, the first few of them.
+TEST_F(WasmCli, AFileThatIsNoModuleIsOneLineNamingIt) {
+  auto binary = cli({"run", "--rm", "--wasm", "/bin/true"});
+  EXPECT_EQ(binary.exit_code, 125);
+  EXPECT_EQ(std::count(binary.err.begin(), binary.err.end(), '\n'), 1) << binary.err;
+  EXPECT_NE(binary.err.find("/bin/true: not a Wasm binary"), std::string::npos) << binary.err;
+
+  std::string broken = root_ + "/broken.wat";
+  std::string text = ";; a module with many mistakes\n(module\n";
+  for (int i = 0; i < 20; ++i) text += "  (func $f" + std::to_string(i) + " (result i32) (i32.nosuchop))\n";
+  ASSERT_TRUE(write_file(broken, text + ")\n"));
+  auto wat = cli({"run", "--rm", "--wasm", broken});
+  EXPECT_EQ(wat.exit_code, 125);
+  EXPECT_NE(wat.err.find("broken.wat:3:"), std::string::npos) << wat.err;
+  EXPECT_NE(wat.err.find("more errors"), std::string::npos) << wat.err;
+  EXPECT_LT(std::count(wat.err.begin(), wat.err.end(), '\n'), 25) << wat.err;
   EXPECT_EQ(workload_count(), 0u);
 }
 

@@ -2,7 +2,10 @@
 // read-only roots, bind mounts, volumes and tmpfs; bad input refused with nothing left behind.
 #include <gmock/gmock.h>
 
+#include <nlohmann/json.hpp>
+
 #include "container/container_fixture.hpp"
+#include "support/cli.hpp"
 
 namespace berth::testing {
 namespace {
@@ -137,11 +140,83 @@ TEST_F(ContainerTest, BadInputIsRefusedWithNothingLeftBehind) {
   auto bad_profile = container_spec({"true"});
   bad_profile.container.seccomp = root_ + "/missing.json";
   expect_refused(bad_profile, "missing.json");
+  // Mount options are checked before the volume is made (-v NAME:/x:zz, --tmpfs /t:size=abc).
+  auto bad_option = container_spec({"true"});
+  bad_option.mounts.push_back(Mount{"volume", "refused-vol", "/x", false, {"zz"}});
+  expect_refused(bad_option, "\"zz\"");
+  auto bad_size = container_spec({"true"});
+  bad_size.mounts.push_back(Mount{"volume", "refused-vol", "/x", false, {}});
+  bad_size.mounts.push_back(Mount{"tmpfs", "", "/t", false, {"size=abc"}});
+  expect_refused(bad_size, "size=abc");
   auto all = runtime_->list({});
   ASSERT_TRUE(all);
   EXPECT_TRUE(all->empty());
   auto left = shell("ls " + root_ + "/workloads | wc -l");
   EXPECT_EQ(left, "0\n");
+  EXPECT_FALSE(path_exists(root_ + "/volumes/refused-vol")) << "a refused create made its volume";
+}
+
+TEST_F(ContainerTest, TmpfsOptionValuesTheKernelTakesAreAccepted) {
+  auto spec = container_spec({});
+  spec.mounts.push_back(Mount{"tmpfs", "", "/t", false, {"size=2m", "mode=1777", "nr_inodes=1k", "uid=0"}});
+  spec.mounts.push_back(Mount{"tmpfs", "", "/p", false, {"size=10%"}});
+  EXPECT_EQ(sh("stat -c %a /t; touch /t/f /p/f && echo ok", spec), "1777\nok\n");
+}
+
+TEST_F(ContainerTest, NamedVolumesAreListedAndRemovedOnlyWhenUnused) {
+  auto spec = container_spec({"true"}, "user");
+  spec.mounts.push_back(Mount{"volume", "kept", "/kept", false, {}});
+  ASSERT_TRUE(runtime_->create(spec));
+  auto other = container_spec({"true"}, "gone");
+  other.mounts.push_back(Mount{"volume", "loose", "/loose", false, {}});
+  ASSERT_TRUE(runtime_->create(other));
+  ASSERT_TRUE(runtime_->remove("gone", true));
+
+  auto all = runtime_->list_volumes();
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].name, "kept");
+  EXPECT_EQ((*all)[0].driver, "local");
+  EXPECT_EQ((*all)[0].mountpoint, root_ + "/volumes/kept/_data");
+  EXPECT_EQ((*all)[0].used_by, std::vector<std::string>{"user"});
+  EXPECT_TRUE((*all)[1].used_by.empty());
+  auto age = Clock::now() - (*all)[0].created_at;
+  EXPECT_TRUE(age >= std::chrono::seconds(0) && age < std::chrono::minutes(5));
+
+  // The CLI, in Docker's shapes.
+  auto ls = run_cli(root_, {"volume", "ls"});
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_EQ(ls.out, "DRIVER   VOLUME NAME\nlocal    kept\nlocal    loose\n");
+  auto inspect = run_cli(root_, {"volume", "inspect", "kept"});
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.err;
+  auto shown = nlohmann::json::parse(inspect.out, nullptr, false);
+  ASSERT_TRUE(shown.is_array() && shown.size() == 1) << inspect.out;
+  EXPECT_EQ(shown[0].value("mountpoint", ""), root_ + "/volumes/kept/_data");
+  EXPECT_EQ(shown[0]["used_by"], nlohmann::json::array({"user"}));
+  EXPECT_TRUE(shown[0].contains("created_at"));
+  auto in_use = run_cli(root_, {"volume", "rm", "kept"});
+  EXPECT_EQ(in_use.exit_code, 125);
+  EXPECT_EQ(in_use.err, "berth: volume kept is in use by user: remove it first\n");
+
+  auto refused = runtime_->remove_volume("kept");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::conflict);
+  EXPECT_THAT(refused.error().message, HasSubstr("in use by user"));
+  EXPECT_TRUE(path_exists(root_ + "/volumes/kept/_data"));
+  auto missing = runtime_->inspect_volume("nosuch");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::not_found);
+
+  auto pruned = runtime_->prune_volumes();
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_EQ(*pruned, std::vector<std::string>{"loose"});
+  EXPECT_FALSE(path_exists(root_ + "/volumes/loose"));
+  ASSERT_TRUE(runtime_->remove("user", true));
+  ASSERT_TRUE(runtime_->remove_volume("kept"));
+  EXPECT_FALSE(path_exists(root_ + "/volumes/kept"));
+  auto none = runtime_->list_volumes();
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
 }
 
 TEST_F(ContainerTest, AnImageInUseIsNotRemovedUnlessForced) {

@@ -120,6 +120,7 @@ WorkloadStatus full_status() {
   s.exit_code = 137;
   s.exit_signal = 9;
   s.oom_killed = true;
+  s.memory_peak_bytes = 33554432;
   s.reason = "out of memory";
   s.created_at = t1;
   s.started_at = t2;

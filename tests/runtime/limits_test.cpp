@@ -1,6 +1,7 @@
 // Limits through the workload's cgroup: memory (OOM kill reported), pids, cpu; and stats.
 #include <signal.h>
 
+#include "linux/cgroup.hpp"
 #include "support/runtime_fixture.hpp"
 #include "support/host_features.hpp"
 
@@ -24,6 +25,67 @@ TEST_F(Limits, AMemoryHogIsOomKilledAndReportedAsSuch) {
   EXPECT_EQ(exit->exit_signal, SIGKILL);
   auto status = runtime_->status("hog");
   EXPECT_EQ(status->state, WorkloadState::oom_killed);
+  // The cgroup went with the exit; the OOM kill and the peak stay on record.
+  for (auto& dir : cgroup_dirs_of(status->id)) EXPECT_FALSE(path_exists(dir)) << dir << " outlived the exit";
+  auto info = runtime_->inspect("hog");
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_TRUE(info->status.oom_killed);
+  if (info->status.memory_peak_bytes) {
+    EXPECT_GE(*info->status.memory_peak_bytes, 16u << 20);
+  }
+}
+
+TEST_F(Limits, AnExitedWorkloadReleasesItsCgroupAndKeepsItsFigures) {
+  // Its first run touches 24 MiB and exits 3; a second start stays up, so its cgroup can be seen.
+  std::string marker = root_ + "/started-before";
+  auto spec = process_spec(
+      {"sh", "-c",
+       "test -e " + marker + " && exec sleep 30; touch " + marker +
+           "; python3 -c 'x = b\"x\" * (24 << 20)'; exit 3"},
+      "job");
+  auto h = run(spec);
+  auto exit = runtime_->wait("job", 30s);
+  ASSERT_TRUE(exit) << exit.error().message;
+  EXPECT_EQ(exit->exit_code, 3);
+  for (auto& dir : cgroup_dirs_of(h.id)) EXPECT_FALSE(path_exists(dir)) << dir << " outlived the exit";
+
+  auto info = runtime_->inspect("job");
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->status.exit_code, 3);
+  EXPECT_FALSE(info->status.oom_killed);
+  auto host = linux::detect_cgroup_host();
+  ASSERT_TRUE(host);
+  bool counts_peak = host->version == linux::CgroupVersion::v1 ||
+                     path_exists("/sys/fs/cgroup/memory.peak") || path_exists("/sys/fs/cgroup/init.scope/memory.peak");
+  if (counts_peak) {
+    ASSERT_TRUE(info->status.memory_peak_bytes);
+    EXPECT_GE(*info->status.memory_peak_bytes, 24u << 20);
+  }
+  auto stats = runtime_->stats("job");
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_GT(stats->cpu_usage_ns, 0u);  // python ran: its cpu time is on record
+  EXPECT_EQ(stats->pids, 0u);
+
+  // A start makes the cgroup anew.
+  ASSERT_TRUE(runtime_->start("job"));
+  auto memory_dir = host->version == linux::CgroupVersion::v1 ? "/sys/fs/cgroup/memory/berth/" + h.id
+                                                              : "/sys/fs/cgroup/berth/" + h.id;
+  EXPECT_TRUE(path_exists(memory_dir));
+  auto running = runtime_->stats("job");
+  ASSERT_TRUE(running) << running.error().message;
+  EXPECT_EQ(running->pids, 1u);
+  auto report = runtime_->remove("job", true);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_FALSE(path_exists(memory_dir));
+}
+
+TEST_F(Limits, RemoveOfAnExitedWorkloadWhoseCgroupIsGoneSucceeds) {
+  auto h = run(process_spec({"true"}, "quick"));
+  ASSERT_TRUE(runtime_->wait("quick", 30s));
+  auto report = runtime_->remove("quick");
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_TRUE(report->cgroups.empty());  // released at the exit already
+  EXPECT_FALSE(path_exists(root_ + "/workloads/" + h.id));
 }
 
 TEST_F(Limits, AForkBombStopsAtThePidsLimit) {

@@ -165,6 +165,37 @@ TEST_F(StoreTest, OpenCreatesRootAndSchema) {
   EXPECT_TRUE(store->get("aa11"));
 }
 
+// state.db truncated to nothing (or deleted) while workload directories remain: opening says
+// so, naming the file and what to do, rather than starting empty; nothing is deleted.
+TEST_F(StoreTest, AnEmptyDatabaseBesideWorkloadDirectoriesIsRefused) {
+  {
+    auto store = open_store();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->insert(record("aa11", "kept"), event("create")));
+  }
+  ASSERT_EQ(::mkdir((root_ + "/workloads").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((root_ + "/workloads/aa11").c_str(), 0700), 0);
+  for (const char* file : {"/state.db-wal", "/state.db-shm"}) ::unlink((root_ + file).c_str());
+  ASSERT_EQ(::truncate((root_ + "/state.db").c_str(), 0), 0);
+
+  for (int attempt = 0; attempt < 2; ++attempt) {  // refused every time, not just the first
+    auto store = Store::open(root_);
+    ASSERT_FALSE(store) << "an emptied state.db was opened as a new one";
+    EXPECT_EQ(store.error().code, ErrorCode::unavailable);
+    auto& message = store.error().message;
+    EXPECT_NE(message.find(root_ + "/state.db is empty"), std::string::npos) << message;
+    EXPECT_NE(message.find("1 workload directory"), std::string::npos) << message;
+    EXPECT_NE(message.find("Restore it from a backup"), std::string::npos) << message;
+  }
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/workloads/aa11"));
+
+  // Moved aside, as the message says: the root starts afresh.
+  std::filesystem::rename(root_ + "/workloads", dir_ + "/workloads-aside");
+  auto fresh = open_store();
+  ASSERT_TRUE(fresh);
+  EXPECT_FALSE(fresh->get("aa11"));
+}
+
 TEST_F(StoreTest, OpenReportsTheRootAtFault) {
   std::string file = dir_ + "/file";
   std::FILE* f = std::fopen(file.c_str(), "w");

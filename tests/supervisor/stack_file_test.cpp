@@ -512,6 +512,19 @@ TEST(StackFile, NoWorkloadsIsAProblem) {
             (Strings{"berth.toml:1:1: workloads: the stack has no workloads ([workloads.NAME])"}));
 }
 
+// up names each workload "<stack>-<name>"; one longer than a workload name may be (128) is
+// refused by validate as up would refuse it, at the workload's line.
+TEST(StackFile, AComposedNameLongerThanTheRuntimeAllowsIsAProblem) {
+  std::string stack(60, 's'), fits(67, 'w'), too_long(68, 'w');
+  auto text = fmt::format("[stack]\nname = \"{}\"\n[workloads.{}]\ncommand = [\"true\"]\n[workloads.{}]\ncommand = [\"true\"]\n",
+                          stack, fits, too_long);
+  EXPECT_EQ(problems_of(text),
+            (Strings{fmt::format("berth.toml:5:1: workloads.{0}: its name in the runtime, \"{1}-{0}\", is 129 characters "
+                                 "long, more than the 128 a workload name may have: shorten the stack's or the "
+                                 "workload's name",
+                                 too_long, stack)}));
+}
+
 TEST(StackFile, KindDecidesWhichFieldsAreAllowed) {
   EXPECT_EQ(problems_of(R"([workloads.p]
 command = ["p"]

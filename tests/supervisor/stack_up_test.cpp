@@ -2,6 +2,9 @@
 // store recorded), parallel starts, references, idempotent up, rollback, down in reverse order.
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "support/cli.hpp"
 #include "support/runtime_fixture.hpp"
 #include "supervisor/stack_runner.hpp"
 #include "supervised.hpp"
@@ -132,6 +135,72 @@ command = ["/no/such/program"]
   EXPECT_NE(up.error().message.find("workload app"), std::string::npos) << up.error().message;
   EXPECT_NE(up.error().message.find("/no/such/program"), std::string::npos) << up.error().message;
   EXPECT_EQ(runtime_->list()->size(), 1u);  // rollback = false: left for a look
+}
+
+// berthd killed during `up -d` leaves the stack half made: its record says what up set out to
+// run and that it did not finish, so `stack ls` shows it incomplete until an up completes it.
+TEST_F(StackTest, AnUpCutShortIsIncompleteUntilAnUpFinishes) {
+  std::string text = R"(
+[stack]
+name = "half"
+rollback = false
+start_timeout = "60s"
+[workloads.base]
+command = ["/bin/sleep", "100"]
+[workloads.slow]
+command = ["/bin/sleep", "100"]
+depends_on = ["base"]
+)";
+  auto never_healthy = parse(text + R"(health = { type = "tcp", target = "1", interval = "100ms", retries = 1000 }
+)");
+  std::stop_source cut;
+  std::optional<Result<stack::UpReport>> result;
+  std::jthread up([&] { result = stack::stack_up(*supervisor_, never_healthy, cut.get_token()); });
+  ASSERT_TRUE(eventually([&] {
+    auto s = runtime_->status("half-slow");
+    return s && is_active(s->state);
+  }));
+  cut.request_stop();  // as far as the stack can tell, berthd died here
+  up.join();
+  ASSERT_TRUE(result && !*result);
+
+  auto records = runtime_->stack_records();
+  ASSERT_TRUE(records) << records.error().message;
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].name, "half");
+  EXPECT_EQ((*records)[0].workloads, (std::vector<std::string>{"base", "slow"}));
+  EXPECT_FALSE((*records)[0].complete);
+  auto ls = run_cli(root_, {"stack", "ls"});
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("incomplete"), std::string::npos) << ls.out;
+
+  auto fixed = parse(text);
+  auto again = stack::stack_up(*supervisor_, fixed);
+  ASSERT_TRUE(again) << again.error().message;
+  records = runtime_->stack_records();
+  ASSERT_TRUE(records && records->size() == 1u);
+  EXPECT_TRUE((*records)[0].complete);
+  ls = run_cli(root_, {"stack", "ls", "--format", "json"});
+  EXPECT_NE(ls.out.find("\"complete\": true"), std::string::npos) << ls.out;
+
+  ASSERT_TRUE(stack::stack_down(*runtime_, "half", 0ms));
+  records = runtime_->stack_records();
+  ASSERT_TRUE(records);
+  EXPECT_TRUE(records->empty());
+}
+
+TEST_F(StackTest, AStackCutShortBeforeItMadeAnythingIsListedAndTakenDown) {
+  ASSERT_TRUE(runtime_->record_stack(StackRecord{"ghost", {"a"}, false}));
+  auto names = stack::stack_names(*runtime_);
+  ASSERT_TRUE(names);
+  EXPECT_EQ(*names, std::vector<std::string>{"ghost"});
+  auto down = stack::stack_down(*runtime_, "ghost");
+  ASSERT_TRUE(down) << down.error().message;
+  EXPECT_TRUE(down->removed.empty());
+  EXPECT_TRUE(runtime_->stack_records()->empty());
+  auto again = stack::stack_down(*runtime_, "ghost");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::not_found);
 }
 
 }  // namespace
