@@ -102,9 +102,10 @@ Result<StateDir> StateDir::open(const std::string& root, const std::string& id) 
 
 Result<StateDir> StateDir::make(const std::string& root, const std::string& id) {
   if (auto v = validate_id(id); !v) return std::unexpected(v.error());
-  // As runc's: owner only (state.json holds the container's config, its environment included); an
-  // existing root open to others is tightened.
-  if (auto r = make_private_dir(root); !r) return std::unexpected(r.error());
+  // As runc's: a new root is owner only, an existing one is left as it is (an engine may have made
+  // it); each container's directory is 0700 either way, and state.json (the container's config,
+  // its environment included) is 0600 inside it.
+  if (auto r = make_dirs(root, 0700); !r) return std::unexpected(r.error());
   StateDir dir;
   dir.path_ = root + "/" + id;
   if (::mkdir(dir.path_.c_str(), 0700) != 0) {

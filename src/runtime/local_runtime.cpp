@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/fault_point.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "linux/netlink.hpp"
@@ -142,6 +143,8 @@ Result<std::unique_ptr<LocalRuntime>> LocalRuntime::open(const RuntimeOptions& o
       new LocalRuntime(std::move(layout), std::move(*shim), std::move(driver), std::move(*host),
                        std::move(*store)));
   if (options.sweep_network_orphans) {
+    if (auto swept = runtime->sweep_workload_orphans(); !swept)
+      return std::unexpected(swept.error().with_context("sweep workload orphans"));
     auto swept = runtime->sweep_network_orphans();
     if (!swept) return std::unexpected(swept.error().with_context("sweep network orphans"));
   }
@@ -237,6 +240,13 @@ Result<WorkloadHandle> LocalRuntime::create(const WorkloadSpec& input) {
   if (spec.name.empty()) spec.name = id->substr(0, 12);
   std::string dir = layout_.workload_dir(*id);
   if (::mkdir(dir.c_str(), 0700) != 0) return std::unexpected(errno_error("mkdir", dir, errno));
+  // Held until create returns: the sweep of orphans leaves a directory alone while it is held.
+  auto create_lock = lock_workload(*id, create_lock_name, true);
+  if (!create_lock) {
+    (void)remove_tree(dir);
+    return std::unexpected(create_lock.error());
+  }
+  fault_point("create:dir-made");
   // Nothing half-made stays behind when any step below fails.
   auto undo = [&](Error error) -> Result<WorkloadHandle> {
     (void)remove_tree(dir);
@@ -270,6 +280,7 @@ Result<WorkloadHandle> LocalRuntime::create(const WorkloadSpec& input) {
   record.created_at = Clock::now();
   if (auto r = store_->insert(record, state::NewEvent{std::string(event_type::created), {{"kind", std::string(to_string(spec.kind))}}}); !r)
     return undo_network(r.error());
+  fault_point("create:recorded");
   if (spec.kind == WorkloadKind::container) {
     // A container's process is made now and waits, set up, for start.
     auto pid = launch_shim(shim_path_, layout_.root, record.id, shim_report_timeout, true);
@@ -307,6 +318,7 @@ Result<void> LocalRuntime::start(std::string_view ref) {
       if (auto r = restore_network(network); !r) return std::unexpected(r.error().with_context("start " + record->name));
   auto pid = launch_shim(shim_path_, layout_.root, record->id, shim_report_timeout, false);
   if (!pid) return std::unexpected(pid.error());
+  fault_point("start:launched");
   return {};
 }
 
@@ -433,6 +445,7 @@ Result<ExitInfo> LocalRuntime::stop(std::string_view ref,
   (void)store_->update(record->id, update,
                        state::NewEvent{std::string(event_type::stopping), {{"grace_ms", std::to_string(grace_period.count())},
                                                 {"signal", std::to_string(spec->stop_signal)}}});
+  fault_point("stop:marked");
   // The stopped event of a stop that is done, with its exit.
   auto finished = [&](const state::WorkloadRecord& current) -> ExitInfo {
     auto exit = exit_info_of(current);
@@ -455,6 +468,7 @@ Result<ExitInfo> LocalRuntime::stop(std::string_view ref,
   auto grace_end = std::chrono::steady_clock::now() + grace_period;
   bool exited = false;
   if (grace_period.count() > 0 && signal_workload(*record, spec->stop_signal)) {
+    fault_point("stop:signalled");
     auto r = wait_for_exit(record->id, grace_period, {});
     if (!r) return std::unexpected(r.error());
     exited = *r;
@@ -506,8 +520,11 @@ Result<TeardownReport> LocalRuntime::remove(std::string_view ref, bool force) {
   if (!found) return std::unexpected(found.error());
   // A start under way (in this process or another) finishes first: removing between its check
   // of the row and its shim's launch would leave a workload running with no row to find it by.
+  // A remove killed after its files went and before its row did leaves a row with no directory:
+  // nothing can start that any more, so it is finished without the lock.
   auto lock = lock_starts(found->id);
-  if (!lock) return std::unexpected(lock.error());
+  if (!lock && !(lock.error().code == ErrorCode::not_found && !path_exists(layout_.workload_dir(found->id))))
+    return std::unexpected(lock.error());
   auto record = find_current(found->id);
   if (!record) return std::unexpected(record.error());
   if (is_active(record->state) && !force)
@@ -521,6 +538,7 @@ Result<TeardownReport> LocalRuntime::remove(std::string_view ref, bool force) {
     if (std::string veth = veth_host_name(record->id, index); linux::netlink::link_exists(veth))
       if (linux::netlink::delete_link(veth)) report.network.push_back("veth " + veth);
   if (auto r = kill_workload(cgroup_host_, *record, report); !r) return std::unexpected(r.error());
+  fault_point("remove:killed");
   // Let a live shim (running, or holding a created container) record the exit before its
   // files go, so its last write lands.
   if (has_live_shim(*record)) (void)wait_for_exit(record->id, kill_settle_timeout, {});

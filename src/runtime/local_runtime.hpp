@@ -66,6 +66,12 @@ class LocalRuntime final : public Runtime {
   // Removes what a crash left of this root's networks (see network_orphans.cpp); lines saying
   // what went. berthd runs it at start (RuntimeOptions::sweep_network_orphans), prune too.
   Result<std::vector<std::string>> sweep_network_orphans();
+  // Removes the directories of creates that died before their row was written (see
+  // workload_orphans.cpp); lines saying what went. berthd runs it at start, before the networks'.
+  Result<std::vector<std::string>> sweep_workload_orphans();
+  // Held by create from its mkdir until it returns: a workload directory with no row whose lock
+  // nobody holds is an orphan.
+  static constexpr std::string_view create_lock_name = "create.lock";
   Result<ImageInfo> import_image(const std::string& path, const ImageImportOptions& options) override;
   Result<std::vector<ImageInfo>> list_images() override;
   Result<ImageInfo> inspect_image(std::string_view ref) override;

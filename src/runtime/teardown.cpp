@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "common/fault_point.hpp"
 #include "common/fs.hpp"
 #include "linux/mounts.hpp"
 #include "linux/process.hpp"
@@ -76,6 +77,7 @@ Result<void> release_workload(const StateLayout& layout, const linux::CgroupHost
     if (auto r = remove_tree(dir); !r) return std::unexpected(r.error().with_context("remove " + record.name));
     report.files.push_back(dir);
   }
+  fault_point("remove:files-gone");
   if (auto r = store.erase(record.id, state::NewEvent{std::string(event_type::removed), {}}); !r) return std::unexpected(r.error());
   return {};
 }

@@ -63,7 +63,7 @@ class LogWriter {
 
   static constexpr std::uint64_t default_headroom = 256 * 1024;
 
-  // Opens or creates `path` for appending (mode 0640). headroom 0: write until ENOSPC.
+  // Opens or creates `path` for appending (mode 0600). headroom 0: write until ENOSPC.
   static Result<LogWriter> open(const std::string& path, LogConfig limits = {},
                                 std::uint64_t headroom = default_headroom);
 

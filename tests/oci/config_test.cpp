@@ -14,7 +14,7 @@ using OciConfig = OciTest;
 TEST_F(OciConfig, ProcessRootHostnameMountsAndPathsAreObservedInside) {
   std::string host_dir = dir_ + "/shared";
   ASSERT_TRUE(make_dirs(host_dir));
-  ASSERT_TRUE(write_file(host_dir + "/greeting", "hello from the host\n"));
+  ASSERT_TRUE(write_file(host_dir + "/greeting", "hello from the host\n", 0644));  // read by uid 1000
   config_["hostname"] = "ocibox";
   config_["process"]["env"] = {"PATH=/bin:/sbin", "FOO=bar"};
   config_["process"]["cwd"] = "/work";

@@ -38,8 +38,8 @@ class OciWasm : public OciTest {
     ASSERT_TRUE(make_dirs(wasm_root_));
     auto module = read_file(wasi_guest("oci_guest"));
     ASSERT_TRUE(module);
-    ASSERT_TRUE(write_file(wasm_root_ + "/oci_guest.wasm", *module));
-    ASSERT_TRUE(write_file(wasm_root_ + "/input.txt", "from the host\n"));
+    ASSERT_TRUE(write_file(wasm_root_ + "/oci_guest.wasm", *module, 0644));
+    ASSERT_TRUE(write_file(wasm_root_ + "/input.txt", "from the host\n", 0644));  // read by a mapped uid
     config_["root"]["path"] = wasm_root_;
     config_["root"]["readonly"] = false;
     config_["annotations"]["run.oci.handler"] = "wasm";
