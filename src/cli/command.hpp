@@ -89,6 +89,11 @@ CommandResult for_each_operand(Context& ctx, const std::vector<std::string>& arg
                                std::string_view operand,
                                const std::function<Result<void>(Runtime&, const std::string&)>& each);
 
+// `berth GROUP prune` (`command` is "network prune"): calls `prune` and prints each name it
+// removed, one a line. --help prints the command's help and calls nothing.
+CommandResult print_pruned(Context& ctx, const std::vector<std::string>& args, std::string_view command,
+                           const std::function<Result<std::vector<std::string>>(Runtime&)>& prune);
+
 // -t/--time SECONDS: a stop's grace before SIGKILL; nothing when not given.
 Result<std::optional<std::chrono::milliseconds>> grace_flag(const ParsedArgs& args);
 

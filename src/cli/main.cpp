@@ -101,6 +101,19 @@ CommandResult for_each_operand(Context& ctx, const std::vector<std::string>& arg
   return 0;
 }
 
+CommandResult print_pruned(Context& ctx, const std::vector<std::string>& args, std::string_view command,
+                           const std::function<Result<std::vector<std::string>>(Runtime&)>& prune) {
+  auto p = parse_command(args, {help_flag}, command, "");
+  if (!p) return std::unexpected(p.error());
+  if (!*p) return 0;
+  auto runtime = ctx.runtime();
+  if (!runtime) return std::unexpected(runtime.error());
+  auto removed = prune(**runtime);
+  if (!removed) return std::unexpected(removed.error());
+  for (const auto& name : *removed) write_fd(1, name + "\n");
+  return 0;
+}
+
 Result<std::optional<std::chrono::milliseconds>> grace_flag(const ParsedArgs& args) {
   auto t = args.last("time");
   if (!t) return std::optional<std::chrono::milliseconds>();

@@ -56,15 +56,7 @@ CommandResult volume_rm(Context& ctx, const std::vector<std::string>& args) {
 }
 
 CommandResult volume_prune(Context& ctx, const std::vector<std::string>& args) {
-  auto p = parse_command(args, {help_flag}, "volume prune", "");
-  if (!p) return std::unexpected(p.error());
-  if (!*p) return 0;
-  auto runtime = ctx.runtime();
-  if (!runtime) return std::unexpected(runtime.error());
-  auto removed = (*runtime)->prune_volumes();
-  if (!removed) return std::unexpected(removed.error());
-  for (const auto& name : *removed) write_fd(1, name + "\n");
-  return 0;
+  return print_pruned(ctx, args, "volume prune", [](Runtime& runtime) { return runtime.prune_volumes(); });
 }
 
 }  // namespace
