@@ -213,13 +213,28 @@ bool has_word(const std::string& text, std::string_view word) {
 
 Result<std::vector<pid_t>> read_procs(const std::string& dir) {
   std::string path = dir + "/cgroup.procs";
-  auto text = read_file(path);
-  if (!text) {
-    if (text.error().code == ErrorCode::not_found) return std::vector<pid_t>{};
-    return std::unexpected(text.error());
+  // A cgroup removed while we read it (the shim releases a workload's cgroup when it exits)
+  // answers ENODEV: like one already gone, it lists no one.
+  auto gone = [](int err) { return err == ENOENT || err == ENODEV; };
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (gone(errno)) return std::vector<pid_t>{};
+    return std::unexpected(errno_error("read", path, errno));
+  }
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (gone(errno)) return std::vector<pid_t>{};
+      return std::unexpected(errno_error("read", path, errno));
+    }
+    text.append(buf, static_cast<std::size_t>(n));
   }
   std::vector<pid_t> pids;
-  std::string_view rest = *text;
+  std::string_view rest = text;
   while (!rest.empty()) {
     auto eol = rest.find('\n');
     auto line = trim(rest.substr(0, eol));
