@@ -4,6 +4,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <numeric>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -807,10 +808,16 @@ ReadResult read(std::string_view text, const std::string& path, const Environmen
                                 w.name, composed, composed.size()));
   }
 
-  result.problems = std::move(reader.problems);
-  std::stable_sort(result.problems.begin(), result.problems.end(), [](const Problem& a, const Problem& b) {
-    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  // In file order; problems at one place keep the order they were found in. (std::sort with the
+  // position found as the last key: libstdc++ 12's std::stable_sort is flagged as deprecated by
+  // clang in C++23, which the fuzz build compiles with.)
+  std::vector<std::size_t> found_order(reader.problems.size());
+  std::iota(found_order.begin(), found_order.end(), std::size_t{0});
+  std::sort(found_order.begin(), found_order.end(), [&](std::size_t a, std::size_t b) {
+    const auto &pa = reader.problems[a], &pb = reader.problems[b];
+    return std::tie(pa.line, pa.column, a) < std::tie(pb.line, pb.column, b);
   });
+  for (auto i : found_order) result.problems.push_back(std::move(reader.problems[i]));
   return result;
 }
 

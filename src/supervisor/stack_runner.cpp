@@ -74,7 +74,8 @@ Result<std::vector<WorkloadInfo>> stack_workloads(Runtime& runtime, std::string_
   for (auto& info : *all)
     if (label_of(info.spec, stack_label) == stack) members.push_back(std::move(info));
   auto level = levels_of(members);
-  std::stable_sort(members.begin(), members.end(), [&](const WorkloadInfo& a, const WorkloadInfo& b) {
+  // Names are unique: a total order, so std::sort is as stable as it needs to be.
+  std::sort(members.begin(), members.end(), [&](const WorkloadInfo& a, const WorkloadInfo& b) {
     auto la = level[label_of(a.spec, member_label)], lb = level[label_of(b.spec, member_label)];
     return la != lb ? la < lb : a.status.name < b.status.name;
   });
