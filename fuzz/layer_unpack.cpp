@@ -4,6 +4,7 @@
 // still holds exactly those two. WORK is removed after every run (remove_tree does not follow
 // symlinks).
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "image/layer_unpack.hpp"
 
@@ -45,7 +47,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   berth::image::UnpackOptions options;
   options.whiteouts = true;  // as for an image layer: .wh. entries become overlay whiteouts
-  (void)berth::image::unpack_tar(archive, target, options);
+  {
+    berth::UniqueFd layer(::open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!layer) std::abort();
+    (void)berth::image::unpack_tar(layer.get(), "the fuzzed layer", target, options);
+  }
 
   const std::set<std::string> expected{"layer.tar", "target"};
   if (entries(work) != expected) {
