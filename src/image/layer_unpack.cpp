@@ -25,6 +25,13 @@ namespace berth::image {
 
 namespace {
 
+// libarchive's message for its last error; it may have none (NULL), which fmt refuses to
+// format (a malformed tar found this with the layer_unpack fuzzer: berth terminated).
+const char* archive_message(archive* a) {
+  const char* message = archive_error_string(a);
+  return message ? message : "malformed archive (libarchive gave no reason)";
+}
+
 struct ArchiveDeleter {
   void operator()(archive* a) const { archive_read_free(a); }
 };
@@ -164,7 +171,7 @@ Result<StreamDigest> uncompressed_sha256(int fd, const std::string& label, std::
                                 format_size(static_cast<std::uint64_t>(max_bytes)), max_bytes_hint));
     }
     if (n < 0)
-      return fail(ErrorCode::invalid_spec, fmt::format("{}: {}", label, archive_error_string(a.get())));
+      return fail(ErrorCode::invalid_spec, fmt::format("{}: {}", label, archive_message(a.get())));
   }
   out.sha256_hex = hash.hex_digest();
   return out;
@@ -214,7 +221,7 @@ Result<UnpackResult> unpack_tar(int archive_fd, const std::string& label, const 
     int rc = archive_read_next_header(a.get(), &e);
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN)
-      return fail(ErrorCode::invalid_spec, fmt::format("{}: {}", layer, archive_error_string(a.get())));
+      return fail(ErrorCode::invalid_spec, fmt::format("{}: {}", layer, archive_message(a.get())));
     const char* raw_path = archive_entry_pathname(e);
     std::string entry = raw_path ? raw_path : "";
     auto parts = components(entry, layer);
@@ -283,7 +290,7 @@ Result<UnpackResult> unpack_tar(int archive_fd, const std::string& label, const 
           result.bytes += n;
         }
         if (n < 0) return fail(ErrorCode::invalid_spec, fmt::format("{}: entry \"{}\": {}", layer, entry,
-                                                                     archive_error_string(a.get())));
+                                                                     archive_message(a.get())));
         set_xattrs(f.get(), e);
         if (auto r = set_metadata(dir, name, e, false); !r) return std::unexpected(r.error());
         break;
