@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "berth/runtime.hpp"
 #include "cli/args.hpp"
 
@@ -88,6 +90,12 @@ CommandResult dispatch_subcommand(Context& ctx, const std::vector<std::string>& 
 CommandResult for_each_operand(Context& ctx, const std::vector<std::string>& args, std::string_view command,
                                std::string_view operand,
                                const std::function<Result<void>(Runtime&, const std::string&)>& each);
+
+// `berth GROUP inspect NAME...` (`command` is "network inspect"): prints the JSON array of what
+// `inspect` returns for every NAME, or the first error.
+CommandResult print_inspected(Context& ctx, const std::vector<std::string>& args, std::string_view command,
+                              std::string_view operand,
+                              const std::function<Result<nlohmann::json>(Runtime&, const std::string&)>& inspect);
 
 // `berth GROUP prune` (`command` is "network prune"): calls `prune` and prints each name it
 // removed, one a line. --help prints the command's help and calls nothing.

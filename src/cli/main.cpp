@@ -101,6 +101,20 @@ CommandResult for_each_operand(Context& ctx, const std::vector<std::string>& arg
   return 0;
 }
 
+CommandResult print_inspected(Context& ctx, const std::vector<std::string>& args, std::string_view command,
+                              std::string_view operand,
+                              const std::function<Result<nlohmann::json>(Runtime&, const std::string&)>& inspect) {
+  nlohmann::json list = nlohmann::json::array();
+  auto done = for_each_operand(ctx, args, command, operand, [&](Runtime& runtime, const std::string& name) {
+    auto info = inspect(runtime, name);
+    if (!info) return Result<void>(std::unexpected(info.error()));
+    list.push_back(std::move(*info));
+    return Result<void>();
+  });
+  if (done && !list.empty()) print_json(list);
+  return done;
+}
+
 CommandResult print_pruned(Context& ctx, const std::vector<std::string>& args, std::string_view command,
                            const std::function<Result<std::vector<std::string>>(Runtime&)>& prune) {
   auto p = parse_command(args, {help_flag}, command, "");

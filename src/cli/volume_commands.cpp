@@ -36,15 +36,12 @@ CommandResult volume_ls(Context& ctx, const std::vector<std::string>& args) {
 }
 
 CommandResult volume_inspect(Context& ctx, const std::vector<std::string>& args) {
-  nlohmann::json list = nlohmann::json::array();
-  auto done = for_each_operand(ctx, args, "volume inspect", "VOLUME", [&](Runtime& runtime, const std::string& name) {
-    auto info = runtime.inspect_volume(name);
-    if (!info) return Result<void>(std::unexpected(info.error()));
-    list.push_back(to_json(*info));
-    return Result<void>();
-  });
-  if (done && !list.empty()) print_json(list);
-  return done;
+  return print_inspected(ctx, args, "volume inspect", "VOLUME",
+                         [](Runtime& runtime, const std::string& name) -> Result<nlohmann::json> {
+                           auto info = runtime.inspect_volume(name);
+                           if (!info) return std::unexpected(info.error());
+                           return to_json(*info);
+                         });
 }
 
 CommandResult volume_rm(Context& ctx, const std::vector<std::string>& args) {
